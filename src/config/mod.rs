@@ -1,0 +1,325 @@
+//! The filter configuration: the JSON that Envoy passes as `configuration` (Istio: `pluginConfig`).
+//!
+//! Parsing is strict: unknown fields are refused, and every error names the JSON path of the field
+//! that is wrong. `docs/tenantgate.schema.json` describes the same shape for editors and Istio users.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole filter configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `realm` of the `WWW-Authenticate` challenge.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Largest token accepted, in bytes (default 8 KiB).
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+    /// Trusted token issuers.
+    pub providers: Vec<Provider>,
+    /// Tenants by id, each with the hosts it owns.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, Tenant>,
+    /// Host templates such as `{tenant}.app.example.com`; they apply to configured tenants, and to
+    /// any tenant id when `allow_unlisted_tenants` is true.
+    #[serde(default)]
+    pub host_templates: Vec<String>,
+    /// Let a host template name a tenant that is not in `tenants` (many-tenant SaaS). Default false.
+    #[serde(default)]
+    pub allow_unlisted_tenants: bool,
+    /// Ordered route rules; the first match decides.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// What applies to a request that no route matches. Default `deny`.
+    #[serde(default = "default_requirement")]
+    pub default_requirement: Requirement,
+    /// Names of the identity headers set upstream, and whether `Authorization` is forwarded.
+    #[serde(default)]
+    pub headers: Headers,
+    /// How long a request waits for the first key set before a 503 (milliseconds, default 5000).
+    #[serde(default = "default_jwks_wait_ms")]
+    pub jwks_wait_ms: u64,
+    /// `Retry-After` seconds on a 503 (default 5).
+    #[serde(default = "default_retry_after_seconds")]
+    pub retry_after_seconds: u64,
+    /// Verified-token cache bounds.
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// One trusted issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// A short name used in metrics and logs (`[a-z0-9_-]+`).
+    pub name: String,
+    /// The exact `iss` value of its tokens.
+    pub issuer: String,
+    /// Accepted audiences; the token's `aud` must contain one of them. Must not be empty.
+    pub audiences: Vec<String>,
+    /// Bind the provider to one tenant (a tenant's own IdP): its tokens need no tenant claim, and
+    /// a tenant claim they carry is ignored. Mutually exclusive with `tenant_claim`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Claim naming the tenant, for a shared issuer (default `tenantId`).
+    #[serde(default)]
+    pub tenant_claim: Option<String>,
+    /// Claim holding the role names, an array of strings (default `roles`).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Where its tokens are taken from (default: `Authorization: Bearer`).
+    #[serde(default = "default_token_sources")]
+    pub token_sources: Vec<TokenSource>,
+    /// Tolerance for `exp`, `nbf` and `iat`, in seconds (default 60).
+    #[serde(default = "default_clock_skew_seconds")]
+    pub clock_skew_seconds: u64,
+    /// Refuse tokens whose `exp - iat` (or `exp - now` without `iat`) exceeds this, in seconds.
+    #[serde(default)]
+    pub max_lifetime_seconds: Option<u64>,
+    /// Where the keys come from.
+    pub jwks: Jwks,
+}
+
+impl Provider {
+    /// The tenant claim name in force for a shared issuer.
+    pub fn tenant_claim_name(&self) -> &str {
+        self.tenant_claim.as_deref().unwrap_or(crate::token::claims::TENANT_CLAIM)
+    }
+}
+
+/// A place a token may be presented in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>`, scheme case-insensitive.
+    Bearer,
+    /// A named request header whose whole value is the token.
+    Header { name: String },
+    /// A named cookie.
+    Cookie { name: String },
+}
+
+/// A provider's key set: fetched from a cluster, or given inline. Exactly one of the two.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jwks {
+    #[serde(default)]
+    pub remote: Option<RemoteJwks>,
+    /// A JWKS document (`{"keys":[...]}`) inline.
+    #[serde(default)]
+    pub inline: Option<serde_json::Value>,
+    /// Refresh interval when the response has no `Cache-Control: max-age` (seconds, default 600).
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_default_seconds: u64,
+    /// Lower clamp on the max-age (seconds, default 30).
+    #[serde(default = "default_refresh_min_seconds")]
+    pub refresh_min_seconds: u64,
+    /// Upper clamp on the max-age (seconds, default 600).
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_max_seconds: u64,
+    /// Largest JWKS response accepted (bytes, default 64 KiB).
+    #[serde(default = "default_max_jwks_bytes")]
+    pub max_response_bytes: usize,
+    /// At most one refetch for an unknown `kid` per this many seconds (default 30).
+    #[serde(default = "default_unknown_kid_refetch_seconds")]
+    pub unknown_kid_refetch_seconds: u64,
+    /// First retry delay after a failed fetch (milliseconds, default 1000); doubles up to the max.
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay (milliseconds, default 60000).
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+}
+
+/// A JWKS fetched with `dispatch_http_call` through a named Envoy cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteJwks {
+    /// The Envoy cluster the callout goes through.
+    pub cluster: String,
+    /// `http://` or `https://` URL; its authority and path become `:authority` and `:path`.
+    pub uri: String,
+    /// Callout timeout (milliseconds, default 5000).
+    #[serde(default = "default_fetch_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// A tenant and the hosts it owns.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+/// One route rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Optional name, shown by `tenantgate explain` and in debug logs.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub path: PathMatch,
+    /// Methods this rule applies to (upper case); all when absent.
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    /// Hosts this rule applies to; all when absent.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    pub require: Requirement,
+}
+
+/// How a rule matches the normalized path. Exactly one key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PathMatch {
+    /// The whole path equals this.
+    Exact(String),
+    /// The path equals this or continues with `/` after it (segment boundary).
+    Prefix(String),
+    /// `*` matches within one segment, `**` any number of whole segments.
+    Glob(String),
+}
+
+/// What a matched route requires.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Requirement {
+    /// No token needed; identity headers are still stripped.
+    Public,
+    /// A valid token whose tenant owns the host.
+    Authenticated,
+    /// Refused whatever the token.
+    Deny,
+    /// A valid token with these roles.
+    Roles(RoleRequirement),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequirement {
+    /// At least one of these roles.
+    #[serde(default)]
+    pub any_of: Vec<String>,
+    /// Every one of these roles.
+    #[serde(default)]
+    pub all_of: Vec<String>,
+}
+
+/// Identity headers set upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Headers {
+    #[serde(default = "default_tenant_header")]
+    pub tenant: String,
+    #[serde(default = "default_user_header")]
+    pub user: String,
+    #[serde(default = "default_roles_header")]
+    pub roles: String,
+    /// Forward the `Authorization` header (and other token sources) upstream. Default false, as
+    /// Envoy's `jwt_authn` `forward`: the upstream gets verified identity, not a replayable token.
+    #[serde(default)]
+    pub forward_token: bool,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers {
+            tenant: default_tenant_header(),
+            user: default_user_header(),
+            roles: default_roles_header(),
+            forward_token: false,
+        }
+    }
+}
+
+/// Verified-token cache bounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Most verified tokens kept per worker (0 turns the cache off; default 10000).
+    #[serde(default = "default_cache_entries")]
+    pub max_entries: usize,
+    /// Most bytes of cached tokens and identities per worker (default 8 MiB).
+    #[serde(default = "default_cache_bytes")]
+    pub max_bytes: usize,
+    /// Most refused tokens remembered, so a flood of one bad token costs nothing (default 1024).
+    #[serde(default = "default_negative_entries")]
+    pub negative_max_entries: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_entries: default_cache_entries(),
+            max_bytes: default_cache_bytes(),
+            negative_max_entries: default_negative_entries(),
+        }
+    }
+}
+
+fn default_realm() -> String {
+    "tenantgate".into()
+}
+fn default_max_token_bytes() -> usize {
+    8 * 1024
+}
+fn default_requirement() -> Requirement {
+    Requirement::Deny
+}
+fn default_jwks_wait_ms() -> u64 {
+    5000
+}
+fn default_retry_after_seconds() -> u64 {
+    5
+}
+fn default_roles_claim() -> String {
+    crate::token::claims::ROLES_CLAIM.into()
+}
+fn default_token_sources() -> Vec<TokenSource> {
+    vec![TokenSource::Bearer]
+}
+fn default_clock_skew_seconds() -> u64 {
+    60
+}
+fn default_refresh_seconds() -> u64 {
+    600
+}
+fn default_refresh_min_seconds() -> u64 {
+    30
+}
+fn default_max_jwks_bytes() -> usize {
+    64 * 1024
+}
+fn default_unknown_kid_refetch_seconds() -> u64 {
+    30
+}
+fn default_backoff_initial_ms() -> u64 {
+    1000
+}
+fn default_backoff_max_ms() -> u64 {
+    60_000
+}
+fn default_fetch_timeout_ms() -> u64 {
+    5000
+}
+fn default_tenant_header() -> String {
+    "x-tenant-id".into()
+}
+fn default_user_header() -> String {
+    "x-user-id".into()
+}
+fn default_roles_header() -> String {
+    "x-user-roles".into()
+}
+fn default_cache_entries() -> usize {
+    10_000
+}
+fn default_cache_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_negative_entries() -> usize {
+    1024
+}

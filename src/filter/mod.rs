@@ -1,0 +1,1 @@
+//! proxy-wasm glue (wasm32 only).

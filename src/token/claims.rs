@@ -1,0 +1,87 @@
+//! The one token schema, shared by the issuer (which signs it) and the filter (which checks it).
+//!
+//! The issuer serializes [`AccessClaims`]; the filter reads the same names from a verified payload.
+//! The filter allows the tenant and roles claim names to be configured (other IdPs call them
+//! `tId` or `groups`); these constants are the defaults, and what the issuer always emits.
+
+use serde::{Deserialize, Serialize};
+
+/// Default name of the claim that carries the tenant identifier.
+pub const TENANT_CLAIM: &str = "tenantId";
+/// Default name of the claim that carries the role names (a JSON array of strings).
+pub const ROLES_CLAIM: &str = "roles";
+
+/// The `aud` claim: a single string or an array of strings (RFC 7519 section 4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, aud: &str) -> bool {
+        match self {
+            Audience::One(a) => a == aud,
+            Audience::Many(list) => list.iter().any(|a| a == aud),
+        }
+    }
+}
+
+/// Claims of a tenantgate access token, exactly as the issuer signs them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    #[serde(rename = "tenantId")]
+    pub tenant_id: String,
+    pub roles: Vec<String>,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// Session id: ties the access token to the issuer's session, for revocation and audit.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
+}
+
+/// The protected header the issuer emits. `kid` is the RFC 7638 thumbprint of the signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessHeader {
+    pub alg: String,
+    pub typ: String,
+    pub kid: String,
+}
+
+impl AccessHeader {
+    pub fn rs256(kid: impl Into<String>) -> Self {
+        AccessHeader { alg: "RS256".into(), typ: "JWT".into(), kid: kid.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_names_match_serialization() {
+        let c = AccessClaims {
+            iss: "https://issuer".into(),
+            sub: "u1".into(),
+            aud: Audience::One("api".into()),
+            tenant_id: "acme".into(),
+            roles: vec!["admin".into()],
+            iat: 1,
+            nbf: 1,
+            exp: 2,
+            jti: "j".into(),
+            sid: None,
+        };
+        let v = serde_json::to_value(&c).expect("serializes");
+        assert_eq!(v[TENANT_CLAIM], "acme");
+        assert_eq!(v[ROLES_CLAIM][0], "admin");
+        assert!(v.get("sid").is_none());
+    }
+}

@@ -1,0 +1,3 @@
+//! Tokens: extraction from the request, compact-JWS parsing, and the shared claim schema.
+
+pub mod claims;
