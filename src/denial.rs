@@ -19,6 +19,8 @@ pub enum Denial {
     AlgorithmNotAllowed,
     /// The header carries `crit`, which this verifier does not support (RFC 7515 section 4.1.11).
     CriticalHeaderUnsupported,
+    /// The token was found in a place its provider does not accept tokens from.
+    TokenSourceNotAllowed,
     /// No key in the provider's key set matches the token's `kid`, even after a refetch.
     KeyNotFound,
     /// The RS256 signature does not verify.
@@ -75,13 +77,14 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 23] = [
+    pub const ALL: [Denial; 24] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
         Denial::TokenMalformed,
         Denial::AlgorithmNotAllowed,
         Denial::CriticalHeaderUnsupported,
+        Denial::TokenSourceNotAllowed,
         Denial::KeyNotFound,
         Denial::SignatureInvalid,
         Denial::IssuerNotTrusted,
@@ -105,7 +108,10 @@ impl Denial {
     pub fn status(self) -> u32 {
         match self {
             Denial::TokenMultiple | Denial::PathInvalid => 400,
-            Denial::TenantMismatch | Denial::HostUnknown | Denial::RoleRequired | Denial::RouteDenied => 403,
+            Denial::TenantMismatch
+            | Denial::HostUnknown
+            | Denial::RoleRequired
+            | Denial::RouteDenied => 403,
             Denial::KeysUnavailable => 503,
             _ => 401,
         }
@@ -115,7 +121,10 @@ impl Denial {
     /// (RFC 6750 section 3.1: the client did not try to authenticate).
     pub fn bearer_error(self) -> Option<BearerError> {
         match self {
-            Denial::TokenMissing | Denial::KeysUnavailable | Denial::HostUnknown | Denial::RouteDenied => None,
+            Denial::TokenMissing
+            | Denial::KeysUnavailable
+            | Denial::HostUnknown
+            | Denial::RouteDenied => None,
             Denial::TokenMultiple | Denial::PathInvalid => Some(BearerError::InvalidRequest),
             Denial::TenantMismatch | Denial::RoleRequired => Some(BearerError::InsufficientScope),
             _ => Some(BearerError::InvalidToken),
@@ -131,6 +140,7 @@ impl Denial {
             Denial::TokenMalformed => "token_malformed",
             Denial::AlgorithmNotAllowed => "algorithm_not_allowed",
             Denial::CriticalHeaderUnsupported => "crit_unsupported",
+            Denial::TokenSourceNotAllowed => "token_source_not_allowed",
             Denial::KeyNotFound => "key_not_found",
             Denial::SignatureInvalid => "signature_invalid",
             Denial::IssuerNotTrusted => "issuer_not_trusted",
@@ -158,8 +168,15 @@ impl Denial {
             Denial::TokenMultiple => "more than one credential was presented",
             Denial::TokenTooLarge => "the token exceeds the maximum accepted size",
             Denial::TokenMalformed => "the token is not a well-formed JWS compact serialization",
-            Denial::AlgorithmNotAllowed => "the token's signing algorithm is not allowed (RS256 only)",
-            Denial::CriticalHeaderUnsupported => "the token carries a critical header that is not supported",
+            Denial::AlgorithmNotAllowed => {
+                "the token's signing algorithm is not allowed (RS256 only)"
+            }
+            Denial::CriticalHeaderUnsupported => {
+                "the token carries a critical header that is not supported"
+            }
+            Denial::TokenSourceNotAllowed => {
+                "the token's issuer does not accept tokens from where it was presented"
+            }
             Denial::KeyNotFound => "no trusted key matches the token's key id",
             Denial::SignatureInvalid => "the token's signature does not verify",
             Denial::IssuerNotTrusted => "the token's issuer is not trusted",
@@ -198,7 +215,11 @@ impl Denial {
     pub fn json_body(self) -> String {
         // Codes and messages are static ASCII without quotes or backslashes: no escaping needed,
         // which a test below asserts.
-        format!("{{\"error\":\"{}\",\"message\":\"{}\"}}", self.code(), self.message())
+        format!(
+            "{{\"error\":\"{}\",\"message\":\"{}\"}}",
+            self.code(),
+            self.message()
+        )
     }
 }
 
@@ -228,13 +249,22 @@ mod tests {
     #[test]
     fn statuses_follow_rfc6750() {
         assert_eq!(Denial::TokenMissing.status(), 401);
-        assert_eq!(Denial::TokenMissing.www_authenticate("r"), "Bearer realm=\"r\"");
+        assert_eq!(
+            Denial::TokenMissing.www_authenticate("r"),
+            "Bearer realm=\"r\""
+        );
         assert_eq!(Denial::TokenExpired.status(), 401);
-        assert!(Denial::TokenExpired.www_authenticate("r").contains("error=\"invalid_token\""));
+        assert!(Denial::TokenExpired
+            .www_authenticate("r")
+            .contains("error=\"invalid_token\""));
         assert_eq!(Denial::RoleRequired.status(), 403);
-        assert!(Denial::TenantMismatch.www_authenticate("r").contains("error=\"insufficient_scope\""));
+        assert!(Denial::TenantMismatch
+            .www_authenticate("r")
+            .contains("error=\"insufficient_scope\""));
         assert_eq!(Denial::TokenMultiple.status(), 400);
-        assert!(Denial::TokenMultiple.www_authenticate("r").contains("error=\"invalid_request\""));
+        assert!(Denial::TokenMultiple
+            .www_authenticate("r")
+            .contains("error=\"invalid_request\""));
         assert_eq!(Denial::KeysUnavailable.status(), 503);
     }
 }

@@ -1,0 +1,224 @@
+//! The whole decision for one request, with no host calls: the filter, the `tenantgate explain`
+//! CLI and the tests all go through [`Gate::decide`].
+
+use crate::config::{self, Config, Requirement, TokenSource};
+use crate::denial::Denial;
+use crate::policy::Policy;
+use crate::token::extract;
+use crate::verify::{self, cache::TokenCache, KeySource, VerifiedToken, VerifyFailure};
+
+/// What the filter needs to know about a request. Header names are lower case; a name may repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    pub authority: &'a str,
+    pub path: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// The verified identity forwarded upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub tenant: String,
+    pub user: String,
+    pub roles: Vec<String>,
+    pub provider: usize,
+    /// Where the token was found, so the glue can drop it when it is not forwarded.
+    pub source: TokenSource,
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Let the request through; with an identity unless the route is public.
+    Allow {
+        identity: Option<Identity>,
+        rule: Option<usize>,
+    },
+    /// Refuse it with the catalogued reply.
+    Deny { denial: Denial, rule: Option<usize> },
+    /// The provider's keys are not loaded yet (`unknown_kid` false), or the token names a key the
+    /// loaded set lacks and a refetch is allowed (`unknown_kid` true). The glue fetches, waits, and
+    /// decides again; on the second pass the key source must deny refetches.
+    AwaitKeys { provider: usize, unknown_kid: bool },
+}
+
+impl Outcome {
+    /// The index of the route rule that decided, if any (`None`: the default requirement).
+    pub fn rule(&self) -> Option<usize> {
+        match self {
+            Outcome::Allow { rule, .. } | Outcome::Deny { rule, .. } => *rule,
+            Outcome::AwaitKeys { .. } => None,
+        }
+    }
+}
+
+/// A compiled configuration, immutable once built.
+#[derive(Debug)]
+pub struct Gate {
+    config: Config,
+    policy: Policy,
+    /// Every token source any provider accepts, without duplicates: a credential anywhere in
+    /// them counts, so two credentials in two places are caught.
+    sources: Vec<TokenSource>,
+}
+
+impl Gate {
+    /// Parses and validates a configuration; every error names its field path.
+    pub fn from_json(json: &[u8]) -> Result<Gate, config::ConfigErrors> {
+        let config = config::parse(json)?;
+        Gate::new(config)
+    }
+
+    /// Compiles an already parsed configuration.
+    pub fn new(config: Config) -> Result<Gate, config::ConfigErrors> {
+        let policy = Policy::compile(&config)?;
+        let mut sources: Vec<TokenSource> = Vec::new();
+        for provider in &config.providers {
+            for source in &provider.token_sources {
+                if !sources.contains(source) {
+                    sources.push(source.clone());
+                }
+            }
+        }
+        Ok(Gate {
+            config,
+            policy,
+            sources,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Decides one request. `now` is unix seconds. The cache, when given, short-cuts verification.
+    pub fn decide(
+        &self,
+        req: &RequestView<'_>,
+        keys: &dyn KeySource,
+        cache: Option<&mut TokenCache>,
+        now: u64,
+    ) -> Outcome {
+        let path = match crate::policy::path::normalize(req.path) {
+            Ok(path) => path,
+            Err(denial) => return Outcome::Deny { denial, rule: None },
+        };
+        let Some(host) = crate::policy::host::normalize(req.authority) else {
+            return Outcome::Deny {
+                denial: Denial::HostUnknown,
+                rule: None,
+            };
+        };
+        let Some(owner) = self.policy.owner(&host) else {
+            return Outcome::Deny {
+                denial: Denial::HostUnknown,
+                rule: None,
+            };
+        };
+        let (rule, requirement) = match self.policy.lookup(req.method, &host, &path) {
+            Some((index, requirement)) => (Some(index), requirement),
+            None => (None, &self.config.default_requirement),
+        };
+        match requirement {
+            Requirement::Public => {
+                return Outcome::Allow {
+                    identity: None,
+                    rule,
+                }
+            }
+            Requirement::Deny => {
+                return Outcome::Deny {
+                    denial: Denial::RouteDenied,
+                    rule,
+                }
+            }
+            Requirement::Authenticated | Requirement::Roles(_) => {}
+        }
+
+        let extracted =
+            match extract::extract(&self.sources, req.headers, self.config.max_token_bytes) {
+                Ok(Some(extracted)) => extracted,
+                Ok(None) => {
+                    return Outcome::Deny {
+                        denial: Denial::TokenMissing,
+                        rule,
+                    }
+                }
+                Err(denial) => return Outcome::Deny { denial, rule },
+            };
+
+        let verified = match self.verify_cached(extracted.token, keys, cache, now) {
+            Ok(verified) => verified,
+            Err(VerifyFailure::Denied(denial)) => return Outcome::Deny { denial, rule },
+            Err(VerifyFailure::AwaitKeys {
+                provider,
+                unknown_kid,
+            }) => {
+                return Outcome::AwaitKeys {
+                    provider,
+                    unknown_kid,
+                }
+            }
+        };
+
+        // A provider only vouches for tokens presented where it said it would look.
+        let accepted = self
+            .config
+            .providers
+            .get(verified.provider)
+            .is_some_and(|p| p.token_sources.contains(&extracted.source));
+        if !accepted {
+            return Outcome::Deny {
+                denial: Denial::TokenSourceNotAllowed,
+                rule,
+            };
+        }
+        if verified.tenant != owner {
+            return Outcome::Deny {
+                denial: Denial::TenantMismatch,
+                rule,
+            };
+        }
+        if let Requirement::Roles(roles) = requirement {
+            if !roles.satisfied_by(&verified.roles) {
+                return Outcome::Deny {
+                    denial: Denial::RoleRequired,
+                    rule,
+                };
+            }
+        }
+        Outcome::Allow {
+            identity: Some(Identity {
+                tenant: verified.tenant,
+                user: verified.subject,
+                roles: verified.roles,
+                provider: verified.provider,
+                source: extracted.source,
+            }),
+            rule,
+        }
+    }
+
+    fn verify_cached(
+        &self,
+        token: &str,
+        keys: &dyn KeySource,
+        cache: Option<&mut TokenCache>,
+        now: u64,
+    ) -> Result<VerifiedToken, VerifyFailure> {
+        let Some(cache) = cache else {
+            return verify::verify(token, &self.config.providers, keys, now);
+        };
+        if let Some(hit) = cache.lookup(token, keys, now) {
+            return hit.map_err(VerifyFailure::Denied);
+        }
+        let result = verify::verify(token, &self.config.providers, keys, now);
+        match &result {
+            Ok(verified) => cache.insert_verified(token, verified),
+            Err(VerifyFailure::Denied(denial)) => cache.insert_refused(token, *denial, now),
+            Err(VerifyFailure::AwaitKeys { .. }) => {}
+        }
+        result
+    }
+}
