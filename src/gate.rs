@@ -33,24 +33,24 @@ pub enum Outcome {
     /// Let the request through; with an identity unless the route is public.
     Allow {
         identity: Option<Identity>,
-        rule: Option<usize>,
+        at: Place,
     },
     /// Refuse it with the catalogued reply.
-    Deny { denial: Denial, rule: Option<usize> },
+    Deny { denial: Denial, at: Place },
     /// The provider's keys are not loaded yet (`unknown_kid` false), or the token names a key the
     /// loaded set lacks and a refetch is allowed (`unknown_kid` true). The glue fetches, waits, and
     /// decides again; on the second pass the key source must deny refetches.
     AwaitKeys { provider: usize, unknown_kid: bool },
 }
 
-impl Outcome {
-    /// The index of the route rule that decided, if any (`None`: the default requirement).
-    pub fn rule(&self) -> Option<usize> {
-        match self {
-            Outcome::Allow { rule, .. } | Outcome::Deny { rule, .. } => *rule,
-            Outcome::AwaitKeys { .. } => None,
-        }
-    }
+/// Where in the configuration a request landed, for explanations, logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Place {
+    /// Index of the route rule that decided; `None`: the default requirement, or no rule reached.
+    pub rule: Option<usize>,
+    /// Index of the configured tenant owning the host, in `Config::tenants` order; `None` when no
+    /// configured tenant does (an unlisted tenant, or an unknown host).
+    pub tenant: Option<usize>,
 }
 
 /// A compiled configuration, immutable once built.
@@ -61,6 +61,8 @@ pub struct Gate {
     /// Every token source any provider accepts, without duplicates: a credential anywhere in
     /// them counts, so two credentials in two places are caught.
     sources: Vec<TokenSource>,
+    /// Configured tenant ids, sorted (the `BTreeMap` order), for `Place::tenant`.
+    tenant_ids: Vec<String>,
 }
 
 impl Gate {
@@ -100,57 +102,44 @@ impl Gate {
         cache: Option<&mut TokenCache>,
         now: u64,
     ) -> Outcome {
+        let mut at = Place::default();
+        let deny = |denial: Denial, at: Place| Outcome::Deny { denial, at };
         let path = match crate::policy::path::normalize(req.path) {
             Ok(path) => path,
-            Err(denial) => return Outcome::Deny { denial, rule: None },
+            Err(denial) => return deny(denial, at),
         };
         let Some(host) = crate::policy::host::normalize(req.authority) else {
-            return Outcome::Deny {
-                denial: Denial::HostUnknown,
-                rule: None,
-            };
+            return deny(Denial::HostUnknown, at);
         };
         let Some(owner) = self.policy.owner(&host) else {
-            return Outcome::Deny {
-                denial: Denial::HostUnknown,
-                rule: None,
-            };
+            return deny(Denial::HostUnknown, at);
         };
-        let (rule, requirement) = match self.policy.lookup(req.method, &host, &path) {
-            Some((index, requirement)) => (Some(index), requirement),
-            None => (None, &self.config.default_requirement),
+        at.tenant = self
+            .tenant_ids
+            .binary_search_by(|t| t.as_str().cmp(owner))
+            .ok();
+        let requirement = match self.policy.lookup(req.method, &host, &path) {
+            Some((index, requirement)) => {
+                at.rule = Some(index);
+                requirement
+            }
+            None => &self.config.default_requirement,
         };
         match requirement {
-            Requirement::Public => {
-                return Outcome::Allow {
-                    identity: None,
-                    rule,
-                }
-            }
-            Requirement::Deny => {
-                return Outcome::Deny {
-                    denial: Denial::RouteDenied,
-                    rule,
-                }
-            }
+            Requirement::Public => return Outcome::Allow { identity: None, at },
+            Requirement::Deny => return deny(Denial::RouteDenied, at),
             Requirement::Authenticated | Requirement::Roles(_) => {}
         }
 
         let extracted =
             match extract::extract(&self.sources, req.headers, self.config.max_token_bytes) {
                 Ok(Some(extracted)) => extracted,
-                Ok(None) => {
-                    return Outcome::Deny {
-                        denial: Denial::TokenMissing,
-                        rule,
-                    }
-                }
-                Err(denial) => return Outcome::Deny { denial, rule },
+                Ok(None) => return deny(Denial::TokenMissing, at),
+                Err(denial) => return deny(denial, at),
             };
-
         let verified = match self.verify_cached(extracted.token, keys, cache, now) {
             Ok(verified) => verified,
-            Err(VerifyFailure::Denied(denial)) => return Outcome::Deny { denial, rule },
+            Err(VerifyFailure::Denied(denial)) => return deny(denial, at),
             Err(VerifyFailure::AwaitKeys {
                 provider,
                 unknown_kid,
@@ -169,23 +158,14 @@ impl Gate {
             .get(verified.provider)
             .is_some_and(|p| p.token_sources.contains(&extracted.source));
         if !accepted {
-            return Outcome::Deny {
-                denial: Denial::TokenSourceNotAllowed,
-                rule,
-            };
+            return deny(Denial::TokenSourceNotAllowed, at);
         }
         if verified.tenant != owner {
-            return Outcome::Deny {
-                denial: Denial::TenantMismatch,
-                rule,
-            };
+            return deny(Denial::TenantMismatch, at);
         }
         if let Requirement::Roles(roles) = requirement {
             if !roles.satisfied_by(&verified.roles) {
-                return Outcome::Deny {
-                    denial: Denial::RoleRequired,
-                    rule,
-                };
+                return deny(Denial::RoleRequired, at);
             }
         }
         Outcome::Allow {
@@ -196,7 +176,7 @@ impl Gate {
                 provider: verified.provider,
                 source: extracted.source,
             }),
-            rule,
+            at,
         }
     }
 
