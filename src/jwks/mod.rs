@@ -1,1 +1,75 @@
-//! placeholder
+//! Provider key sets: JWKS parsing and key selection ([`keyset`]) and the fetch lifecycle as a
+//! pure state machine driven by the glue ([`fetch`]).
+
+pub mod fetch;
+pub mod keyset;
+
+use std::fmt;
+
+pub use fetch::{callout_target, KeySetFetcher};
+pub use keyset::{KeyRejection, KeySet, RsaKey};
+
+/// Why a key set could not be loaded or fetched. The last good key set is kept on every one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksError {
+    /// The document is not a JSON object (or repeats a member name).
+    NotJson,
+    /// The document has no `keys` array.
+    NoKeysArray,
+    /// No key of the document is usable for RS256; `first_rejection` says why the first was not.
+    NoUsableKey {
+        total: usize,
+        first_rejection: Option<KeyRejection>,
+    },
+    /// The JWKS endpoint answered with another status than 200.
+    HttpStatus(u32),
+    /// The response body is larger than `jwks.max_response_bytes`.
+    TooLarge { size: usize, max: usize },
+    /// The request got no response: timeout, reset, or the cluster is unavailable.
+    FetchFailed,
+    /// Neither `jwks.remote` nor `jwks.inline` is configured.
+    NoSource,
+    /// `jwks.remote.uri` cannot be turned into a callout.
+    BadUri(String),
+}
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwksError::NotJson => {
+                f.write_str("the JWKS is not a JSON object without duplicate member names")
+            }
+            JwksError::NoKeysArray => f.write_str("the JWKS has no \"keys\" array"),
+            JwksError::NoUsableKey {
+                total,
+                first_rejection: Some(why),
+            } => write!(
+                f,
+                "none of the {total} keys of the JWKS is an RSA key usable for RS256 (first: {why})"
+            ),
+            JwksError::NoUsableKey {
+                total,
+                first_rejection: None,
+            } => {
+                write!(
+                    f,
+                    "none of the {total} keys of the JWKS is an RSA key usable for RS256"
+                )
+            }
+            JwksError::HttpStatus(status) => {
+                write!(f, "the JWKS endpoint answered HTTP {status}; expected 200")
+            }
+            JwksError::TooLarge { size, max } => write!(
+                f,
+                "the JWKS response has {size} bytes, more than jwks.max_response_bytes ({max})"
+            ),
+            JwksError::FetchFailed => f.write_str(
+                "the JWKS request got no response (timeout, reset or cluster unavailable)",
+            ),
+            JwksError::NoSource => f.write_str("set exactly one of jwks.remote and jwks.inline"),
+            JwksError::BadUri(why) => write!(f, "jwks.remote.uri: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for JwksError {}

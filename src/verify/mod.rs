@@ -1,1 +1,254 @@
-//! placeholder
+//! Token verification: provider by `iss`, key by `kid`, RS256, then the claims (RFC 7519 and
+//! the RFC 8725 best practices).
+//!
+//! Order: parse (structure, `alg`, `crit`) → the not-yet-verified `iss` chooses the provider →
+//! that provider's key for `kid` → signature → claims. Nothing from the payload is trusted
+//! before the signature verifies, except `iss` to pick whose keys to verify with.
+
+pub mod cache;
+pub mod rs256;
+
+use serde_json::{Map, Value};
+
+use crate::config::Provider;
+use crate::denial::Denial;
+use crate::jwks::keyset::KeySet;
+use crate::token::jws;
+
+/// The providers' current key sets, as the glue holds them.
+pub trait KeySource {
+    /// The provider's key set, or `None` before its first successful load.
+    fn key_set(&self, provider: usize) -> Option<&KeySet>;
+    /// Whether a token with an unknown `kid` may wait for a refetch of this provider's keys
+    /// (a fetch is under way, or the rate limit allows one). Must not have side effects.
+    fn may_refetch(&self, provider: usize) -> bool {
+        let _ = provider;
+        false
+    }
+}
+
+/// Why a token was not verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyFailure {
+    /// Refused for good.
+    Denied(Denial),
+    /// The provider's keys are needed first: none loaded yet (`unknown_kid: false`), or the
+    /// token's `kid` is unknown and a refetch may bring it (`unknown_kid: true`). The glue
+    /// fetches (or waits for the fetch under way), then verifies again.
+    AwaitKeys { provider: usize, unknown_kid: bool },
+}
+
+impl From<Denial> for VerifyFailure {
+    fn from(denial: Denial) -> Self {
+        VerifyFailure::Denied(denial)
+    }
+}
+
+/// A verified token: who it is for and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// Index of the provider in the configuration.
+    pub provider: usize,
+    /// The provider's bound tenant, or the tenant claim. Free of control characters.
+    pub tenant: String,
+    /// `sub`: non-empty, free of control characters.
+    pub subject: String,
+    /// The roles claim: free of control characters and commas (forwarded comma-joined).
+    pub roles: Vec<String>,
+    /// The `exp` claim (unix seconds).
+    pub expires_at: i64,
+    /// The instant (unix seconds) from which the token is refused as expired: `exp` + skew.
+    pub valid_until: i64,
+    /// The header's `kid`: the cache drops the token once its key leaves the key set.
+    pub kid: Option<String>,
+}
+
+/// Verify `token` against the configured `providers` at `now` (unix seconds).
+pub fn verify(
+    token: &str,
+    providers: &[Provider],
+    keys: &dyn KeySource,
+    now: u64,
+) -> Result<VerifiedToken, VerifyFailure> {
+    let jws = jws::parse(token)?;
+    let issuer = match jws.claims.get("iss") {
+        None => return Err(Denial::ClaimMissing.into()),
+        Some(Value::String(iss)) => iss,
+        Some(_) => return Err(Denial::ClaimInvalid.into()),
+    };
+    let (index, provider) = providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.issuer == *issuer)
+        .ok_or(Denial::IssuerNotTrusted)?;
+    let Some(set) = keys.key_set(index) else {
+        return Err(VerifyFailure::AwaitKeys {
+            provider: index,
+            unknown_kid: false,
+        });
+    };
+    let Some(key) = set.find(jws.kid.as_deref()) else {
+        // A refetch can only help a token that names its key.
+        if jws.kid.is_some() && keys.may_refetch(index) {
+            return Err(VerifyFailure::AwaitKeys {
+                provider: index,
+                unknown_kid: true,
+            });
+        }
+        return Err(Denial::KeyNotFound.into());
+    };
+    if !rs256::verify(key, jws.signing_input.as_bytes(), &jws.signature) {
+        return Err(Denial::SignatureInvalid.into());
+    }
+    let checked = check_claims(provider, &jws.claims, now)?;
+    Ok(VerifiedToken {
+        provider: index,
+        tenant: checked.tenant,
+        subject: checked.subject,
+        roles: checked.roles,
+        expires_at: checked.expires_at,
+        valid_until: checked.valid_until,
+        kid: jws.kid,
+    })
+}
+
+/// Whether the key that verified a token is still in its provider's key set.
+pub fn key_still_trusted(keys: &dyn KeySource, provider: usize, kid: Option<&str>) -> bool {
+    keys.key_set(provider)
+        .is_some_and(|set| set.find(kid).is_some())
+}
+
+struct CheckedClaims {
+    tenant: String,
+    subject: String,
+    roles: Vec<String>,
+    expires_at: i64,
+    valid_until: i64,
+}
+
+/// The claim rules of a signed payload, for one provider.
+fn check_claims(
+    provider: &Provider,
+    claims: &Map<String, Value>,
+    now: u64,
+) -> Result<CheckedClaims, Denial> {
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let skew = i64::try_from(provider.clock_skew_seconds).unwrap_or(i64::MAX);
+
+    let exp = numeric_date(claims, "exp")?.ok_or(Denial::ClaimMissing)?;
+    let valid_until = exp.saturating_add(skew);
+    if now >= valid_until {
+        return Err(Denial::TokenExpired);
+    }
+    if let Some(nbf) = numeric_date(claims, "nbf")? {
+        if nbf > now.saturating_add(skew) {
+            return Err(Denial::TokenNotYetValid);
+        }
+    }
+    let iat = numeric_date(claims, "iat")?;
+    if let Some(iat) = iat {
+        if iat > now.saturating_add(skew) {
+            return Err(Denial::TokenIssuedInFuture);
+        }
+    }
+    if let Some(max) = provider.max_lifetime_seconds {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let lifetime = exp.saturating_sub(iat.unwrap_or(now));
+        if lifetime > max {
+            return Err(Denial::TokenLifetimeExceeded);
+        }
+    }
+
+    let audience_ok = match claims.get("aud") {
+        None => return Err(Denial::ClaimMissing),
+        Some(Value::String(aud)) => provider.audiences.contains(aud),
+        Some(Value::Array(items)) => {
+            let mut any = false;
+            for item in items {
+                let Value::String(aud) = item else {
+                    return Err(Denial::ClaimInvalid);
+                };
+                any |= provider.audiences.contains(aud);
+            }
+            any
+        }
+        Some(_) => return Err(Denial::ClaimInvalid),
+    };
+    if !audience_ok {
+        return Err(Denial::AudienceMismatch);
+    }
+
+    let subject = match claims.get("sub") {
+        None => return Err(Denial::ClaimMissing),
+        Some(Value::String(sub)) if !sub.is_empty() && header_safe(sub) => sub.clone(),
+        Some(_) => return Err(Denial::ClaimInvalid),
+    };
+
+    let tenant = match &provider.tenant {
+        Some(bound) => bound.clone(),
+        None => match claims.get(provider.tenant_claim_name()) {
+            Some(Value::String(tenant)) if !tenant.is_empty() => {
+                if !header_safe(tenant) {
+                    return Err(Denial::ClaimInvalid);
+                }
+                tenant.clone()
+            }
+            _ => return Err(Denial::TenantMissing),
+        },
+    };
+
+    let roles = match claims.get(&provider.roles_claim) {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut roles = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(role)
+                        if !role.is_empty() && header_safe(role) && !role.contains(',') =>
+                    {
+                        roles.push(role.clone())
+                    }
+                    _ => return Err(Denial::ClaimInvalid),
+                }
+            }
+            roles
+        }
+        Some(_) => return Err(Denial::ClaimInvalid),
+    };
+
+    Ok(CheckedClaims {
+        tenant,
+        subject,
+        roles,
+        expires_at: exp,
+        valid_until,
+    })
+}
+
+/// A NumericDate claim (RFC 7519 section 2): a JSON number, possibly fractional (floored).
+/// Any other JSON type is refused, not coerced: `"exp":"1700000000"` is not a date.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Denial> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Some(i))
+            } else if n.is_u64() {
+                Ok(Some(i64::MAX))
+            } else {
+                // `as` saturates for out-of-range floats; JSON numbers are never NaN.
+                Ok(Some(n.as_f64().map_or(i64::MAX, |f| f.floor() as i64)))
+            }
+        }
+        Some(_) => Err(Denial::ClaimInvalid),
+    }
+}
+
+/// Values forwarded as upstream headers must not carry control characters (CR/LF injection,
+/// NUL truncation, C1 controls).
+fn header_safe(value: &str) -> bool {
+    !value.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

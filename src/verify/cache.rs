@@ -1,0 +1,439 @@
+//! The verified-token cache of one worker.
+//!
+//! Keyed on the exact token (a hash alone would let a collision impersonate someone), with
+//! `HashMap`'s randomly keyed SipHash so that clients cannot aim tokens at one bucket. Lookups
+//! borrow the token: no allocation on a miss. Bounded by entries and bytes; when full, expired
+//! entries go first, then an arbitrary sixteenth of the rest (one O(n) pass per n/16 inserts).
+//!
+//! A hit is only used while the token is unexpired and the key that verified it is still in
+//! its provider's key set. Refusals are cached too (a flood of one bad token costs one RSA
+//! operation), but only those that time cannot undo.
+
+use std::collections::HashMap;
+
+use crate::config::CacheConfig;
+use crate::denial::Denial;
+
+use super::{key_still_trusted, KeySource, VerifiedToken};
+
+/// How long a refusal is remembered (seconds). Bounded, so that a key-set change on the
+/// provider's side (the same `kid` with new material) is eventually seen.
+pub const NEGATIVE_TTL_SECONDS: i64 = 300;
+
+/// Approximate bookkeeping cost of one entry beyond its strings (map slot, lengths, times).
+const ENTRY_OVERHEAD: usize = 96;
+const ROLE_OVERHEAD: usize = 24;
+
+/// Verified tokens and remembered refusals.
+#[derive(Debug)]
+pub struct TokenCache {
+    verified: Bounded<VerifiedToken>,
+    refused: Bounded<Denial>,
+    /// The latest `now` seen: `insert_verified` has no clock of its own.
+    clock: i64,
+}
+
+impl TokenCache {
+    /// `max_entries` 0 turns the cache off; `negative_max_entries` 0 turns off refusals only.
+    /// Refusals get an eighth of `max_bytes` on top of it.
+    pub fn new(cfg: &CacheConfig) -> TokenCache {
+        let negative_entries = if cfg.max_entries == 0 {
+            0
+        } else {
+            cfg.negative_max_entries
+        };
+        TokenCache {
+            verified: Bounded::new(cfg.max_entries, cfg.max_bytes),
+            refused: Bounded::new(negative_entries, cfg.max_bytes / 8),
+            clock: 0,
+        }
+    }
+
+    /// The cached outcome for `token` at `now` (unix seconds), if any: `Ok` for a token that
+    /// verified, is unexpired and whose key is still trusted; `Err` for a remembered refusal.
+    pub fn lookup(
+        &mut self,
+        token: &str,
+        keys: &dyn KeySource,
+        now: u64,
+    ) -> Option<Result<VerifiedToken, Denial>> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        self.clock = self.clock.max(now);
+        if let Some(entry) = self.verified.get(token) {
+            if now < entry.value.valid_until
+                && key_still_trusted(keys, entry.value.provider, entry.value.kid.as_deref())
+            {
+                return Some(Ok(entry.value.clone()));
+            }
+            self.verified.remove(token);
+            return None;
+        }
+        if let Some(entry) = self.refused.get(token) {
+            if now < entry.expires {
+                return Some(Err(entry.value));
+            }
+            self.refused.remove(token);
+        }
+        None
+    }
+
+    /// Remember a successful verification until the token expires.
+    pub fn insert_verified(&mut self, token: &str, verified: &VerifiedToken) {
+        self.refused.remove(token);
+        let size = ENTRY_OVERHEAD
+            + token.len()
+            + verified.tenant.len()
+            + verified.subject.len()
+            + verified.kid.as_ref().map_or(0, String::len)
+            + verified
+                .roles
+                .iter()
+                .map(|r| r.len() + ROLE_OVERHEAD)
+                .sum::<usize>();
+        self.verified.insert(
+            token,
+            verified.clone(),
+            verified.valid_until,
+            size,
+            self.clock,
+        );
+    }
+
+    /// Remember a refusal, if it is one that cannot change with time or key rotation.
+    pub fn insert_refused(&mut self, token: &str, denial: Denial, now: u64) {
+        if !is_permanent(denial) {
+            return;
+        }
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        self.clock = self.clock.max(now);
+        self.verified.remove(token);
+        let size = ENTRY_OVERHEAD + token.len();
+        self.refused.insert(
+            token,
+            denial,
+            now.saturating_add(NEGATIVE_TTL_SECONDS),
+            size,
+            now,
+        );
+    }
+
+    /// Verified tokens held.
+    pub fn len(&self) -> usize {
+        self.verified.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.verified.map.is_empty()
+    }
+
+    /// Refusals held.
+    pub fn refused_len(&self) -> usize {
+        self.refused.map.len()
+    }
+
+    /// Approximate bytes held, verified tokens and refusals together.
+    pub fn bytes(&self) -> usize {
+        self.verified.bytes + self.refused.bytes
+    }
+
+    pub fn clear(&mut self) {
+        self.verified.clear();
+        self.refused.clear();
+    }
+}
+
+/// Refusals that depend only on the token's bytes and the configuration (which does not change
+/// during a cache's life), or that time only makes worse. Never: not-yet-valid and issued-in-
+/// the-future (time cures them), key-not-found and keys-unavailable (a refetch cures them), and
+/// anything that depends on the request rather than the token.
+pub fn is_permanent(denial: Denial) -> bool {
+    matches!(
+        denial,
+        Denial::TokenMalformed
+            | Denial::AlgorithmNotAllowed
+            | Denial::CriticalHeaderUnsupported
+            | Denial::SignatureInvalid
+            | Denial::IssuerNotTrusted
+            | Denial::AudienceMismatch
+            | Denial::TokenExpired
+            | Denial::TokenLifetimeExceeded
+            | Denial::ClaimMissing
+            | Denial::ClaimInvalid
+            | Denial::TenantMissing
+    )
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    value: V,
+    /// Unix seconds from which the entry is dead.
+    expires: i64,
+    size: usize,
+}
+
+/// A map bounded by entry count and approximate bytes.
+#[derive(Debug)]
+struct Bounded<V> {
+    map: HashMap<Box<str>, Entry<V>>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl<V> Bounded<V> {
+    fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Bounded {
+            map: HashMap::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Entry<V>> {
+        self.map.get(key)
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes = self.bytes.saturating_sub(old.size);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+
+    fn insert(&mut self, key: &str, value: V, expires: i64, size: usize, now: i64) {
+        if self.max_entries == 0 || size > self.max_bytes || expires <= now {
+            return;
+        }
+        self.remove(key);
+        if self.map.len() >= self.max_entries || self.bytes + size > self.max_bytes {
+            self.evict(now, size);
+        }
+        self.bytes += size;
+        self.map.insert(
+            key.into(),
+            Entry {
+                value,
+                expires,
+                size,
+            },
+        );
+    }
+
+    /// Make room for one entry of `size` bytes: drop the expired; if that is not enough, drop
+    /// arbitrary entries (iteration order is randomized per map) until a sixteenth is gone and
+    /// the new one fits.
+    fn evict(&mut self, now: i64, size: usize) {
+        let Bounded {
+            map,
+            bytes,
+            max_entries,
+            max_bytes,
+        } = self;
+        map.retain(|_, entry| {
+            if entry.expires <= now {
+                *bytes = bytes.saturating_sub(entry.size);
+                return false;
+            }
+            true
+        });
+        if map.len() < *max_entries && map_fits(*bytes, size, *max_bytes) {
+            return;
+        }
+        let mut batch = (map.len() / 16).max(1);
+        map.retain(|_, entry| {
+            if batch > 0 || !map_fits(*bytes, size, *max_bytes) {
+                batch = batch.saturating_sub(1);
+                *bytes = bytes.saturating_sub(entry.size);
+                return false;
+            }
+            true
+        });
+    }
+}
+
+fn map_fits(bytes: usize, extra: usize, max: usize) -> bool {
+    bytes.saturating_add(extra) <= max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::keyset::tests::jwk;
+    use crate::jwks::keyset::KeySet;
+
+    struct Keys(Option<KeySet>);
+
+    impl KeySource for Keys {
+        fn key_set(&self, _provider: usize) -> Option<&KeySet> {
+            self.0.as_ref()
+        }
+    }
+
+    fn keys(kids: &[&str]) -> Keys {
+        let list: Vec<_> = kids.iter().map(|k| jwk(k, 2048)).collect();
+        let doc = serde_json::json!({ "keys": list });
+        Keys(Some(KeySet::from_value(&doc).expect("valid")))
+    }
+
+    fn verified(kid: &str, valid_until: i64) -> VerifiedToken {
+        VerifiedToken {
+            provider: 0,
+            tenant: "acme".into(),
+            subject: "alice".into(),
+            roles: vec!["admin".into()],
+            expires_at: valid_until - 60,
+            valid_until,
+            kid: Some(kid.into()),
+        }
+    }
+
+    fn config(max_entries: usize, max_bytes: usize, negative: usize) -> CacheConfig {
+        CacheConfig {
+            max_entries,
+            max_bytes,
+            negative_max_entries: negative,
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_served_until_it_expires() {
+        let mut cache = TokenCache::new(&CacheConfig::default());
+        let ks = keys(&["k1"]);
+        assert_eq!(cache.lookup("t1", &ks, 100), None);
+        cache.insert_verified("t1", &verified("k1", 200));
+        assert_eq!(cache.lookup("t1", &ks, 199), Some(Ok(verified("k1", 200))));
+        assert_eq!(cache.lookup("t2", &ks, 199), None, "exact token only");
+        assert_eq!(cache.lookup("t1x", &ks, 199), None);
+        assert_eq!(cache.lookup("t1", &ks, 200), None, "expired with the token");
+        assert_eq!(cache.len(), 0, "expired entries are dropped on sight");
+        assert_eq!(cache.bytes(), 0);
+    }
+
+    #[test]
+    fn a_hit_needs_the_key_still_in_the_set() {
+        let mut cache = TokenCache::new(&CacheConfig::default());
+        cache.insert_verified("t1", &verified("k1", 1_000));
+        assert!(cache.lookup("t1", &keys(&["k1", "k2"]), 100).is_some());
+        assert_eq!(
+            cache.lookup("t1", &keys(&["k2"]), 101),
+            None,
+            "key rotated out"
+        );
+        assert_eq!(cache.len(), 0);
+        cache.insert_verified("t1", &verified("k1", 1_000));
+        assert_eq!(cache.lookup("t1", &Keys(None), 102), None);
+    }
+
+    #[test]
+    fn only_permanent_refusals_are_remembered() {
+        let mut cache = TokenCache::new(&CacheConfig::default());
+        let ks = keys(&["k1"]);
+        for (i, denial) in Denial::ALL.into_iter().enumerate() {
+            let token = format!("bad{i}");
+            cache.insert_refused(&token, denial, 100);
+            let cached = cache.lookup(&token, &ks, 101);
+            if is_permanent(denial) {
+                assert_eq!(cached, Some(Err(denial)));
+            } else {
+                assert_eq!(cached, None, "{denial:?} must not be cached");
+            }
+        }
+        for transient in [
+            Denial::TokenNotYetValid,
+            Denial::TokenIssuedInFuture,
+            Denial::KeyNotFound,
+            Denial::KeysUnavailable,
+        ] {
+            assert!(!is_permanent(transient));
+        }
+        cache.insert_refused("bad", Denial::SignatureInvalid, 100);
+        assert_eq!(
+            cache.lookup("bad", &ks, 100 + NEGATIVE_TTL_SECONDS as u64),
+            None,
+            "refusals age out"
+        );
+    }
+
+    #[test]
+    fn a_success_replaces_a_refusal_and_back() {
+        let mut cache = TokenCache::new(&CacheConfig::default());
+        let ks = keys(&["k1"]);
+        cache.insert_refused("t", Denial::SignatureInvalid, 10);
+        cache.insert_verified("t", &verified("k1", 1_000));
+        assert!(matches!(cache.lookup("t", &ks, 11), Some(Ok(_))));
+        assert_eq!(cache.refused_len(), 0);
+        cache.insert_refused("t", Denial::TokenExpired, 12);
+        assert_eq!(cache.lookup("t", &ks, 13), Some(Err(Denial::TokenExpired)));
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn zero_entries_disables_the_cache() {
+        let mut cache = TokenCache::new(&config(0, 1 << 20, 100));
+        let ks = keys(&["k1"]);
+        cache.insert_verified("t", &verified("k1", 1_000));
+        cache.insert_refused("u", Denial::TokenMalformed, 1);
+        assert_eq!(cache.lookup("t", &ks, 2), None);
+        assert_eq!(cache.lookup("u", &ks, 2), None);
+        assert!(cache.is_empty() && cache.refused_len() == 0 && cache.bytes() == 0);
+    }
+
+    #[test]
+    fn entry_and_byte_bounds_hold() {
+        let ks = keys(&["k1"]);
+        let mut cache = TokenCache::new(&config(100, 1 << 20, 10));
+        for i in 0..1_000 {
+            cache.insert_verified(&format!("token-{i}"), &verified("k1", 10_000));
+            cache.insert_refused(&format!("bad-{i}"), Denial::TokenMalformed, 1);
+            assert!(cache.len() <= 100 && cache.refused_len() <= 10);
+        }
+        // The latest insert is always kept.
+        assert!(cache.lookup("token-999", &ks, 2).is_some());
+        assert!(cache.lookup("bad-999", &ks, 2).is_some());
+
+        let one = ENTRY_OVERHEAD
+            + "token-00".len()
+            + "acme".len()
+            + "alice".len()
+            + 2
+            + 5
+            + ROLE_OVERHEAD;
+        let mut cache = TokenCache::new(&config(1_000, one * 10, 0));
+        for i in 0..100 {
+            cache.insert_verified(&format!("token-{i:02}"), &verified("k1", 10_000));
+            assert!(
+                cache.bytes() <= one * 10,
+                "{} > {}",
+                cache.bytes(),
+                one * 10
+            );
+        }
+        assert!(cache.len() <= 10);
+        // An entry larger than the whole budget is not cached (and evicts nothing).
+        let before = cache.len();
+        cache.insert_verified(&"x".repeat(one * 10), &verified("k1", 10_000));
+        assert_eq!(cache.len(), before);
+    }
+
+    #[test]
+    fn eviction_prefers_expired_entries() {
+        let ks = keys(&["k1"]);
+        let mut cache = TokenCache::new(&config(64, 1 << 20, 0));
+        for i in 0..63 {
+            cache.insert_verified(&format!("old-{i}"), &verified("k1", 50));
+        }
+        cache.insert_verified("live", &verified("k1", 10_000));
+        assert_eq!(
+            cache.lookup("live", &ks, 60),
+            Some(Ok(verified("k1", 10_000)))
+        );
+        cache.insert_verified("new", &verified("k1", 10_000));
+        assert!(cache.lookup("live", &ks, 61).is_some() && cache.lookup("new", &ks, 61).is_some());
+        assert_eq!(cache.len(), 2, "every expired entry went in one pass");
+    }
+}
