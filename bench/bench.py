@@ -390,6 +390,8 @@ def run_cell(args, ctx, conc, workload, variant):
         heap = memory(ports["admin"])
         if envoy.proc.poll() is not None:
             raise RuntimeError(f"Envoy died during the run: {envoy.log_tail()}")
+        if args.profile and variant != "envoy":
+            cell["profile"] = profile(args, ctx, envoy, ports["gateway"], tokens_file, path)
     except (RuntimeError, OSError) as e:
         cell["error"] = str(e)
         return cell
@@ -424,6 +426,38 @@ def run_cell(args, ctx, conc, workload, variant):
         "stats": {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)},
     })
     return cell
+
+
+def profile(args, ctx, envoy, port, tokens_file, path):
+    """Where Envoy's CPU time goes, by object: the Envoy binary, V8's JIT code (the compiled wasm
+    module and V8 stubs: anonymous executable memory), the kernel, libc. Taken in an extra run
+    after the measured one, so that sampling never slows a measured figure."""
+    seconds = min(args.duration, 5)
+    data = os.path.join(ctx["workdir"], f"perf-{envoy.name}.data")
+    perf = spawn(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-p", str(envoy.proc.pid),
+                  "-o", data, "--", "sleep", str(seconds + 1)], log_path=data + ".log")
+    time.sleep(0.3)
+    try:
+        run_wrk(args, port, tokens_file, path, seconds)
+    finally:
+        try:
+            perf.wait(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            pass
+        stop(perf)
+    try:
+        report = subprocess.run(
+            ["perf", "report", "-i", data, "--stdio", "--sort", "dso", "--percent-limit", "0.5"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"error": str(e)}
+    shares = {}
+    for line in report.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S.*?)\s*$", line)
+        if m:
+            shares[m.group(2)] = float(m.group(1))
+    return {"seconds": seconds, "by_object_percent": shares}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,6 +700,8 @@ def main():
     ap.add_argument("--envoy", default=None, help="Envoy binary (default: the one in .venv)")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "latest.json"))
+    ap.add_argument("--profile", action="store_true",
+                    help="after each measured run of a filter, sample Envoy with perf and report CPU share by object")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, tokens)")
     ap.add_argument("--command", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
