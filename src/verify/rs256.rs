@@ -66,4 +66,71 @@ mod tests {
         }
         assert!(checked > 500, "only {checked} vectors");
     }
+
+    /// Differential test against RustCrypto's `rsa` (an independent big-integer
+    /// implementation) on freshly generated keys and random messages: both verifiers must agree
+    /// on every genuine signature and on every corruption of message or signature.
+    #[test]
+    fn agrees_with_an_independent_verifier_on_random_keys() {
+        use rand::RngExt;
+        use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+        use rsa::sha2::Sha256;
+        use rsa::signature::{SignatureEncoding, Signer, Verifier};
+        use rsa::traits::PublicKeyParts;
+
+        let mut rng = rand::rng();
+        let mut compared = 0;
+        for bits in [2048, 2048, 3072] {
+            let private = rsa::RsaPrivateKey::new(&mut rng, bits).expect("key generation");
+            let public = private.to_public_key();
+            let key = RsaKey::from_components(None, &public.n_bytes(), &public.e_bytes())
+                .expect("a generated key is usable");
+            assert_eq!(key.bits(), bits);
+            let signer = SigningKey::<Sha256>::new(private);
+            let reference = VerifyingKey::<Sha256>::new(public);
+            let reference_ok = |msg: &[u8], sig: &[u8]| {
+                Signature::try_from(sig).is_ok_and(|sig| reference.verify(msg, &sig).is_ok())
+            };
+            for round in 0..40 {
+                let len = rng.random_range(0..512);
+                let mut msg = vec![0u8; len];
+                rng.fill(&mut msg[..]);
+                let sig = signer.sign(&msg).to_vec();
+                assert!(verify(&key, &msg, &sig), "genuine signature refused");
+                assert!(reference_ok(&msg, &sig));
+
+                let mut candidates: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                // One flipped bit anywhere in the signature, or in the message.
+                let mut flipped = sig.clone();
+                let at = rng.random_range(0..flipped.len());
+                flipped[at] ^= 1 << rng.random_range(0..8);
+                candidates.push((msg.clone(), flipped));
+                if !msg.is_empty() {
+                    let mut other = msg.clone();
+                    let at = rng.random_range(0..other.len());
+                    other[at] ^= 0x80;
+                    candidates.push((other, sig.clone()));
+                }
+                // Random bytes, wrong lengths, zero, and values at or above the modulus.
+                let mut random = vec![0u8; sig.len()];
+                rng.fill(&mut random[..]);
+                candidates.push((msg.clone(), random));
+                candidates.push((msg.clone(), sig[1..].to_vec()));
+                candidates.push((msg.clone(), [&[0u8][..], &sig].concat()));
+                candidates.push((msg.clone(), vec![0; sig.len()]));
+                candidates.push((msg.clone(), vec![0xff; sig.len()]));
+                candidates.push((msg.clone(), key.n().to_vec()));
+                candidates.push((msg.clone(), Vec::new()));
+                for (m, s) in candidates {
+                    assert_eq!(
+                        verify(&key, &m, &s),
+                        reference_ok(&m, &s),
+                        "verifiers disagree ({bits} bits, round {round})"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 900, "{compared}");
+    }
 }
