@@ -29,7 +29,7 @@ pub enum JwksError {
     FetchFailed,
     /// Neither `jwks.remote` nor `jwks.inline` is configured.
     NoSource,
-    /// `jwks.remote.uri` cannot be turned into a callout.
+    /// `jwks.remote.uri` cannot be turned into a callout; the message names the URI.
     BadUri(String),
 }
 
@@ -67,7 +67,8 @@ impl fmt::Display for JwksError {
                 "the JWKS request got no response (timeout, reset or cluster unavailable)",
             ),
             JwksError::NoSource => f.write_str("set exactly one of jwks.remote and jwks.inline"),
-            JwksError::BadUri(why) => write!(f, "jwks.remote.uri: {why}"),
+            // The caller prefixes the field path (`providers[i].jwks.remote.uri`).
+            JwksError::BadUri(why) => f.write_str(why),
         }
     }
 }
