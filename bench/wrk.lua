@@ -4,6 +4,8 @@
 --   BENCH_TOKENS   file with one `<host> <token>` per line (bench/gen_tokens.py writes them)
 --   BENCH_PATH     request path (default /api/bench)
 --   BENCH_THREADS  wrk's -t, so that each thread takes its own share of the list
+--   BENCH_OFFSET   requests already sent from this list (by earlier runs), so that a run goes
+--                  on with the rotation where the previous one stopped (default 0)
 --
 -- Each thread sends lines k, k+T, k+2T, ... (T threads), so a list of distinct tokens stays
 -- distinct within a cycle across threads. Requests are pre-built at start, so the load generator
@@ -41,7 +43,9 @@ function init(args)
    end
    f:close()
    assert(#requests > 0, "no requests in " .. tostring(file))
-   position = 0
+   -- Continue the rotation: this thread's share of the requests sent before.
+   local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
+   position = math.floor(offset / nthreads) % #requests
    statuses = {}
 end
 
