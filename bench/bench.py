@@ -733,6 +733,7 @@ def main():
     ap.add_argument("--profile", action="store_true",
                     help="after each measured run of a filter, sample Envoy with perf and report CPU share by object")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, tokens)")
+    ap.add_argument("--skip-build", action="store_true", help="(scripts/bench) measure the module already built")
     ap.add_argument("--command", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -770,6 +771,8 @@ def main():
     envoy_version = subprocess.run([envoy_bin, "--version"], capture_output=True, text=True).stdout.strip()
     envoy_version = envoy_version.split("version:", 1)[-1].strip()
 
+    # Ctrl-C too, even where the shell started this with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     workdir = tempfile.mkdtemp(prefix="tenantgate-bench-")
