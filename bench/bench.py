@@ -480,7 +480,9 @@ def profile(args, ctx, envoy, port, tokens_file, path):
     for line in report.splitlines():
         m = re.match(r"\s*([\d.]+)%\s+(\S.*?)\s*$", line)
         if m:
-            shares[m.group(2)] = float(m.group(1))
+            # V8's JIT code is reported per thread ("[JIT] tid 1234"): one entry for all.
+            name = "[JIT] (V8: compiled wasm and stubs)" if m.group(2).startswith("[JIT]") else m.group(2)
+            shares[name] = round(shares.get(name, 0.0) + float(m.group(1)), 2)
     return {"seconds": seconds, "by_object_percent": shares}
 
 
@@ -642,10 +644,12 @@ def evaluate_targets(index, concurrencies, wasm_size, wasm_loaded, jwks_results)
             return None
         return c["rps"] / b["rps"] if b["rps"] else None
 
-    def add(name, check, values):
-        known = [v for v in values.values() if v is not None]
-        met = None if len(known) < len(values) or not known else all(check(v) for v in known)
-        targets.append({"target": name, "values": values, "met": met})
+    def add(name, check, values, judged=None):
+        """`judged`: the keys of `values` the target is judged on (default all); others inform."""
+        keys = judged if judged is not None else list(values)
+        known = [values[k] for k in keys if values.get(k) is not None]
+        met = None if len(known) < len(keys) or not known else all(check(v) for v in known)
+        targets.append({"target": name, "values": values, "judged_on": keys, "met": met})
 
     add("hot token: tenantgate / jwt_authn (cache on) req/s >= 0.9", lambda v: v >= 0.9,
         {f"c{c}": rps_ratio(c, "hot", "tenantgate", "jwt_authn_cache") for c in concurrencies})
@@ -675,15 +679,19 @@ def evaluate_targets(index, concurrencies, wasm_size, wasm_loaded, jwks_results)
         p1, p2 = index.get((1, "distinct", "envoy")), index.get((2, "distinct", "envoy"))
         if all(x and x.get("rss_bytes") for x in (t1, t2, p1, p2)):
             vm["second worker, over plain"] = mib((t2["rss_bytes"] - t1["rss_bytes"]) - (p2["rss_bytes"] - p1["rss_bytes"]))
+    # The marginal worker is judged where both concurrencies ran: dividing by the VMs also
+    # spreads V8's own fixed cost (engine, compiled module) over them.
+    judged = ["second worker, over plain"] if "second worker, over plain" in vm else None
     add("worker VM with 10,000 cached tokens <= 16 MiB (MiB, estimates)", lambda v: v <= 16.0,
-        vm or {"estimate": None})
+        vm or {"estimate": None}, judged)
 
     jw = {}
     for r in jwks_results:
         jw[f"{r['variant']} c{r['concurrency']}"] = r.get("fetches_per_interval")
     tg_jw = {k: v for k, v in jw.items() if k.startswith("tenantgate")}
+    # About one: none at all means the keys were never refreshed, which is no success either.
     add("JWKS fetches per refresh interval = 1 (tenantgate, --concurrency 2)",
-        lambda v: v <= 1.25, tg_jw or {"tenantgate": None})
+        lambda v: 0.75 <= v <= 1.25, tg_jw or {"tenantgate": None})
     return targets
 
 
@@ -691,7 +699,10 @@ def print_targets(targets, jwks_results, out=sys.stdout):
     print("\n== Targets", file=out)
     for t in targets:
         mark = {True: "MET   ", False: "MISSED", None: "n/a   "}[t["met"]]
-        vals = ", ".join(f"{k}: {'-' if v is None else f'{v:.2f}'}" for k, v in t["values"].items())
+        vals = ", ".join(
+            f"{k}: {'-' if v is None else f'{v:.2f}'}{'' if k in t['judged_on'] else ' (info)'}"
+            for k, v in t["values"].items()
+        )
         print(f"  [{mark}] {t['target']}: {vals}", file=out)
     if jwks_results:
         print("\n== JWKS fetches (remote key set, max-age = refresh interval, light traffic)", file=out)
@@ -705,6 +716,17 @@ def print_targets(targets, jwks_results, out=sys.stdout):
                     f"(requests: {r['request_statuses']})",
                     file=out,
                 )
+
+
+def print_profiles(cells, out=sys.stdout):
+    profiled = [c for c in cells if c.get("profile", {}).get("by_object_percent")]
+    if not profiled:
+        return
+    print("\n== Where Envoy's CPU time goes (perf cpu-clock samples, % by object)", file=out)
+    for c in profiled:
+        shares = sorted(c["profile"]["by_object_percent"].items(), key=lambda kv: -kv[1])
+        text = ", ".join(f"{name} {pct:.1f}" for name, pct in shares)
+        print(f"  c{c['concurrency']} {c['workload']:<9}{c['variant']:<19}{text}", file=out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -849,6 +871,7 @@ def main():
     targets = evaluate_targets(index, concurrencies, wasm_size, wasm_loaded, jwks_results)
     print_table(cells, concurrencies, workloads, variants)
     print_targets(targets, jwks_results)
+    print_profiles(cells)
     print(f"\nwasm module: {wasm_size if wasm_size is not None else '-'} bytes; Envoy {envoy_version}")
 
     result = {
