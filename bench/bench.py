@@ -895,8 +895,10 @@ def main():
         "wall_seconds": round(time.time() - started, 1),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    # Error texts quote Envoy's log, which names the temporary configuration files.
+    text = json.dumps(result, indent=1).replace(workdir, "<workdir>")
     with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
+        f.write(text + "\n")
     print(f"results: {os.path.relpath(args.out, REPO)}")
     failed = [c for c in cells if not c.get("ok")]
     return 1 if failed else 0
