@@ -60,7 +60,7 @@ VARIANTS = {
     "jwt_authn": "jwt_authn, default configuration (no token cache)",
     "jwt_authn_cache": "jwt_authn with jwt_cache_config {jwt_cache_size: 10000}",
     "tenantgate": "tenantgate, default configuration (verified-token cache on)",
-    "tenantgate_nocache": "tenantgate with cache.max_entries 0 (every request verified)",
+    "tenantgate_nocache": "tenantgate with both caches off (max_entries, negative_max_entries 0): every request verified",
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 # Warm-up sends every token of a workload's list at least this many times.
@@ -310,7 +310,7 @@ def gateway_config(variant, ports, meta, jwks, wasm, remote=None):
             "CACHE_CONFIG": cache,
         })
     elif variant.startswith("tenantgate"):
-        cache = {"max_entries": 0} if variant == "tenantgate_nocache" else None
+        cache = {"max_entries": 0, "negative_max_entries": 0} if variant == "tenantgate_nocache" else None
         cfg = tenantgate_config(meta, jwks, cache, remote)
         filters = render(os.path.join(ENVOY_DIR, "tenantgate.yaml"), {
             "WASM": json.dumps(wasm),
