@@ -1,0 +1,458 @@
+//! The `tenantgate-issuer` command line. Every command reads the same config file as `serve` and
+//! works on the same database and keys, so operators can script everything the admin API does.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::audit::AuditLog;
+use super::config::Config;
+use super::http::{self, App};
+use super::keys::{KeyRing, Rotation, Vault};
+use super::ops::{self, Ctx, TenantSettings};
+use super::storage::Store;
+use super::time::{format_duration, now, parse_duration, rfc3339};
+
+/// tenantgate-issuer: signs in users per tenant and issues the RS256 access tokens that the
+/// tenantgate filter verifies.
+#[derive(Debug, Parser)]
+#[command(name = "tenantgate-issuer", version)]
+pub struct Cli {
+    /// The issuer configuration file (TOML; see docs/issuer.md).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "TENANTGATE_ISSUER_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server: sign-in, refresh, sign-out, JWKS, admin API, metrics; rotates
+    /// signing keys on schedule.
+    Serve,
+    /// Print an access token for any tenant, subject and roles, signed with the current key
+    /// (for integration tests of route policies; the user need not exist).
+    Mint(MintArgs),
+    /// Create, list, disable or enable tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Add users to tenants.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Define catalog roles and grant or revoke them per tenant.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Revoke sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// List signing keys or rotate them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+struct MintArgs {
+    /// Tenant id for the `tenantId` claim.
+    #[arg(long)]
+    tenant: String,
+    /// Subject (`sub` claim).
+    #[arg(long)]
+    sub: String,
+    /// Comma-separated roles (`roles` claim); empty for none.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    roles: Vec<String>,
+    /// Lifetime, e.g. 90s, 10m, 1h (at most keys.max_token_ttl).
+    #[arg(long, default_value = "10m")]
+    ttl: String,
+    /// Audience(s) instead of the configured ones (repeatable).
+    #[arg(long)]
+    aud: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant (lifetimes default to [tenant_defaults] in the config).
+    Add {
+        /// Tenant id: lower-case letters, digits and '-'.
+        id: String,
+        /// Display name (defaults to the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Access-token lifetime, e.g. 10m.
+        #[arg(long)]
+        access_ttl: Option<String>,
+        /// Sessions not refreshed for this long end, e.g. 72h.
+        #[arg(long)]
+        refresh_idle: Option<String>,
+        /// Sessions end this long after sign-in whatever happens, e.g. 30d.
+        #[arg(long)]
+        session_absolute: Option<String>,
+    },
+    /// List tenants with their state and lifetimes.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a tenant: no sign-in, no refresh; its open sessions are revoked.
+    Disable { id: String },
+    /// Enable a disabled tenant again.
+    Enable { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user to a tenant; a new user needs a password (read from stdin with
+    /// --password-stdin, never from the command line).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// Read the new user's password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the members of a tenant and their roles there.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoleCommand {
+    /// Create or update a catalog role and its permission strings.
+    Define {
+        name: String,
+        /// Comma-separated permission strings.
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        permissions: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the role catalog.
+    List,
+    /// Grant a catalog role to a member of a tenant (effective at their next sign-in or refresh).
+    Grant {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Revoke a role from a member of a tenant (effective at their next refresh).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// Revoke every open session of a user (optionally only in one tenant).
+    Revoke {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys: kid, state (next, current, retired), activation and unpublish times.
+    List,
+    /// Publish a new key now; it starts signing after keys.publish_lead, once every cached
+    /// JWKS has it.
+    Rotate,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("error: {message}");
+            1
+        }
+    }
+}
+
+struct Services {
+    config: Config,
+    store: Store,
+    keys: KeyRing,
+}
+
+fn open(config: Option<PathBuf>) -> Result<Services, String> {
+    let path =
+        config.ok_or("no configuration: pass --config <FILE> or set TENANTGATE_ISSUER_CONFIG")?;
+    let config = Config::load(&path).map_err(|e| e.to_string())?;
+    let store = Store::open(&config.database).map_err(|e| e.to_string())?;
+    let vault = Vault::open(&config.keys).map_err(|e| e.to_string())?;
+    let keys = KeyRing::new(vault, config.timing);
+    Ok(Services {
+        config,
+        store,
+        keys,
+    })
+}
+
+fn duration_arg(field: &str, v: Option<String>) -> Result<Option<i64>, String> {
+    v.map(|s| parse_duration(&s).map_err(|m| format!("--{field}: {m}")))
+        .transpose()
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let s = open(cli.config)?;
+    if let Command::Serve = cli.command {
+        let audit = AuditLog::open(s.config.audit_path.as_deref(), Box::new(std::io::stdout()))
+            .map_err(|e| format!("cannot open the audit log: {e}"))?;
+        let app = App::new(s.config, s.store, s.keys, audit)?;
+        let report = app
+            .keys
+            .maintain(&app.store, now())
+            .map_err(|e| e.to_string())?;
+        ops::record_maintenance(&app.audit, Some(&app.metrics), &report, "scheduler");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        return runtime.block_on(http::serve(Arc::new(app)));
+    }
+    let audit = AuditLog::open(s.config.audit_path.as_deref(), Box::new(std::io::stderr()))
+        .map_err(|e| format!("cannot open the audit log: {e}"))?;
+    let ctx = Ctx {
+        config: &s.config,
+        store: &s.store,
+        keys: &s.keys,
+        audit: &audit,
+        metrics: None,
+        actor: "cli",
+        ip: None,
+    };
+    let e = |e: ops::OpError| e.to_string();
+    match cli.command {
+        Command::Serve => Ok(()),
+        Command::Mint(m) => {
+            let ttl = parse_duration(&m.ttl).map_err(|msg| format!("--ttl: {msg}"))?;
+            let roles: Vec<String> = m.roles.into_iter().filter(|r| !r.is_empty()).collect();
+            let aud = if m.aud.is_empty() { None } else { Some(m.aud) };
+            println!(
+                "{}",
+                ops::mint(&ctx, &m.tenant, &m.sub, &roles, ttl, aud).map_err(e)?
+            );
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Add {
+            id,
+            name,
+            access_ttl,
+            refresh_idle,
+            session_absolute,
+        }) => {
+            let settings = TenantSettings {
+                access_ttl: duration_arg("access-ttl", access_ttl)?,
+                refresh_idle: duration_arg("refresh-idle", refresh_idle)?,
+                session_absolute: duration_arg("session-absolute", session_absolute)?,
+            };
+            let t = ops::create_tenant(&ctx, &id, name.as_deref(), settings).map_err(e)?;
+            println!("created tenant {}", t.id);
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::List { json }) => {
+            let tenants = ops::list_tenants(&ctx).map_err(e)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&tenants).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!(
+                    "{:<24} {:<9} {:>10} {:>12} {:>16}  NAME",
+                    "ID", "STATE", "ACCESS", "REFRESH-IDLE", "SESSION-ABSOLUTE"
+                );
+                for t in tenants {
+                    println!(
+                        "{:<24} {:<9} {:>10} {:>12} {:>16}  {}",
+                        t.id,
+                        if t.disabled { "disabled" } else { "enabled" },
+                        format_duration(t.access_ttl),
+                        format_duration(t.refresh_idle),
+                        format_duration(t.session_absolute),
+                        t.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Disable { id }) => {
+            let (_, revoked) = ops::set_tenant_disabled(&ctx, &id, true).map_err(e)?;
+            println!("disabled tenant {id}; revoked {revoked} open session(s)");
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Enable { id }) => {
+            ops::set_tenant_disabled(&ctx, &id, false).map_err(e)?;
+            println!("enabled tenant {id}");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            tenant,
+            email,
+            password_stdin,
+        }) => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let added = ops::add_user(&ctx, &tenant, &email, password.as_deref()).map_err(e)?;
+            println!(
+                "{} user {} ({}) {} tenant {tenant}",
+                if added.created { "created" } else { "existing" },
+                added.user.email,
+                added.user.id,
+                if added.joined {
+                    "added to"
+                } else {
+                    "already in"
+                }
+            );
+            Ok(())
+        }
+        Command::User(UserCommand::List { tenant }) => {
+            for m in ops::list_members(&ctx, &tenant).map_err(e)? {
+                println!(
+                    "{:<40} {:<26} {}",
+                    m.user.email,
+                    m.user.id,
+                    m.roles.join(",")
+                );
+            }
+            Ok(())
+        }
+        Command::Role(RoleCommand::Define {
+            name,
+            permissions,
+            description,
+        }) => {
+            let perms: Vec<String> = permissions.into_iter().filter(|p| !p.is_empty()).collect();
+            let role = ops::define_role(&ctx, &name, &description, &perms).map_err(e)?;
+            println!("role {} = [{}]", role.name, role.permissions.join(", "));
+            Ok(())
+        }
+        Command::Role(RoleCommand::List) => {
+            for r in ops::list_roles(&ctx).map_err(e)? {
+                println!(
+                    "{:<32} [{}] {}",
+                    r.name,
+                    r.permissions.join(", "),
+                    r.description
+                );
+            }
+            Ok(())
+        }
+        Command::Role(RoleCommand::Grant {
+            tenant,
+            email,
+            role,
+        }) => {
+            let changed = ops::change_role(&ctx, &tenant, &email, &role, true).map_err(e)?;
+            println!(
+                "{} role {role} to {email} in {tenant}",
+                if changed {
+                    "granted"
+                } else {
+                    "already granted"
+                }
+            );
+            Ok(())
+        }
+        Command::Role(RoleCommand::Revoke {
+            tenant,
+            email,
+            role,
+        }) => {
+            let changed = ops::change_role(&ctx, &tenant, &email, &role, false).map_err(e)?;
+            println!(
+                "{} role {role} of {email} in {tenant}",
+                if changed { "revoked" } else { "no grant of" }
+            );
+            Ok(())
+        }
+        Command::Session(SessionCommand::Revoke { email, tenant }) => {
+            let n = ops::revoke_sessions(&ctx, &email, tenant.as_deref()).map_err(e)?;
+            println!("revoked {n} session(s) of {email}");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List) => {
+            let keys = s.keys.list(&s.store, now()).map_err(|e| e.to_string())?;
+            println!(
+                "{:<44} {:<8} {:<25} {:<25}",
+                "KID", "STATE", "ACTIVATES", "UNPUBLISHED"
+            );
+            for k in keys {
+                let state = serde_json::to_value(k.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                println!(
+                    "{:<44} {:<8} {:<25} {:<25}",
+                    k.kid,
+                    state,
+                    rfc3339(k.activates_at, 0),
+                    k.unpublish_at.map_or("-".to_string(), |t| rfc3339(t, 0))
+                );
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            match ops::rotate_keys(&ctx).map_err(e)? {
+                Rotation::Created(k) => println!(
+                    "published key {}; it signs from {}",
+                    k.kid,
+                    rfc3339(k.activates_at, 0)
+                ),
+                Rotation::AlreadyPending(k) => {
+                    println!(
+                        "key {} is already published and signs from {}; nothing to do",
+                        k.kid,
+                        rfc3339(k.activates_at, 0)
+                    )
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,290 @@
+//! The HTTP API: tenant-scoped session endpoints, the admin API, the well-known documents,
+//! `/healthz` and `/metrics`. Handlers are thin: they parse and bound the input (every malformed
+//! request gets a 400 with a JSON error), run the storage work on the blocking pool, and map
+//! outcomes to stable error codes ([`error::ApiError`]).
+
+mod admin;
+pub mod error;
+mod meta;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use self::error::ApiError;
+use super::audit::AuditLog;
+use super::config::{read_secret_file, Config};
+use super::keys::KeyRing;
+use super::metrics::Metrics;
+use super::ops::{self, Ctx};
+use super::ratelimit::RateLimiter;
+use super::storage::Store;
+use super::time::now;
+
+/// Everything a request handler needs.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub keys: KeyRing,
+    pub audit: AuditLog,
+    pub metrics: Metrics,
+    pub user_limiter: RateLimiter,
+    pub ip_limiter: RateLimiter,
+    pub admin_token: Option<String>,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        store: Store,
+        keys: KeyRing,
+        audit: AuditLog,
+    ) -> Result<App, String> {
+        let admin_token = match &config.admin_token_file {
+            Some(path) => {
+                let token = read_secret_file(path)?;
+                if token.len() < 32 {
+                    return Err(format!(
+                        "{}: the admin token must be at least 32 characters",
+                        path.display()
+                    ));
+                }
+                Some(token)
+            }
+            None => None,
+        };
+        Ok(App {
+            user_limiter: RateLimiter::new(config.sign_in_per_user_per_minute),
+            ip_limiter: RateLimiter::new(config.sign_in_per_ip_per_minute),
+            config,
+            store,
+            keys,
+            audit,
+            metrics: Metrics::new(),
+            admin_token,
+        })
+    }
+
+    pub(crate) fn ctx<'a>(&'a self, actor: &'a str, ip: Option<&'a str>) -> Ctx<'a> {
+        Ctx {
+            config: &self.config,
+            store: &self.store,
+            keys: &self.keys,
+            audit: &self.audit,
+            metrics: Some(&self.metrics),
+            actor,
+            ip,
+        }
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/tenants/{tenant}/sign-in", post(session::sign_in))
+        .route("/v1/tenants/{tenant}/refresh", post(session::refresh))
+        .route("/v1/tenants/{tenant}/sign-out", post(session::sign_out))
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(meta::openid_configuration),
+        )
+        .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(meta::metrics))
+        .route(
+            "/admin/tenants",
+            get(admin::list_tenants).post(admin::create_tenant),
+        )
+        .route(
+            "/admin/tenants/{tenant}/disable",
+            post(admin::disable_tenant),
+        )
+        .route("/admin/tenants/{tenant}/enable", post(admin::enable_tenant))
+        .route(
+            "/admin/tenants/{tenant}/users",
+            get(admin::list_members).post(admin::add_user),
+        )
+        .route(
+            "/admin/tenants/{tenant}/users/{email}/roles/{role}",
+            put(admin::grant_role).delete(admin::revoke_role),
+        )
+        .route("/admin/roles", get(admin::list_roles))
+        .route("/admin/roles/{role}", put(admin::define_role))
+        .route(
+            "/admin/users/{email}/revoke-sessions",
+            post(admin::revoke_sessions),
+        )
+        .route("/admin/sessions/{sid}", get(admin::get_session))
+        .route("/admin/keys", get(admin::list_keys))
+        .route("/admin/keys/rotate", post(admin::rotate_keys))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(app)
+}
+
+/// Runs `f` on the blocking pool (storage, Argon2, RSA); a panic there becomes a 500, not a
+/// dropped connection.
+pub(crate) async fn blocking<R: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .map_err(|_| ApiError::Internal("request handler failed".into()))?
+}
+
+/// Reads a body of at most `limit` bytes; empty means `None`. A non-empty body must be JSON.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Option<T>, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(limit))?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+/// Like [`read_json`], for endpoints where the body is required.
+pub(crate) async fn require_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    read_json(headers, body, limit)
+        .await?
+        .ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))
+}
+
+/// The client address: the TCP peer, or with `trusted_proxy_hops = n` the n-th address from the
+/// right of `X-Forwarded-For` (the one our closest trusted proxy saw).
+pub(crate) fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
+    let hops = app.config.trusted_proxy_hops;
+    if hops > 0 {
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(ip) = forwarded
+            .len()
+            .checked_sub(hops)
+            .and_then(|i| forwarded.get(i))
+        {
+            if ip.parse::<std::net::IpAddr>().is_ok() {
+                return (*ip).to_string();
+            }
+        }
+    }
+    peer.ip().to_string()
+}
+
+/// Adds the headers every token-bearing response needs (RFC 6749 section 5.1).
+pub(crate) fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// Starts the server and the key maintenance timer; returns when a shutdown signal arrives.
+pub async fn serve(app: Arc<App>) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(app.config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let maintenance = tokio::spawn(maintain_keys(app.clone()));
+    eprintln!(
+        "{}",
+        serde_json::json!({"level": "info", "msg": "listening", "addr": addr.to_string(),
+            "database": app.store.kind(), "issuer": app.config.issuer})
+    );
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"));
+    maintenance.abort();
+    eprintln!("{}", serde_json::json!({"level": "info", "msg": "stopped"}));
+    result
+}
+
+/// Key maintenance interval: frequent enough that a replica publishes a key created by another
+/// well within the publish lead (the JWKS is read from the database on every request anyway).
+fn maintenance_period(app: &App) -> Duration {
+    let t = app.keys.timing();
+    let secs = ((t.publish_lead - t.jwks_max_age) / 3).clamp(1, 60);
+    Duration::from_secs(u64::try_from(secs).unwrap_or(60))
+}
+
+async fn maintain_keys(app: Arc<App>) {
+    let mut tick = tokio::time::interval(maintenance_period(&app));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let result = blocking(&app, |app| {
+            let t = now();
+            let report = app
+                .keys
+                .maintain(&app.store, t)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            ops::record_maintenance(&app.audit, Some(&app.metrics), &report, "scheduler");
+            app.store
+                .tx(|tx| super::sessions::purge(tx, t))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(())
+        })
+        .await;
+        if let Err(e) = result {
+            eprintln!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "key maintenance failed", "error": e.message()})
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
