@@ -151,6 +151,11 @@ impl KeySetFetcher {
         &self.policy
     }
 
+    /// Whether the key set is fetched (`jwks.remote`) rather than configured inline.
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
     /// Whether the glue should start a fetch now.
     pub fn poll(&self, now_ms: u64) -> bool {
         if !self.remote {
@@ -248,6 +253,50 @@ impl KeySetFetcher {
         self.last_unknown_kid_refetch = Some(now_ms);
         self.next_fetch_at = Some(self.next_fetch_at.map_or(now_ms, |at| at.min(now_ms)));
         true
+    }
+
+    /// Install a JWKS body that another worker fetched (see [`super::shared`]). It is checked
+    /// again under this fetcher's own limits; if it fails, the current set stays, as after a bad
+    /// response. The schedule is not touched: adopt it with [`adopt_schedule`](Self::adopt_schedule).
+    /// An inline key set is configuration and is never replaced.
+    pub fn adopt_key_set(&mut self, body: &[u8]) -> Result<usize, JwksError> {
+        if !self.remote {
+            return Err(JwksError::NoSource);
+        }
+        if body.len() > self.policy.max_response_bytes {
+            return Err(JwksError::TooLarge {
+                size: body.len(),
+                max: self.policy.max_response_bytes,
+            });
+        }
+        let keys = KeySet::from_json(body)?;
+        let count = keys.len();
+        self.keys = Some(keys);
+        Ok(count)
+    }
+
+    /// Follow a schedule decided by another worker: when the next fetch (refresh or retry) is
+    /// due, the failures since the last success and the last error. A fetch of this worker that
+    /// is under way stays under way.
+    pub fn adopt_schedule(
+        &mut self,
+        next_fetch_at: u64,
+        failures: u32,
+        last_error: Option<JwksError>,
+    ) {
+        if !self.remote {
+            return;
+        }
+        self.next_fetch_at = Some(next_fetch_at);
+        self.failures = failures;
+        self.last_error = last_error;
+    }
+
+    /// Another worker made an unknown-`kid` refetch at `at_ms`: the rate limit counts from there.
+    pub fn adopt_refetch_mark(&mut self, at_ms: u64) {
+        if self.last_unknown_kid_refetch.is_none_or(|own| own < at_ms) {
+            self.last_unknown_kid_refetch = Some(at_ms);
+        }
     }
 
     fn refetch_allowed(&self, now_ms: u64) -> bool {
@@ -597,6 +646,43 @@ mod tests {
             KeySetFetcher::new(&jwks_config(false, None), 1).err(),
             Some(JwksError::NoSource)
         );
+    }
+
+    #[test]
+    fn a_set_fetched_elsewhere_is_adopted_only_if_it_loads_here() {
+        let mut f = remote();
+        assert_eq!(f.adopt_key_set(&body(&["a", "b"])), Ok(2));
+        assert!(f
+            .key_set()
+            .is_some_and(|k| k.contains("a") && k.contains("b")));
+        assert!(f.poll(0), "the schedule is adopted separately");
+        f.adopt_schedule(60_000, 0, None);
+        assert!(!f.poll(59_999) && f.poll(60_000));
+        for bad in [
+            b"not json".to_vec(),
+            br#"{"keys":[]}"#.to_vec(),
+            vec![b' '; 64 * 1024 + 1],
+        ] {
+            assert!(f.adopt_key_set(&bad).is_err());
+            assert!(
+                f.key_set().is_some_and(|k| k.len() == 2),
+                "the good set stays"
+            );
+        }
+        f.adopt_schedule(61_000, 3, Some(JwksError::HttpStatus(503)));
+        assert_eq!(f.consecutive_failures(), 3);
+        assert_eq!(f.last_error(), Some(&JwksError::HttpStatus(503)));
+        assert_eq!(f.next_wakeup(), Some(61_000));
+        // Another worker's unknown-kid refetch counts against this worker's limit.
+        assert!(f.may_refetch(70_000));
+        f.adopt_refetch_mark(69_000);
+        assert!(!f.may_refetch(70_000));
+        f.adopt_refetch_mark(10_000);
+        assert!(
+            !f.may_refetch(98_999),
+            "an older mark does not move it back"
+        );
+        assert!(f.may_refetch(99_000));
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Provider key sets: JWKS parsing and key selection ([`keyset`]) and the fetch lifecycle as a
-//! pure state machine driven by the glue ([`fetch`]).
+//! Provider key sets: JWKS parsing and key selection ([`keyset`]), the fetch lifecycle as a
+//! pure state machine driven by the glue ([`fetch`]), and one fetch per Envoy rather than per
+//! worker through the host's shared data ([`shared`]).
 
 pub mod fetch;
 pub mod keyset;
+pub mod shared;
 
 use std::fmt;
 
