@@ -345,6 +345,8 @@ pub enum Rotation {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Maintenance {
     pub created: Option<KeyInfo>,
+    /// The created key is the very first one.
+    pub bootstrap: bool,
     pub removed: Vec<String>,
 }
 
@@ -425,6 +427,7 @@ impl KeyRing {
         };
         if let Some(at) = activate_at {
             if let Rotation::Created(k) = self.create(store, now, at)? {
+                report.bootstrap = keys.is_empty();
                 report.created = Some(k);
             }
         }

@@ -392,7 +392,14 @@ pub fn record_maintenance(
             Event::new(Action::KeyRotation, None, actor, None)
                 .with("kid", k.kid.as_str())
                 .with("activates_at", k.activates_at)
-                .with("trigger", "schedule"),
+                .with(
+                    "trigger",
+                    if report.bootstrap {
+                        "bootstrap"
+                    } else {
+                        "schedule"
+                    },
+                ),
         );
     }
     for kid in &report.removed {
