@@ -337,7 +337,8 @@ fn write_private_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     Created(KeyInfo),
-    /// A next key already waits for its activation; rotating again would not make it sooner.
+    /// A next key already waits for its activation (rotating again would not make it sooner),
+    /// or another replica created the key first: that key stands.
     AlreadyPending(KeyInfo),
 }
 
@@ -484,11 +485,15 @@ impl KeyRing {
             created_at: now,
             activates_at,
         };
+        // Only the very first key may sign at once; nobody can have cached a JWKS without it.
+        let bootstrap = activates_at <= now;
         let inserted = store.tx(|tx| {
             let rows = load_rows(tx)?;
             let infos = classify(&rows, now, &self.timing);
-            if let Some(next) = infos.into_iter().find(|k| k.state == KeyState::Next) {
-                return Ok(Err(next)); // another replica was faster
+            let pending = infos.iter().position(|k| k.state == KeyState::Next);
+            // Another replica was faster: its key stands.
+            if let Some(i) = pending.or(if bootstrap { infos.len().checked_sub(1) } else { None }) {
+                return Ok(Err(infos[i].clone()));
             }
             let generation = rows.last().map_or(1, |r| r.generation + 1);
             let activates_at = rows.last().map_or(activates_at, |r| activates_at.max(r.activates_at));
@@ -516,11 +521,13 @@ impl KeyRing {
             Err(StoreError::Conflict(_)) => {
                 // Lost a race on the generation number; the winner's key stands.
                 self.vault.remove(&kid);
-                let next = self
-                    .list(store, now)?
-                    .into_iter()
-                    .find(|k| k.state == KeyState::Next);
-                return next
+                let keys = self.list(store, now)?;
+                let winner = keys
+                    .iter()
+                    .find(|k| k.state == KeyState::Next)
+                    .or_else(|| keys.iter().find(|k| k.state == KeyState::Current));
+                return winner
+                    .cloned()
                     .map(Rotation::AlreadyPending)
                     .ok_or_else(|| KeyError::Generate("concurrent rotation; retry".into()));
             }
