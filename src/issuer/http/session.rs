@@ -382,12 +382,23 @@ pub(super) async fn refresh(
                 return Err(ApiError::TokenTheftDetected);
             }
             Refresh::Revoked { session, reason } => {
-                let _ = reason;
-                return Err(refused(
-                    "session_revoked",
-                    Some(&session),
-                    ApiError::SessionRevoked,
-                ));
+                app.metrics.inc(
+                    Counter::RefreshError,
+                    Some(&tenant),
+                    Some("session_revoked"),
+                );
+                app.audit.record(
+                    Event::new(
+                        Action::RefreshFailure,
+                        Some(&tenant),
+                        &session.user_id,
+                        Some(&ip),
+                    )
+                    .with("reason", "session_revoked")
+                    .with("revoke_reason", reason)
+                    .with("sid", session.session_id.as_str()),
+                );
+                return Err(ApiError::SessionRevoked);
             }
             Refresh::Expired { session, idle } => {
                 let reason = if idle {
