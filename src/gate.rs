@@ -83,10 +83,12 @@ impl Gate {
                 }
             }
         }
+        let tenant_ids = config.tenants.keys().cloned().collect();
         Ok(Gate {
             config,
             policy,
             sources,
+            tenant_ids,
         })
     }
 
