@@ -104,6 +104,47 @@ impl Gate {
         cache: Option<&mut TokenCache>,
         now: u64,
     ) -> Outcome {
+        self.decide_with(req, |headers| {
+            let extracted = extract::extract(&self.sources, headers, self.config.max_token_bytes)
+                .map_err(VerifyFailure::Denied)?
+                .ok_or(VerifyFailure::Denied(Denial::TokenMissing))?;
+            let verified = self.verify_cached(extracted.token, keys, cache, now)?;
+            // A provider only vouches for tokens presented where it said it would look.
+            let accepted = self
+                .config
+                .providers
+                .get(verified.provider)
+                .is_some_and(|p| p.token_sources.contains(&extracted.source));
+            if !accepted {
+                return Err(VerifyFailure::Denied(Denial::TokenSourceNotAllowed));
+            }
+            Ok((verified, extracted.source))
+        })
+    }
+
+    /// Decides a request as if it carried a validly signed token with these claims: the claim
+    /// rules apply, the signature is taken as good. For trying a policy (`tenantgate explain`),
+    /// never for traffic.
+    pub fn decide_with_claims(
+        &self,
+        req: &RequestView<'_>,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        now: u64,
+    ) -> Outcome {
+        self.decide_with(req, |_| {
+            let verified = verify::check_unsigned_claims(claims, &self.config.providers, now)
+                .map_err(VerifyFailure::Denied)?;
+            Ok((verified, TokenSource::Bearer))
+        })
+    }
+
+    /// The decision, with the credential step (finding and verifying the token) handed in: it
+    /// runs only when the route needs an identity.
+    fn decide_with(
+        &self,
+        req: &RequestView<'_>,
+        credential: impl FnOnce(&[(&str, &str)]) -> Result<(VerifiedToken, TokenSource), VerifyFailure>,
+    ) -> Outcome {
         let mut at = Place::default();
         let deny = |denial: Denial, at: Place| Outcome::Deny { denial, at };
         let path = match crate::policy::path::normalize(req.path) {
@@ -133,14 +174,8 @@ impl Gate {
             Requirement::Authenticated | Requirement::Roles(_) => {}
         }
 
-        let extracted =
-            match extract::extract(&self.sources, req.headers, self.config.max_token_bytes) {
-                Ok(Some(extracted)) => extracted,
-                Ok(None) => return deny(Denial::TokenMissing, at),
-                Err(denial) => return deny(denial, at),
-            };
-        let verified = match self.verify_cached(extracted.token, keys, cache, now) {
-            Ok(verified) => verified,
+        let (verified, source) = match credential(req.headers) {
+            Ok(found) => found,
             Err(VerifyFailure::Denied(denial)) => return deny(denial, at),
             Err(VerifyFailure::AwaitKeys {
                 provider,
@@ -152,16 +187,6 @@ impl Gate {
                 }
             }
         };
-
-        // A provider only vouches for tokens presented where it said it would look.
-        let accepted = self
-            .config
-            .providers
-            .get(verified.provider)
-            .is_some_and(|p| p.token_sources.contains(&extracted.source));
-        if !accepted {
-            return deny(Denial::TokenSourceNotAllowed, at);
-        }
         if verified.tenant != owner {
             return deny(Denial::TenantMismatch, at);
         }
@@ -176,7 +201,7 @@ impl Gate {
                 user: verified.subject,
                 roles: verified.roles,
                 provider: verified.provider,
-                source: extracted.source,
+                source,
             }),
             at,
         }

@@ -71,16 +71,7 @@ pub fn verify(
     now: u64,
 ) -> Result<VerifiedToken, VerifyFailure> {
     let jws = jws::parse(token)?;
-    let issuer = match jws.claims.get("iss") {
-        None => return Err(Denial::ClaimMissing.into()),
-        Some(Value::String(iss)) => iss,
-        Some(_) => return Err(Denial::ClaimInvalid.into()),
-    };
-    let (index, provider) = providers
-        .iter()
-        .enumerate()
-        .find(|(_, p)| p.issuer == *issuer)
-        .ok_or(Denial::IssuerNotTrusted)?;
+    let (index, provider) = provider_for(&jws.claims, providers)?;
     let Some(set) = keys.key_set(index) else {
         return Err(VerifyFailure::AwaitKeys {
             provider: index,
@@ -110,6 +101,44 @@ pub fn verify(
         valid_until: checked.valid_until,
         kid: jws.kid,
     })
+}
+
+/// The claim rules alone, for a payload whose signature is taken as good: the provider is the
+/// one named by `iss`. Only for explaining a policy (`tenantgate explain --claims`); traffic
+/// always goes through [`verify`].
+pub fn check_unsigned_claims(
+    claims: &Map<String, Value>,
+    providers: &[Provider],
+    now: u64,
+) -> Result<VerifiedToken, Denial> {
+    let (index, provider) = provider_for(claims, providers)?;
+    let checked = check_claims(provider, claims, now)?;
+    Ok(VerifiedToken {
+        provider: index,
+        tenant: checked.tenant,
+        subject: checked.subject,
+        roles: checked.roles,
+        expires_at: checked.expires_at,
+        valid_until: checked.valid_until,
+        kid: None,
+    })
+}
+
+/// The provider whose `issuer` equals the payload's `iss` exactly.
+fn provider_for<'p>(
+    claims: &Map<String, Value>,
+    providers: &'p [Provider],
+) -> Result<(usize, &'p Provider), Denial> {
+    let issuer = match claims.get("iss") {
+        None => return Err(Denial::ClaimMissing),
+        Some(Value::String(iss)) => iss,
+        Some(_) => return Err(Denial::ClaimInvalid),
+    };
+    providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.issuer == *issuer)
+        .ok_or(Denial::IssuerNotTrusted)
 }
 
 /// Whether the key that verified a token is still in its provider's key set.
