@@ -2,10 +2,55 @@
 //!
 //! Parsing is strict: unknown fields are refused, and every error names the JSON path of the field
 //! that is wrong. `docs/tenantgate.schema.json` describes the same shape for editors and Istio users.
+//! [`parse`] checks the shape, then [`validate`] everything serde cannot say (ranges, names,
+//! hosts, route patterns), reporting every problem at once.
+
+mod error;
+pub mod syntax;
+mod validate;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+pub use error::{ConfigError, ConfigErrors};
+pub use validate::validate;
+
+/// The path of the document itself in errors.
+const ROOT: &str = "(root)";
+
+/// Parses and validates the filter configuration (UTF-8 JSON). Shape errors (syntax, types,
+/// unknown or missing fields) stop at the first, with its JSON path; a well-formed document then
+/// gets every semantic error at once.
+pub fn parse(json: &[u8]) -> Result<Config, ConfigErrors> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { ROOT.to_owned() } else { path };
+        ConfigErrors::single(path, e.into_inner().to_string())
+    })?;
+    // Trailing characters after the document are refused like any syntax error.
+    de.end()
+        .map_err(|e| ConfigErrors::single(ROOT, e.to_string()))?;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// Allowed ranges (inclusive) of the numeric settings; errors name them.
+pub mod limits {
+    pub const MAX_TOKEN_BYTES: (u64, u64) = (1024, 65_536);
+    pub const JWKS_WAIT_MS: (u64, u64) = (0, 60_000);
+    pub const RETRY_AFTER_SECONDS: (u64, u64) = (1, 3600);
+    pub const CLOCK_SKEW_SECONDS: (u64, u64) = (0, 600);
+    pub const MAX_LIFETIME_SECONDS: (u64, u64) = (1, 31_536_000);
+    pub const REFRESH_SECONDS: (u64, u64) = (1, 86_400);
+    pub const JWKS_RESPONSE_BYTES: (u64, u64) = (1024, 1_048_576);
+    pub const UNKNOWN_KID_REFETCH_SECONDS: (u64, u64) = (1, 3600);
+    pub const BACKOFF_MS: (u64, u64) = (1, 3_600_000);
+    pub const FETCH_TIMEOUT_MS: (u64, u64) = (1, 60_000);
+    pub const CACHE_ENTRIES: (u64, u64) = (0, 1_000_000);
+    pub const CACHE_BYTES: (u64, u64) = (0, 268_435_456);
+}
 
 /// The whole filter configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,8 +64,8 @@ pub struct Config {
     pub max_token_bytes: usize,
     /// Trusted token issuers.
     pub providers: Vec<Provider>,
-    /// Tenants by id, each with the hosts it owns.
-    #[serde(default)]
+    /// Tenants by id, each with the hosts it owns. A repeated id is refused, not merged.
+    #[serde(default, deserialize_with = "unique_keys")]
     pub tenants: BTreeMap<String, Tenant>,
     /// Host templates such as `{tenant}.app.example.com`; they apply to configured tenants, and to
     /// any tenant id when `allow_unlisted_tenants` is true.
@@ -85,7 +130,9 @@ pub struct Provider {
 impl Provider {
     /// The tenant claim name in force for a shared issuer.
     pub fn tenant_claim_name(&self) -> &str {
-        self.tenant_claim.as_deref().unwrap_or(crate::token::claims::TENANT_CLAIM)
+        self.tenant_claim
+            .as_deref()
+            .unwrap_or(crate::token::claims::TENANT_CLAIM)
     }
 }
 
@@ -208,6 +255,18 @@ pub struct RoleRequirement {
     pub all_of: Vec<String>,
 }
 
+impl RoleRequirement {
+    /// Whether a token's roles satisfy the rule: one of `any_of` (when given) and every one of
+    /// `all_of`. A rule naming no role at all (which validation refuses) is never satisfied.
+    pub fn satisfied_by(&self, roles: &[String]) -> bool {
+        if self.any_of.is_empty() && self.all_of.is_empty() {
+            return false;
+        }
+        let has = |wanted: &String| roles.iter().any(|r| r == wanted);
+        (self.any_of.is_empty() || self.any_of.iter().any(has)) && self.all_of.iter().all(has)
+    }
+}
+
 /// Identity headers set upstream.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -258,6 +317,39 @@ impl Default for CacheConfig {
             negative_max_entries: default_negative_entries(),
         }
     }
+}
+
+/// A map whose keys must be unique: serde_json would otherwise let a repeated tenant id silently
+/// replace the first.
+fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visitor<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of tenants by id")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate tenant id {key:?}"
+                    )));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
 }
 
 fn default_realm() -> String {

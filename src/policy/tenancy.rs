@@ -1,0 +1,109 @@
+//! Which tenant owns a host: explicit hosts of `tenants`, then `host_templates`.
+
+use std::collections::BTreeMap;
+
+use crate::config::{syntax, syntax::HostTemplate, Config};
+
+/// The compiled host table. Validation guarantees that no host has two owners, so the order of
+/// the checks below does not change any answer.
+#[derive(Debug, Clone, Default)]
+pub struct HostTable {
+    /// Normalized host → tenant id. A `BTreeMap`: no hasher that wants randomness inside V8.
+    explicit: BTreeMap<String, String>,
+    templates: Vec<HostTemplate>,
+    /// Configured tenant ids, sorted.
+    tenants: Vec<String>,
+    allow_unlisted: bool,
+}
+
+impl HostTable {
+    /// Builds the table from a configuration that passed [`crate::config::validate`]. Entries
+    /// validation would refuse are skipped, never half-applied.
+    pub fn compile(config: &Config) -> HostTable {
+        let mut explicit = BTreeMap::new();
+        for (tenant, spec) in &config.tenants {
+            for host in &spec.hosts {
+                if let Ok(host) = syntax::dns_name(host) {
+                    explicit.insert(host, tenant.clone());
+                }
+            }
+        }
+        let templates = config
+            .host_templates
+            .iter()
+            .filter_map(|t| HostTemplate::parse(t).ok())
+            .collect();
+        HostTable {
+            explicit,
+            templates,
+            tenants: config.tenants.keys().cloned().collect(),
+            allow_unlisted: config.allow_unlisted_tenants,
+        }
+    }
+
+    /// The tenant that owns a normalized host (see [`crate::policy::host::normalize`]).
+    pub fn owner<'a>(&'a self, host: &'a str) -> Option<&'a str> {
+        if let Some(tenant) = self.explicit.get(host) {
+            return Some(tenant);
+        }
+        self.templates.iter().find_map(|template| {
+            let tenant = template.tenant_of(host)?;
+            let listed = self
+                .tenants
+                .binary_search_by(|t| t.as_str().cmp(tenant))
+                .is_ok();
+            (listed || self.allow_unlisted).then_some(tenant)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(json: serde_json::Value) -> HostTable {
+        let config: Config = serde_json::from_value(json).expect("config shape");
+        HostTable::compile(&config)
+    }
+
+    fn base(extra: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "providers": [],
+            "tenants": {
+                "acme": {"hosts": ["Acme.Example.com", "acme.example.org."]},
+                "beta": {"hosts": []}
+            },
+            "host_templates": ["{tenant}.app.example.com", "api.{tenant}.example.net"]
+        });
+        if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            obj.extend(extra.clone());
+        }
+        v
+    }
+
+    #[test]
+    fn explicit_hosts_and_templates_of_listed_tenants() {
+        let t = table(base(serde_json::json!({})));
+        assert_eq!(t.owner("acme.example.com"), Some("acme"));
+        assert_eq!(t.owner("acme.example.org"), Some("acme"));
+        assert_eq!(t.owner("acme.app.example.com"), Some("acme"));
+        assert_eq!(t.owner("beta.app.example.com"), Some("beta"));
+        assert_eq!(t.owner("api.beta.example.net"), Some("beta"));
+        assert_eq!(t.owner("gamma.app.example.com"), None);
+        assert_eq!(t.owner("app.example.com"), None);
+        assert_eq!(t.owner("x.acme.app.example.com"), None);
+        assert_eq!(t.owner("example.com"), None);
+    }
+
+    #[test]
+    fn unlisted_tenants_through_templates_only() {
+        let t = table(base(serde_json::json!({"allow_unlisted_tenants": true})));
+        assert_eq!(t.owner("gamma.app.example.com"), Some("gamma"));
+        assert_eq!(t.owner("api.gamma-2.example.net"), Some("gamma-2"));
+        assert_eq!(t.owner("acme.app.example.com"), Some("acme"));
+        // Not a tenant id: refused even when unlisted tenants are allowed.
+        assert_eq!(t.owner("-x.app.example.com"), None);
+        assert_eq!(t.owner("a.b.app.example.com"), None);
+        assert_eq!(t.owner("gamma.example.com"), None);
+    }
+}
