@@ -5,13 +5,14 @@
 //! [`parse`] checks the shape, then [`validate`] everything serde cannot say (ranges, names,
 //! hosts, route patterns), reporting every problem at once.
 
+mod de;
 mod error;
 pub mod syntax;
 mod validate;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use validate::validate;
@@ -65,7 +66,7 @@ pub struct Config {
     /// Trusted token issuers.
     pub providers: Vec<Provider>,
     /// Tenants by id, each with the hosts it owns. A repeated id is refused, not merged.
-    #[serde(default, deserialize_with = "unique_keys")]
+    #[serde(default, deserialize_with = "de::unique_keys")]
     pub tenants: BTreeMap<String, Tenant>,
     /// Host templates such as `{tenant}.app.example.com`; they apply to configured tenants, and to
     /// any tenant id when `allow_unlisted_tenants` is true.
@@ -138,7 +139,7 @@ impl Provider {
 
 /// A place a token may be presented in.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "de::RawTokenSource")]
 pub enum TokenSource {
     /// `Authorization: Bearer <token>`, scheme case-insensitive.
     Bearer,
@@ -220,7 +221,7 @@ pub struct Route {
 
 /// How a rule matches the normalized path. Exactly one key.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "de::RawPathMatch")]
 pub enum PathMatch {
     /// The whole path equals this.
     Exact(String),
@@ -231,8 +232,9 @@ pub enum PathMatch {
 }
 
 /// What a matched route requires.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// Deserialized by hand (`de.rs`) for clear errors; the JSON forms are `"public"`,
+/// `"authenticated"`, `"deny"` and `{"roles": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
     /// No token needed; identity headers are still stripped.
     Public,
@@ -319,39 +321,6 @@ impl Default for CacheConfig {
     }
 }
 
-/// A map whose keys must be unique: serde_json would otherwise let a repeated tenant id silently
-/// replace the first.
-fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
-where
-    D: Deserializer<'de>,
-    V: Deserialize<'de>,
-{
-    struct Visitor<V>(std::marker::PhantomData<V>);
-    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
-        type Value = BTreeMap<String, V>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of tenants by id")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut map: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if out.contains_key(&key) {
-                    return Err(serde::de::Error::custom(format!(
-                        "duplicate tenant id {key:?}"
-                    )));
-                }
-                let value = map.next_value()?;
-                out.insert(key, value);
-            }
-            Ok(out)
-        }
-    }
-    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
-}
-
 fn default_realm() -> String {
     "tenantgate".into()
 }
@@ -415,3 +384,6 @@ fn default_cache_bytes() -> usize {
 fn default_negative_entries() -> usize {
     1024
 }
+
+#[cfg(test)]
+mod tests;

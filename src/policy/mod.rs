@@ -51,3 +51,66 @@ impl Policy {
         &self.routes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{PathMatch, Route};
+
+    fn config() -> Config {
+        config::parse(
+            br#"{
+              "providers": [{"name": "corp", "issuer": "https://issuer", "audiences": ["api"],
+                             "jwks": {"inline": {"keys": []}}}],
+              "tenants": {"acme": {"hosts": ["acme.example.com"]}},
+              "host_templates": ["{tenant}.app.example.com"],
+              "routes": [
+                {"path": {"exact": "/health"}, "require": "public"},
+                {"path": {"prefix": "/admin"}, "hosts": ["ACME.example.com"],
+                 "require": {"roles": {"any_of": ["admin"]}}}
+              ],
+              "default_requirement": "authenticated"
+            }"#,
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn compiled_policy_answers_ownership_and_routes() {
+        let policy = Policy::compile(&config()).expect("compiles");
+        assert_eq!(policy.owner("acme.example.com"), Some("acme"));
+        assert_eq!(policy.owner("acme.app.example.com"), Some("acme"));
+        assert_eq!(policy.owner("other.app.example.com"), None);
+        let path = path::normalize("/x/../health?probe=1").expect("valid");
+        let host = host::normalize("ACME.example.com:443").expect("valid");
+        assert_eq!(
+            policy.lookup("GET", &host, &path),
+            Some((0, &Requirement::Public))
+        );
+        let (rule, _) = policy
+            .lookup("POST", &host, "/admin/users")
+            .expect("admin rule");
+        assert_eq!(rule, 1);
+        assert_eq!(
+            policy.lookup("POST", "acme.app.example.com", "/admin"),
+            None
+        );
+        assert_eq!(policy.routes().len(), 2);
+    }
+
+    #[test]
+    fn compile_validates_configurations_built_in_code() {
+        let mut config = config();
+        config.routes.push(Route {
+            name: None,
+            path: PathMatch::Glob("/a**".into()),
+            methods: None,
+            hosts: None,
+            require: Requirement::Public,
+        });
+        config.host_templates.push("nope".into());
+        let errors = Policy::compile(&config).expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["host_templates[1]", "routes[2].path.glob"]);
+    }
+}

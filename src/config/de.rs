@@ -1,0 +1,152 @@
+//! Hand-written deserialization where serde's derive would accept too much or explain too
+//! little: a token source with a stray field, a path with two kinds, a repeated tenant id.
+//! The JSON shapes are exactly those of the derived types in the parent module.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::{PathMatch, Requirement, RoleRequirement, TokenSource};
+
+/// `{"type": "bearer"}`, `{"type": "header", "name": ...}`, `{"type": "cookie", "name": ...}`.
+/// Serde's internally tagged derive would let `{"type": "bearer", "name": "x"}` through.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTokenSource {
+    #[serde(rename = "type")]
+    kind: SourceKind,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SourceKind {
+    Bearer,
+    Header,
+    Cookie,
+}
+
+impl TryFrom<RawTokenSource> for TokenSource {
+    type Error = String;
+
+    fn try_from(raw: RawTokenSource) -> Result<TokenSource, String> {
+        match (raw.kind, raw.name) {
+            (SourceKind::Bearer, None) => Ok(TokenSource::Bearer),
+            (SourceKind::Bearer, Some(_)) => {
+                Err("a bearer source takes no `name` (it reads Authorization)".into())
+            }
+            (SourceKind::Header, Some(name)) => Ok(TokenSource::Header { name }),
+            (SourceKind::Cookie, Some(name)) => Ok(TokenSource::Cookie { name }),
+            (SourceKind::Header | SourceKind::Cookie, None) => Err("missing field `name`".into()),
+        }
+    }
+}
+
+/// `{"exact": ...}`, `{"prefix": ...}` or `{"glob": ...}`: exactly one key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPathMatch {
+    #[serde(default)]
+    exact: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    glob: Option<String>,
+}
+
+impl TryFrom<RawPathMatch> for PathMatch {
+    type Error = String;
+
+    fn try_from(raw: RawPathMatch) -> Result<PathMatch, String> {
+        match (raw.exact, raw.prefix, raw.glob) {
+            (Some(p), None, None) => Ok(PathMatch::Exact(p)),
+            (None, Some(p), None) => Ok(PathMatch::Prefix(p)),
+            (None, None, Some(p)) => Ok(PathMatch::Glob(p)),
+            _ => Err("give exactly one of `exact`, `prefix` or `glob`".into()),
+        }
+    }
+}
+
+const REQUIREMENTS: &[&str] = &["public", "authenticated", "deny", "roles"];
+
+/// `"public"`, `"authenticated"`, `"deny"` or `{"roles": {"any_of": [...], "all_of": [...]}}`.
+impl<'de> Deserialize<'de> for Requirement {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Requirement, D::Error> {
+        struct RequirementVisitor;
+        impl<'de> Visitor<'de> for RequirementVisitor {
+            type Value = Requirement;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "\"public\", \"authenticated\", \"deny\" or {\"roles\": {\"any_of\": [...], \
+                     \"all_of\": [...]}}",
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Requirement, E> {
+                match value {
+                    "public" => Ok(Requirement::Public),
+                    "authenticated" => Ok(Requirement::Authenticated),
+                    "deny" => Ok(Requirement::Deny),
+                    "roles" => Err(E::custom(
+                        "`roles` takes a value: {\"roles\": {\"any_of\": [...]}}",
+                    )),
+                    other => Err(E::unknown_variant(other, REQUIREMENTS)),
+                }
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Requirement, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom(
+                        "an empty object is not a requirement; use {\"roles\": {...}}",
+                    ));
+                };
+                if key != "roles" {
+                    return Err(de::Error::unknown_field(&key, &["roles"]));
+                }
+                let roles: RoleRequirement = map.next_value()?;
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "unexpected `{extra}` after `roles`: a requirement has one key"
+                    )));
+                }
+                Ok(Requirement::Roles(roles))
+            }
+        }
+        deserializer.deserialize_any(RequirementVisitor)
+    }
+}
+
+/// A map whose keys must be unique: serde_json would otherwise let a repeated tenant id silently
+/// replace the first.
+pub(super) fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct UniqueKeys<V>(PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
+        type Value = BTreeMap<String, V>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of tenants by id")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(de::Error::custom(format!("duplicate tenant id {key:?}")));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(UniqueKeys(PhantomData))
+}
