@@ -109,10 +109,9 @@ impl<'de> Deserialize<'de> for Requirement {
                     return Err(de::Error::unknown_field(&key, &["roles"]));
                 }
                 let roles: RoleRequirement = map.next_value()?;
+                // A requirement object has exactly one key.
                 if let Some(extra) = map.next_key::<String>()? {
-                    return Err(de::Error::custom(format!(
-                        "unexpected `{extra}` after `roles`: a requirement has one key"
-                    )));
+                    return Err(de::Error::unknown_field(&extra, &["roles"]));
                 }
                 Ok(Requirement::Roles(roles))
             }

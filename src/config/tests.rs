@@ -120,7 +120,7 @@ fn shape_errors_name_the_path() {
                 json!({"roles": {"any_of": ["x"]}, "x": 1}),
             ),
             "routes[0].require",
-            "a requirement has one key",
+            "unknown field `x`, expected `roles`",
         ),
         (
             with("/routes/0/require", json!({"deny": 1})),
