@@ -374,6 +374,11 @@ fn jwks_checks() {
             "between refresh_min_seconds (30) and refresh_max_seconds (600) (got 10)",
         ),
         (
+            with("/providers/0/jwks/refresh_max_seconds", json!(300)),
+            "providers[0].jwks.refresh_default_seconds",
+            "(got 600); that is its default, so set it too when lowering refresh_max_seconds",
+        ),
+        (
             with("/providers/0/jwks/backoff_initial_ms", json!(120_000)),
             "providers[0].jwks.backoff_initial_ms",
             "must not exceed backoff_max_ms (60000) (got 120000)",

@@ -327,7 +327,12 @@ impl Validator {
                 format!("{at}.refresh_default_seconds"),
                 format!(
                     "must be between refresh_min_seconds ({min}) and refresh_max_seconds ({max}) \
-                     (got {default})"
+                     (got {default}){}",
+                    if default == super::default_refresh_seconds() {
+                        "; that is its default, so set it too when lowering refresh_max_seconds"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
