@@ -27,8 +27,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Every problem found in a configuration, in document order. Never empty when returned as an
-/// error.
+/// Every problem found in a configuration, in the order of the fields of `Config`. Never empty
+/// when returned as an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors {
     pub errors: Vec<ConfigError>,

@@ -662,7 +662,7 @@ fn header_and_global_checks() {
 }
 
 #[test]
-fn every_error_is_reported_in_document_order() {
+fn every_error_is_reported_in_field_order() {
     let mut doc = with("/realm", json!(""));
     set(&mut doc, "/providers/0/issuer", json!(""));
     set(&mut doc, "/tenants/Bad", json!({}));

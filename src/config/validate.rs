@@ -1,6 +1,6 @@
 //! Semantic validation: everything serde cannot say about a configuration. Collects every error
-//! (in document order) rather than stopping at the first, so one `tenantgate check` run shows them
-//! all.
+//! rather than stopping at the first, so one `tenantgate check` run shows them all; they come in
+//! the order of the fields of [`Config`], then of the list or map entries.
 
 use std::collections::BTreeMap;
 

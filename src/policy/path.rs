@@ -229,3 +229,46 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+
+    /// On arbitrary input built from the pieces attacks use: never a panic, and any accepted
+    /// path is canonical: starts with `/`, no empty or dot segments inside, no decodable escape,
+    /// and normalizing it again changes nothing.
+    #[test]
+    fn accepted_output_is_canonical() {
+        let pieces = [
+            "/", "//", ".", "..", "%2e", "%2E", "%2f", "%5c", "%00", "%41", "%7e", "%3b", "%25",
+            ";", "a", "B", "~", "?", "#", "\\", "%", "%4", "\u{e9}", " ", "*",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..50_000 {
+            let mut raw = String::from(if next(8) == 0 { "" } else { "/" });
+            for _ in 0..next(10) {
+                raw.push_str(pieces[next(pieces.len())]);
+            }
+            let Ok(out) = normalize(&raw) else { continue };
+            assert!(out.starts_with('/'), "{raw:?} -> {out:?}");
+            assert!(!out.contains("//"), "{raw:?} -> {out:?}");
+            assert!(
+                !out.contains(['?', '#', '\\', ' ', '\0']),
+                "{raw:?} -> {out:?}"
+            );
+            let inner = out.trim_end_matches('/');
+            assert!(
+                inner.split('/').skip(1).all(|s| s != "." && s != ".."),
+                "{raw:?} -> {out:?}"
+            );
+            assert!(!out.contains("%2E") && !out.contains("%41") && !out.contains("%7E"));
+            assert_eq!(normalize(&out).as_deref(), Ok(out.as_str()), "{raw:?}");
+        }
+    }
+}

@@ -497,3 +497,82 @@ mod tests {
         assert_eq!(paths, ["routes[0].path.glob", "routes[1].hosts[1]"]);
     }
 }
+
+#[cfg(test)]
+mod differential {
+    use super::*;
+
+    /// The obvious exponential matcher, as the reference for the linear one.
+    fn reference(glob: &[&str], path: &[&str]) -> bool {
+        match glob.split_first() {
+            None => path.is_empty(),
+            Some((&"**", rest)) => (0..=path.len())
+                .any(|skip| path.get(skip..).is_some_and(|tail| reference(rest, tail))),
+            Some((segment, rest)) => path.split_first().is_some_and(|(first, tail)| {
+                reference_segment(segment.as_bytes(), first.as_bytes()) && reference(rest, tail)
+            }),
+        }
+    }
+
+    fn reference_segment(pattern: &[u8], text: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => (0..=text.len())
+                .any(|skip| text.get(skip..).is_some_and(|t| reference_segment(rest, t))),
+            Some((c, rest)) => text
+                .split_first()
+                .is_some_and(|(t, tail)| t == c && reference_segment(rest, tail)),
+        }
+    }
+
+    /// xorshift64: deterministic, dependency-free randomness for test inputs.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+        fn segment(&mut self, alphabet: &[&str]) -> String {
+            (0..self.below(4))
+                .map(|_| alphabet[self.below(alphabet.len())])
+                .collect()
+        }
+    }
+
+    #[test]
+    fn glob_agrees_with_the_reference_matcher() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let glob_segments: Vec<String> = (0..1 + rng.below(5))
+                .map(|_| match rng.below(4) {
+                    0 => "**".to_owned(),
+                    _ => rng.segment(&["a", "b", "*"]).replace("**", "*"),
+                })
+                .collect();
+            let path_segments: Vec<String> = (0..1 + rng.below(6))
+                .map(|_| rng.segment(&["a", "b"]))
+                .collect();
+            let pattern = format!("/{}", glob_segments.join("/"));
+            let path = format!("/{}", path_segments.join("/"));
+            // Patterns and paths outside normalized form are refused elsewhere.
+            let (Ok(glob), Ok(normal)) = (
+                Glob::compile(&pattern),
+                crate::policy::path::normalize(&path),
+            ) else {
+                continue;
+            };
+            if normal != path {
+                continue;
+            }
+            let g: Vec<&str> = glob_segments.iter().map(String::as_str).collect();
+            let p: Vec<&str> = path_segments.iter().map(String::as_str).collect();
+            assert_eq!(
+                glob.matches(&path),
+                reference(&g, &p),
+                "{pattern} vs {path}"
+            );
+        }
+    }
+}
