@@ -454,3 +454,87 @@ fn schema_defaults_are_the_parser_defaults() {
     }
     assert!(checked >= 30, "only {checked} defaults checked");
 }
+
+/// `providers[0].jwks` for the pointer `/providers/0/jwks`.
+fn field_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer.split('/').skip(1) {
+        if segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+#[test]
+fn schema_ranges_are_the_parser_ranges() {
+    let minimal = json!({
+        "providers": [{
+            "name": "p",
+            "issuer": "https://issuer.example.com",
+            "audiences": ["api"],
+            "jwks": {"remote": {"cluster": "c", "uri": "https://issuer.example.com/jwks"}}
+        }],
+        "tenants": {"acme": {"hosts": ["acme.example.com"]}}
+    });
+    let root = schema();
+    let places = [
+        ("", ""),
+        ("/$defs/provider", "/providers/0"),
+        ("/$defs/jwks", "/providers/0/jwks"),
+        ("/$defs/remote_jwks", "/providers/0/jwks/remote"),
+        ("/$defs/cache", "/cache"),
+    ];
+    let mut checked = 0;
+    for (schema_at, instance) in places {
+        let properties = root
+            .pointer(&format!("{schema_at}/properties"))
+            .and_then(Value::as_object)
+            .expect("properties");
+        for (name, property) in properties {
+            let (Some(min), Some(max)) = (
+                property.get("minimum").and_then(Value::as_u64),
+                property.get("maximum").and_then(Value::as_u64),
+            ) else {
+                continue;
+            };
+            let path = field_path(&format!("{instance}/{name}"));
+            let mut outside = vec![max + 1];
+            if min > 0 {
+                outside.push(min - 1);
+            }
+            for value in outside {
+                let mut doc = minimal.clone();
+                if doc.pointer(instance).is_none() {
+                    doc.as_object_mut()
+                        .expect("root")
+                        .insert(instance.trim_start_matches('/').to_owned(), json!({}));
+                }
+                doc.pointer_mut(instance)
+                    .and_then(Value::as_object_mut)
+                    .expect("object")
+                    .insert(name.clone(), json!(value));
+                let errors = config::parse(doc.to_string().as_bytes())
+                    .expect_err(&format!("{path} = {value} is outside the schema's range"));
+                let error = errors
+                    .iter()
+                    .find(|e| e.path == path)
+                    .unwrap_or_else(|| panic!("no error at {path} for {value}: {errors}"));
+                // The default refresh interval is bounded by the two clamps instead.
+                if name != "refresh_default_seconds" {
+                    assert!(
+                        error.message.contains(&format!("between {min} and {max}")),
+                        "{error}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 25, "only {checked} bounds checked");
+}
