@@ -277,10 +277,14 @@ def tenantgate_config(meta, jwks, cache, remote=None):
         jwks_cfg = {
             "remote": {"cluster": "jwks", "uri": "http://jwks.bench.local/.well-known/jwks.json", "timeout_ms": 2000},
             "refresh_min_seconds": 1,
+            "refresh_default_seconds": remote["interval"],
             "refresh_max_seconds": remote["interval"],
         }
     else:
         jwks_cfg = {"inline": jwks}
+    if cache is None:
+        # The filter's defaults: leave the cache section out rather than send null.
+        template.pop("cache", None)
     return fill(template, {
         "ISSUER": meta["issuer"],
         "AUDIENCE": meta["audience"],

@@ -14,7 +14,7 @@ i role define member --permissions 'profile:read'
 echo 'alice-demo-password' | i user add --tenant acme --email alice@acme.example --password-stdin
 echo 'bob-demo-password' | i user add --tenant acme --email bob@acme.example --password-stdin
 echo 'carol-demo-password' | i user add --tenant acme --email carol@example.com --password-stdin
-echo 'carol-demo-password' | i user add --tenant globex --email carol@example.com --password-stdin
+i user add --tenant globex --email carol@example.com
 i role grant --tenant acme --email alice@acme.example --role admin
 i role grant --tenant acme --email alice@acme.example --role member
 i role grant --tenant acme --email bob@acme.example --role member

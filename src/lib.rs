@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod denial;
+pub mod gate;
 pub mod jwks;
 pub mod policy;
 pub mod token;
