@@ -1,0 +1,358 @@
+//! Envoy for the end-to-end tests: a bootstrap built in code (one loopback listener with the
+//! tenantgate wasm filter or none, a route to the `upstream` cluster, any number of other
+//! clusters), started on ports the OS picks, waited for until admin `/ready` says LIVE and the
+//! listener accepts, and killed on drop.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::http::{Req, Resp};
+use super::process::ChildGuard;
+
+/// The cluster every request is routed to.
+pub const UPSTREAM_CLUSTER: &str = "upstream";
+
+/// How long Envoy may take to come up (V8 compiles the module once per worker).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A configured, not yet started Envoy.
+#[derive(Debug, Clone)]
+pub struct EnvoyBuilder {
+    envoy: PathBuf,
+    filter: Option<(PathBuf, String)>,
+    clusters: Vec<(String, u16)>,
+    concurrency: u32,
+    normalization: bool,
+    log_level: String,
+}
+
+/// Envoy refused to start, or did not become ready.
+#[derive(Debug)]
+pub struct StartFailure {
+    /// The exit status if Envoy exited (`None`: it kept running but never became ready).
+    pub status: Option<ExitStatus>,
+    pub log: String,
+}
+
+impl EnvoyBuilder {
+    pub fn new(envoy: &Path) -> EnvoyBuilder {
+        EnvoyBuilder {
+            envoy: envoy.to_path_buf(),
+            filter: None,
+            clusters: Vec::new(),
+            concurrency: 1,
+            normalization: true,
+            log_level: "warn".into(),
+        }
+    }
+
+    /// The tenantgate filter from `wasm` with this JSON configuration.
+    pub fn filter(self, wasm: &Path, config: &Value) -> EnvoyBuilder {
+        self.filter_text(wasm, &config.to_string())
+    }
+
+    /// The filter with this configuration text, exactly (for invalid configurations).
+    pub fn filter_text(mut self, wasm: &Path, config: &str) -> EnvoyBuilder {
+        self.filter = Some((wasm.to_path_buf(), config.to_string()));
+        self
+    }
+
+    /// The cluster requests are routed to.
+    pub fn upstream(self, port: u16) -> EnvoyBuilder {
+        self.cluster(UPSTREAM_CLUSTER, port)
+    }
+
+    /// A STATIC cluster `name` with one endpoint 127.0.0.1:`port` (for example the JWKS server
+    /// named by `providers[].jwks.remote.cluster`).
+    pub fn cluster(mut self, name: &str, port: u16) -> EnvoyBuilder {
+        self.clusters.push((name.into(), port));
+        self
+    }
+
+    /// Worker threads, each with its own wasm VM (default 1).
+    pub fn concurrency(mut self, n: u32) -> EnvoyBuilder {
+        self.concurrency = n;
+        self
+    }
+
+    /// Envoy's own path handling. On (the default, as envoy/envoy.yaml): `normalize_path`,
+    /// `merge_slashes` and escaped slashes rejected. Off: the path reaches the filter as sent.
+    pub fn envoy_normalization(mut self, on: bool) -> EnvoyBuilder {
+        self.normalization = on;
+        self
+    }
+
+    pub fn log_level(mut self, level: &str) -> EnvoyBuilder {
+        self.log_level = level.into();
+        self
+    }
+
+    /// The bootstrap configuration (JSON, which Envoy reads as YAML).
+    pub fn bootstrap(&self) -> Value {
+        let mut http_filters = Vec::new();
+        if let Some((wasm, config)) = &self.filter {
+            http_filters.push(json!({
+                "name": "envoy.filters.http.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": "tenantgate",
+                        "root_id": "tenantgate",
+                        "fail_open": false,
+                        "vm_config": {
+                            "vm_id": "tenantgate",
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": { "local": { "filename": wasm.to_string_lossy() } }
+                        },
+                        "configuration": {
+                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                            "value": config
+                        }
+                    }
+                }
+            }));
+        }
+        http_filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+            }
+        }));
+        let escaped_slashes = if self.normalization {
+            "REJECT_REQUEST"
+        } else {
+            "KEEP_UNCHANGED"
+        };
+        let hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "gateway",
+            "normalize_path": self.normalization,
+            "merge_slashes": self.normalization,
+            "path_with_escaped_slashes_action": escaped_slashes,
+            "route_config": {
+                "virtual_hosts": [{
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": UPSTREAM_CLUSTER } }]
+                }]
+            },
+            "http_filters": http_filters
+        });
+        let clusters: Vec<Value> = self
+            .clusters
+            .iter()
+            .map(|(name, port)| {
+                json!({
+                    "name": name,
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "load_assignment": {
+                        "cluster_name": name,
+                        "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+                            "socket_address": { "address": "127.0.0.1", "port_value": port }
+                        } } }] }]
+                    }
+                })
+            })
+            .collect();
+        json!({
+            "admin": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } } },
+            "static_resources": {
+                "listeners": [{
+                    "name": "gateway",
+                    "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } },
+                    "filter_chains": [{ "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": hcm
+                    }] }]
+                }],
+                "clusters": clusters
+            }
+        })
+    }
+
+    /// Starts Envoy and waits until it serves; panics with Envoy's log if it does not.
+    pub fn start(self) -> Envoy {
+        self.try_start()
+            .unwrap_or_else(|f| panic!("Envoy did not start ({:?}); its log:\n{}", f.status, f.log))
+    }
+
+    /// Starts Envoy and waits until it serves, or until it exits or times out.
+    pub fn try_start(self) -> Result<Envoy, StartFailure> {
+        let dir = tempfile::Builder::new()
+            .prefix("tenantgate-envoy")
+            .tempdir()
+            .expect("temporary directory");
+        let config_path = dir.path().join("envoy.yaml");
+        let admin_path = dir.path().join("admin-address");
+        let log_path = dir.path().join("envoy.log");
+        std::fs::write(
+            &config_path,
+            serde_json::to_string_pretty(&self.bootstrap()).expect("bootstrap JSON"),
+        )
+        .expect("write the Envoy config");
+        let log = std::fs::File::create(&log_path).expect("Envoy log file");
+        let child = Command::new(&self.envoy)
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--concurrency", &self.concurrency.to_string()])
+            .arg("--disable-hot-restart")
+            .args(["--log-level", &self.log_level])
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.envoy.display()));
+        let mut envoy = Envoy {
+            process: ChildGuard::new("envoy", child),
+            admin: None,
+            listener: None,
+            log_path,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = envoy.process.try_wait() {
+                return Err(StartFailure {
+                    status: Some(status),
+                    log: envoy.log(),
+                });
+            }
+            if Instant::now() > deadline {
+                envoy.process.stop();
+                return Err(StartFailure {
+                    status: None,
+                    log: envoy.log(),
+                });
+            }
+            if envoy.poll_ready(&admin_path) {
+                return Ok(envoy);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A running Envoy; killed when dropped (its log is printed if the test is failing).
+pub struct Envoy {
+    process: ChildGuard,
+    admin: Option<SocketAddr>,
+    listener: Option<SocketAddr>,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Envoy {
+    /// One step of waiting for readiness: admin address known, `/ready` LIVE, listener bound
+    /// and accepting.
+    fn poll_ready(&mut self, admin_path: &Path) -> bool {
+        if self.admin.is_none() {
+            let Ok(text) = std::fs::read_to_string(admin_path) else {
+                return false;
+            };
+            let Ok(addr) = text.trim().parse() else {
+                return false;
+            };
+            self.admin = Some(addr);
+        }
+        let Some(admin) = self.admin else {
+            return false;
+        };
+        let ready = Req::get("127.0.0.1", "/ready").try_send(admin);
+        if !ready.is_ok_and(|r| r.status == 200 && r.text().trim() == "LIVE") {
+            return false;
+        }
+        if self.listener.is_none() {
+            let Ok(listeners) = Req::get("127.0.0.1", "/listeners?format=json").try_send(admin)
+            else {
+                return false;
+            };
+            let Ok(value) = serde_json::from_slice::<Value>(&listeners.body) else {
+                return false;
+            };
+            let socket = &value["listener_statuses"][0]["local_address"]["socket_address"];
+            let (Some(ip), Some(port)) =
+                (socket["address"].as_str(), socket["port_value"].as_u64())
+            else {
+                return false;
+            };
+            let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>() else {
+                return false;
+            };
+            if addr.port() == 0 {
+                return false;
+            }
+            self.listener = Some(addr);
+        }
+        self.listener
+            .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
+    }
+
+    /// The gateway listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.expect("Envoy is ready")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.expect("Envoy is ready")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Sends a request to the gateway.
+    pub fn send(&self, req: &Req) -> Resp {
+        req.send(self.addr())
+    }
+
+    /// GET on the admin interface.
+    pub fn admin(&self, path: &str) -> Resp {
+        Req::get("127.0.0.1", path).send(self.admin_addr())
+    }
+
+    /// Every counter and gauge of admin `/stats`, by name.
+    pub fn stats(&self) -> std::collections::BTreeMap<String, u64> {
+        self.admin("/stats")
+            .text()
+            .lines()
+            .filter_map(|line| line.split_once(": "))
+            .filter_map(|(name, value)| Some((name.to_string(), value.trim().parse().ok()?)))
+            .collect()
+    }
+
+    /// One stat's value; `None` when Envoy does not show it.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        self.stats().get(name).copied()
+    }
+
+    /// Whether Envoy is still running.
+    pub fn running(&mut self) -> bool {
+        self.process.try_wait().is_none()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        self.process.stop();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines.len().saturating_sub(80);
+            eprintln!(
+                "--- Envoy log (last lines) ---\n{}\n---",
+                lines[tail..].join("\n")
+            );
+        }
+    }
+}
