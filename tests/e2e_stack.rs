@@ -1,0 +1,411 @@
+//! The whole chain, as the demo runs it: the real issuer signs users in, Envoy with the real filter
+//! fetches the issuer's JWKS through a cluster and verifies its tokens, and the echo upstream
+//! reports what it received.
+
+mod issuer_support;
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use issuer_support::{Backend, Issuer, Options};
+use support::{EchoUpstream, Envoy, EnvoyBuilder, Req};
+
+/// The demo's policy, fetching keys from this issuer.
+fn policy() -> Value {
+    json!({
+        "realm": "tenantgate-e2e",
+        "providers": [{
+            "name": "issuer",
+            "issuer": issuer_support::ISSUER,
+            "audiences": [issuer_support::AUDIENCE],
+            "jwks": {
+                "remote": {
+                    "cluster": "tenantgate_issuer",
+                    "uri": "http://issuer.test/.well-known/jwks.json",
+                    "timeout_ms": 1000
+                },
+                "refresh_min_seconds": 1,
+                "refresh_default_seconds": 1,
+                "refresh_max_seconds": 1,
+                "backoff_initial_ms": 200,
+                "backoff_max_ms": 500
+            }
+        }],
+        "tenants": {"acme": {}, "globex": {}},
+        "host_templates": ["{tenant}.e2e.local"],
+        "routes": [
+            {"name": "admin", "path": {"prefix": "/api/admin"}, "require": {"roles": {"any_of": ["admin"]}}},
+            {"name": "api", "path": {"prefix": "/api"}, "require": "authenticated"}
+        ]
+    })
+}
+
+struct Stack {
+    issuer: Issuer,
+    upstream: EchoUpstream,
+    envoy: Envoy,
+}
+
+/// Issuer with tenants acme and globex (alice: admin in acme; carol: member in globex), Envoy
+/// with the filter, the echo upstream. `None` when the artifacts are missing outside CI.
+fn stack(options: Options) -> Option<Stack> {
+    let artifacts = support::artifacts()?;
+    let issuer = Issuer::start(options);
+    issuer.tenant("acme", json!({}));
+    issuer.tenant("globex", json!({}));
+    issuer.member(
+        "acme",
+        "alice@acme.example",
+        Some("alice-password-1"),
+        &["admin"],
+    );
+    issuer.member(
+        "globex",
+        "carol@globex.example",
+        Some("carol-password-1"),
+        &["member"],
+    );
+    let port: u16 = issuer
+        .addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("issuer port");
+    let upstream = EchoUpstream::start();
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &policy())
+        .upstream(upstream.port())
+        .cluster("tenantgate_issuer", port)
+        .concurrency(2)
+        .start();
+    Some(Stack {
+        issuer,
+        upstream,
+        envoy,
+    })
+}
+
+fn sign_in(issuer: &Issuer, tenant: &str, email: &str, password: &str) -> Value {
+    let r = issuer.sign_in(tenant, email, password, "body");
+    assert_eq!(r.status, 200, "sign-in: {}", r.text());
+    r.json()
+}
+
+fn access_token(v: &Value) -> String {
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+fn kid(token: &str) -> String {
+    issuer_support::header(token)["kid"]
+        .as_str()
+        .expect("kid")
+        .to_string()
+}
+
+#[test]
+fn signed_in_users_reach_upstream_as_their_tenant_only() {
+    let Some(s) = stack(Options::new(Backend::Sqlite)) else {
+        return;
+    };
+    let alice = access_token(&sign_in(
+        &s.issuer,
+        "acme",
+        "alice@acme.example",
+        "alice-password-1",
+    ));
+    let carol = access_token(&sign_in(
+        &s.issuer,
+        "globex",
+        "carol@globex.example",
+        "carol-password-1",
+    ));
+
+    let id = support::request_id();
+    let r = s.envoy.send(
+        &Req::get("acme.e2e.local", "/api/admin/users")
+            .bearer(&alice)
+            .header("x-request-id", &id)
+            .header("x-tenant-id", "globex"),
+    );
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let seen = s.upstream.find(&id).expect("upstream got the request");
+    assert_eq!(seen.header("x-tenant-id"), Some("acme"));
+    assert_eq!(seen.header("x-user-roles"), Some("admin"));
+    let sub = issuer_support::payload(&alice)["sub"]
+        .as_str()
+        .map(str::to_string);
+    assert_eq!(seen.header("x-user-id").map(str::to_string), sub);
+    assert_eq!(seen.header("authorization"), None);
+
+    let r = s
+        .envoy
+        .send(&Req::get("globex.e2e.local", "/api/x").bearer(&alice));
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (403, Some("tenant_mismatch"))
+    );
+    let r = s
+        .envoy
+        .send(&Req::get("globex.e2e.local", "/api/admin/users").bearer(&carol));
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (403, Some("role_required"))
+    );
+    let r = s
+        .envoy
+        .send(&Req::get("globex.e2e.local", "/api/x").bearer(&carol));
+    assert_eq!(r.status, 200, "{}", r.summary());
+}
+
+#[test]
+fn a_rotated_refresh_token_kills_the_session() {
+    let Some(s) = stack(Options::new(Backend::Sqlite)) else {
+        return;
+    };
+    let first = sign_in(&s.issuer, "acme", "alice@acme.example", "alice-password-1");
+    let refresh = |token: &str| {
+        s.issuer
+            .post_json("/v1/tenants/acme/refresh", &json!({"refresh_token": token}))
+    };
+    let old = first["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_string();
+    let rotated = refresh(&old);
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    let next = rotated.json();
+    let new_access = access_token(&next);
+    let r = s
+        .envoy
+        .send(&Req::get("acme.e2e.local", "/api/x").bearer(&new_access));
+    assert_eq!(r.status, 200, "{}", r.summary());
+
+    // The thief replays the old token: the whole family dies, the legitimate holder's too.
+    let theft = refresh(&old);
+    assert_eq!(theft.status, 401);
+    assert_eq!(theft.error(), "token_theft_detected");
+    let legit = refresh(next["refresh_token"].as_str().expect("refresh token"));
+    assert_eq!(legit.status, 401, "{}", legit.text());
+}
+
+#[test]
+fn key_rotation_while_requests_flow_fails_nothing() {
+    let mut options = Options::new(Backend::Sqlite);
+    options.jwks_max_age = "1s";
+    options.publish_lead = "3s";
+    let Some(s) = stack(options) else { return };
+    let before = access_token(&sign_in(
+        &s.issuer,
+        "acme",
+        "alice@acme.example",
+        "alice-password-1",
+    ));
+    let out = s.issuer.cli(&["keys", "rotate"], None);
+    assert!(
+        out.status.success(),
+        "keys rotate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // For a while past the new key's activation: fresh tokens and the old one, all must pass.
+    let mut sent = 0;
+    let mut kids = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < deadline {
+        let fresh = access_token(&sign_in(
+            &s.issuer,
+            "acme",
+            "alice@acme.example",
+            "alice-password-1",
+        ));
+        kids.insert(kid(&fresh));
+        for token in [&fresh, &before] {
+            let r = s
+                .envoy
+                .send(&Req::get("acme.e2e.local", "/api/x").bearer(token));
+            assert_eq!(r.status, 200, "after {sent} good requests: {}", r.summary());
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(kids.len() >= 2, "the new key never signed: kids {kids:?}");
+    assert!(kids.contains(&kid(&before)));
+}
+
+#[test]
+fn tokens_keep_verifying_from_the_cached_key_set_when_the_issuer_is_down() {
+    let Some(mut s) = stack(Options::new(Backend::Sqlite)) else {
+        return;
+    };
+    let used = access_token(&sign_in(
+        &s.issuer,
+        "acme",
+        "alice@acme.example",
+        "alice-password-1",
+    ));
+    let unseen = access_token(&sign_in(
+        &s.issuer,
+        "acme",
+        "alice@acme.example",
+        "alice-password-1",
+    ));
+    let r = s
+        .envoy
+        .send(&Req::get("acme.e2e.local", "/api/x").bearer(&used));
+    assert_eq!(r.status, 200, "{}", r.summary());
+
+    s.issuer.stop();
+    // Several refresh intervals (1 s) of failed fetches: the last good key set stays.
+    std::thread::sleep(Duration::from_secs(3));
+    for token in [&used, &unseen] {
+        let r = s
+            .envoy
+            .send(&Req::get("acme.e2e.local", "/api/x").bearer(token));
+        assert_eq!(r.status, 200, "{}", r.summary());
+    }
+    // Envoy answers a callout to a cluster with no live endpoint with its own 503: a refused
+    // answer, counted as rejected; a timeout or reset counts as a failure.
+    let stat = |name: &str| {
+        s.envoy
+            .stat(&format!("wasmcustom.tenantgate.jwks.issuer.fetch.{name}"))
+            .unwrap_or(0)
+    };
+    assert!(
+        stat("rejected") + stat("failure") >= 1,
+        "the filter should have tried and failed to refresh"
+    );
+    assert!(stat("success") >= 1);
+}
+
+/// A loopback port nothing listens on (released at once; the demo binds it a moment later).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// The demo's process group: whatever happens, the test leaves nothing running.
+struct DemoGroup(u32);
+
+impl DemoGroup {
+    fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.0)])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for DemoGroup {
+    fn drop(&mut self) {
+        self.signal("-KILL");
+    }
+}
+
+/// `scripts/demo` as a user runs it (without the install and build, done by the test script):
+/// it comes up, a request goes through, and Ctrl-C stops everything it started.
+#[test]
+fn the_demo_comes_up_serves_and_stops_cleanly() {
+    use std::os::unix::process::CommandExt;
+
+    let Some(artifacts) = support::artifacts() else {
+        return;
+    };
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut demo = Command::new("bash")
+        .arg(format!("{root}/scripts/demo"))
+        .env("DEMO_SKIP_SETUP", "1")
+        .env("TENANTGATE_WASM", &artifacts.wasm)
+        .env("TENANTGATE_ENVOY", &artifacts.envoy)
+        .env("TENANTGATE_ISSUER", issuer_support::binary())
+        .env("GATEWAY_PORT", ports[0].to_string())
+        .env("ADMIN_PORT", ports[1].to_string())
+        .env("ISSUER_PORT", ports[2].to_string())
+        .env("APP_PORT", ports[3].to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .expect("start scripts/demo");
+    let group = DemoGroup(demo.id());
+    let stdout = demo.stdout.take().expect("demo stdout");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut output = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !output.contains("The stack is up") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => {
+                output.push_str(&line);
+                output.push('\n');
+            }
+            Err(_) => panic!("the demo did not come up; it printed:\n{output}"),
+        }
+    }
+    // Its walkthrough showed what a user should see.
+    for expected in [
+        "\"tenant\": \"acme\"",
+        "\"error\":\"tenant_mismatch\"",
+        "\"error\":\"role_required\"",
+        "\"error\":\"token_missing\"",
+        "\"error\":\"token_theft_detected\"",
+    ] {
+        assert!(
+            output.contains(expected),
+            "the walkthrough lacks {expected}:\n{output}"
+        );
+    }
+
+    // One request of our own through the running gateway.
+    let gateway = std::net::SocketAddr::from(([127, 0, 0, 1], ports[0]));
+    let r = Req::get("globex.demo.local", "/healthz").send(gateway);
+    assert_eq!(r.status, 200, "{}", r.summary());
+
+    // Ctrl-C: everything stops, and the script says so.
+    group.signal("-INT");
+    let stopped_by = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = demo.try_wait().expect("wait for the demo") {
+            break status;
+        }
+        assert!(
+            Instant::now() < stopped_by,
+            "the demo did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    while let Ok(line) = received.recv_timeout(Duration::from_secs(2)) {
+        output.push_str(&line);
+        output.push('\n');
+    }
+    assert!(output.contains("demo: stopped"), "{output}");
+    assert_eq!(status.code(), Some(130), "Ctrl-C exit status");
+    for port in &ports {
+        assert!(
+            !listening(*port),
+            "port {port} still has a listener after the demo stopped"
+        );
+    }
+}
