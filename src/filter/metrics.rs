@@ -1,4 +1,5 @@
-//! Envoy stats for tenantgate, defined once per VM (Envoy shares them across workers by name).
+//! Envoy stats for tenantgate, defined once per VM (Envoy shares them across workers by name, and
+//! shows them under the `wasmcustom.` prefix).
 //! Names: `tenantgate.requests.{allowed,denied}`, `tenantgate.denied.<code>`,
 //! `tenantgate.tenant.<tenant>.{allowed,denied}` (tenants of the configuration, others under
 //! `_other`), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}` and the gauge
