@@ -249,15 +249,28 @@ mod tests {
     /// The row `docs/security.md` shows for a refusal.
     fn doc_row(d: Denial) -> String {
         let error = d.bearer_error().map_or("", BearerError::as_str);
-        format!("| `{}` | {} | {} | {} |", d.code(), d.status(), error, d.message())
+        format!(
+            "| `{}` | {} | {} | {} |",
+            d.code(),
+            d.status(),
+            error,
+            d.message()
+        )
     }
 
     #[test]
     fn security_doc_lists_every_refusal() {
         let doc = include_str!("../docs/security.md");
-        let missing: Vec<String> =
-            Denial::ALL.into_iter().map(doc_row).filter(|row| !doc.contains(row.as_str())).collect();
-        assert!(missing.is_empty(), "docs/security.md lacks these rows:\n{}", missing.join("\n"));
+        let missing: Vec<String> = Denial::ALL
+            .into_iter()
+            .map(doc_row)
+            .filter(|row| !doc.contains(row.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/security.md lacks these rows:\n{}",
+            missing.join("\n")
+        );
     }
 
     #[test]

@@ -39,7 +39,9 @@ fn assert_accepted(what: &str, policy: &Value) {
 
 /// The `configuration` of the tenantgate filter in an Envoy bootstrap, parsed.
 fn envoy_filter_policy(envoy: &Value) -> Value {
-    let listeners = envoy["static_resources"]["listeners"].as_array().expect("listeners");
+    let listeners = envoy["static_resources"]["listeners"]
+        .as_array()
+        .expect("listeners");
     for listener in listeners {
         for chain in listener["filter_chains"].as_array().into_iter().flatten() {
             for filter in chain["filters"].as_array().into_iter().flatten() {
@@ -71,7 +73,10 @@ fn cluster_names(envoy: &Value) -> Vec<String> {
 /// The demo's Envoy template rendered the way scripts/demo renders it.
 fn demo_envoy() -> Value {
     let policy = serde_json::to_string_pretty(&demo_policy()).expect("serializes");
-    let indented: Vec<String> = policy.lines().map(|l| format!("{}{l}", " ".repeat(28))).collect();
+    let indented: Vec<String> = policy
+        .lines()
+        .map(|l| format!("{}{l}", " ".repeat(28)))
+        .collect();
     let text = read("envoy/envoy.yaml")
         .replace("${FILTER_CONFIG}", &indented.join("\n"))
         .replace("${ADMIN_PORT}", "9901")
@@ -79,7 +84,10 @@ fn demo_envoy() -> Value {
         .replace("${APP_PORT}", "8000")
         .replace("${ISSUER_PORT}", "9000")
         .replace("${WASM}", "/tenantgate.wasm");
-    assert!(!text.contains("${"), "envoy/envoy.yaml has a placeholder scripts/demo does not set");
+    assert!(
+        !text.contains("${"),
+        "envoy/envoy.yaml has a placeholder scripts/demo does not set"
+    );
     serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
         .map(|v| serde_json::to_value(v).expect("JSON"))
         .expect("rendered envoy/envoy.yaml is YAML")
@@ -94,13 +102,20 @@ fn demo_policy_is_accepted() {
 #[test]
 fn compose_gateway_runs_the_demo_policy_and_topology() {
     let compose_envoy = yaml_docs("envoy/compose/envoy.yaml").remove(0);
-    assert_eq!(envoy_filter_policy(&compose_envoy), demo_policy(), "compose/envoy.yaml drifted");
+    assert_eq!(
+        envoy_filter_policy(&compose_envoy),
+        demo_policy(),
+        "compose/envoy.yaml drifted"
+    );
     assert_eq!(cluster_names(&compose_envoy), cluster_names(&demo_envoy()));
 
     let compose = yaml_docs("envoy/docker-compose.yaml").remove(0);
     let services = compose["services"].as_object().expect("services");
     for name in ["issuer", "app", "envoy"] {
-        assert!(services.contains_key(name), "compose lacks the {name} service");
+        assert!(
+            services.contains_key(name),
+            "compose lacks the {name} service"
+        );
     }
     // Cluster addresses point at the compose services, on the ports the demo uses.
     let endpoints = |cluster: &str| -> (String, u64) {
@@ -110,22 +125,37 @@ fn compose_gateway_runs_the_demo_policy_and_topology() {
             .unwrap_or_else(|| panic!("no cluster {cluster}"));
         let sa = &c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
             ["socket_address"];
-        (sa["address"].as_str().unwrap_or_default().to_string(), sa["port_value"].as_u64().unwrap_or(0))
+        (
+            sa["address"].as_str().unwrap_or_default().to_string(),
+            sa["port_value"].as_u64().unwrap_or(0),
+        )
     };
     assert_eq!(endpoints("app"), ("app".to_string(), 8000));
     assert_eq!(endpoints("tenantgate_issuer"), ("issuer".to_string(), 9000));
     let ports = |svc: &str| services[svc]["ports"].clone();
-    assert_eq!(ports("envoy"), serde_json::json!(["8080:8080", "9901:9901"]));
+    assert_eq!(
+        ports("envoy"),
+        serde_json::json!(["8080:8080", "9901:9901"])
+    );
     assert_eq!(ports("issuer"), serde_json::json!(["9000:9000"]));
     let demo = read("scripts/demo");
-    for default in ["GATEWAY_PORT:-8080", "ADMIN_PORT:-9901", "ISSUER_PORT:-9000", "APP_PORT:-8000"] {
-        assert!(demo.contains(default), "scripts/demo no longer defaults {default}");
+    for default in [
+        "GATEWAY_PORT:-8080",
+        "ADMIN_PORT:-9901",
+        "ISSUER_PORT:-9000",
+        "APP_PORT:-8000",
+    ] {
+        assert!(
+            demo.contains(default),
+            "scripts/demo no longer defaults {default}"
+        );
     }
 }
 
 #[test]
 fn issuer_config_matches_the_policy() {
-    let issuer: toml::Value = toml::from_str(&read("envoy/issuer.toml")).expect("issuer.toml is TOML");
+    let issuer: toml::Value =
+        toml::from_str(&read("envoy/issuer.toml")).expect("issuer.toml is TOML");
     let policy = demo_policy();
     let provider = &policy["providers"][0];
     assert_eq!(issuer["issuer"].as_str(), provider["issuer"].as_str());
@@ -146,7 +176,10 @@ fn issuer_config_matches_the_policy() {
 #[test]
 fn istio_plugin_config_is_the_demo_policy_with_istio_cluster_names() {
     let docs = yaml_docs("envoy/istio/wasmplugin.yaml");
-    let plugin = docs.iter().find(|d| d["kind"] == "WasmPlugin").expect("a WasmPlugin");
+    let plugin = docs
+        .iter()
+        .find(|d| d["kind"] == "WasmPlugin")
+        .expect("a WasmPlugin");
     assert_eq!(plugin["spec"]["phase"], "AUTHN");
     assert_eq!(plugin["spec"]["failStrategy"], "FAIL_CLOSE");
     let config = plugin["spec"]["pluginConfig"].clone();
@@ -160,13 +193,23 @@ fn istio_plugin_config_is_the_demo_policy_with_istio_cluster_names() {
         remote["cluster"] = Value::Null;
         remote["uri"] = Value::Null;
     }
-    assert_eq!(normalized, expected, "the Istio pluginConfig drifted from envoy/tenantgate.json");
+    assert_eq!(
+        normalized, expected,
+        "the Istio pluginConfig drifted from envoy/tenantgate.json"
+    );
 
-    let cluster = config["providers"][0]["jwks"]["remote"]["cluster"].as_str().expect("cluster");
+    let cluster = config["providers"][0]["jwks"]["remote"]["cluster"]
+        .as_str()
+        .expect("cluster");
     let entries = yaml_docs("envoy/istio/serviceentry.yaml");
-    let entry = entries.iter().find(|d| d["kind"] == "ServiceEntry").expect("a ServiceEntry");
+    let entry = entries
+        .iter()
+        .find(|d| d["kind"] == "ServiceEntry")
+        .expect("a ServiceEntry");
     let host = entry["spec"]["hosts"][0].as_str().expect("host");
     let port = entry["spec"]["ports"][0]["number"].as_u64().expect("port");
     assert_eq!(cluster, format!("outbound|{port}||{host}"));
-    assert!(entries.iter().any(|d| d["kind"] == "DestinationRule" && d["spec"]["host"] == host));
+    assert!(entries
+        .iter()
+        .any(|d| d["kind"] == "DestinationRule" && d["spec"]["host"] == host));
 }

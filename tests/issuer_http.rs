@@ -769,7 +769,14 @@ fn every_bad_input_gets_a_json_400_family_error() {
     let big = vec![b'x'; 64 * 1024];
 
     // (method, path, headers, body, expected status, expected code)
-    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<Vec<u8>>, u16, &'a str);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Option<Vec<u8>>,
+        u16,
+        &'a str,
+    );
     let cases: Vec<Case<'_>> = vec![
         (
             "POST",

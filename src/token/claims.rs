@@ -57,7 +57,11 @@ pub struct AccessHeader {
 
 impl AccessHeader {
     pub fn rs256(kid: impl Into<String>) -> Self {
-        AccessHeader { alg: "RS256".into(), typ: "JWT".into(), kid: kid.into() }
+        AccessHeader {
+            alg: "RS256".into(),
+            typ: "JWT".into(),
+            kid: kid.into(),
+        }
     }
 }
 
