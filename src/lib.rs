@@ -12,6 +12,7 @@ pub mod jwks;
 pub mod policy;
 pub mod token;
 pub mod verify;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;

@@ -409,3 +409,35 @@ fn the_demo_comes_up_serves_and_stops_cleanly() {
         );
     }
 }
+
+/// A header value with bytes that are not UTF-8 (legal obs-text in HTTP/1.1) must neither kill the
+/// worker's VM nor pass: the request is decided, and the next requests are served as usual.
+#[test]
+fn non_utf8_header_bytes_do_not_kill_the_filter() {
+    use std::io::{Read, Write};
+
+    let Some(s) = stack(Options::new(Backend::Sqlite)) else { return };
+    let alice = access_token(&sign_in(&s.issuer, "acme", "alice@acme.example", "alice-password-1"));
+    let raw = |extra: &[u8]| -> String {
+        let mut conn = std::net::TcpStream::connect(s.envoy.addr()).expect("connect to Envoy");
+        conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut req = b"GET /api/x HTTP/1.1\r\nhost: acme.e2e.local\r\nconnection: close\r\n".to_vec();
+        req.extend_from_slice(extra);
+        req.extend_from_slice(b"\r\n");
+        conn.write_all(&req).expect("send");
+        let mut out = Vec::new();
+        let _ = conn.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    for _ in 0..4 {
+        // Both workers see such requests; each answer is a decision, not a dead VM's 503.
+        let answer = raw(b"x-note: caf\xe9\r\n");
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(answer.contains("token_missing"), "{answer}");
+        let bearer = [b"authorization: Bearer ", alice.as_bytes(), b"\xff\r\n"].concat();
+        let answer = raw(&[b"x-note: \xff\xfe\r\n".as_slice(), &bearer].concat());
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    let r = s.envoy.send(&Req::get("acme.e2e.local", "/api/x").bearer(&alice));
+    assert_eq!(r.status, 200, "{}", r.summary());
+}

@@ -68,7 +68,7 @@ impl HttpContext for GateHttp {
         };
         reply::strip_identity_headers(worker.gate.config());
         let request = OwnedRequest {
-            headers: hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default(),
+            headers: super::abi::header_map(MapType::HttpRequestHeaders),
         };
         let now = now_ms();
         let outcome = request.with_view(|view| worker.decide(view, now, true));

@@ -5,11 +5,11 @@
 //! the compiled configuration, the key-set fetchers, the verified-token cache and the requests
 //! paused while keys load; and one HTTP context per request.
 
+mod abi;
 mod http;
 mod metrics;
 mod reply;
 mod root;
-mod shared_data;
 mod worker;
 
 use proxy_wasm::types::LogLevel;

@@ -55,7 +55,7 @@ impl Context for GateRoot {
             // Envoy reports a failed callout (no route, reset, timeout) with no headers.
             worker.fetched(provider, now, None);
         } else {
-            let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+            let headers = super::abi::header_map(MapType::HttpCallResponseHeaders);
             let header = |n: &str| {
                 headers
                     .iter()

@@ -11,8 +11,8 @@ use crate::jwks::shared::{Namespace, Refetch, SharedKeys, Tick};
 use crate::verify::cache::TokenCache;
 use crate::verify::KeySource;
 
+use super::abi::HostStore;
 use super::metrics::{FetchResult, Metrics};
-use super::shared_data::HostStore;
 
 /// One provider's keys in this VM: the lifecycle state machine, and how to fetch.
 pub struct ProviderKeys {

@@ -1,18 +1,24 @@
-//! Envoy's process-wide shared data as a [`SharedStore`].
+//! Host calls made through the ABI directly, where the SDK's wrappers could panic on input the
+//! client or the host controls (a panic kills the worker's VM and every request on it):
 //!
-//! The SDK's `hostcalls::get_shared_data`/`set_shared_data` panic on any status they do not
-//! expect, and a panic kills the VM; these wrappers call the ABI directly and turn every
-//! unexpected status into [`StoreError::Unavailable`], on which the workers fall back to fetching
-//! on their own.
+//! - header maps: the SDK unwraps UTF-8 conversions, so one non-UTF-8 header byte would panic;
+//!   [`header_map`] decodes with [`crate::wire::decode_header_map`] instead.
+//! - shared data: the SDK panics on statuses it does not expect; [`HostStore`] turns them into
+//!   [`StoreError::Unavailable`], on which the workers fall back to fetching on their own.
 
 use std::ptr::{null, null_mut};
 
-use proxy_wasm::types::Status;
+use proxy_wasm::types::{MapType, Status};
 
 use crate::jwks::shared::{SharedStore, StoreError};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> Status;
     fn proxy_get_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -27,6 +33,22 @@ extern "C" {
         value_size: usize,
         cas: u32,
     ) -> Status;
+}
+
+/// All pairs of a header map (request headers, callout response headers...); empty when the
+/// host has none or sends something malformed.
+pub fn header_map(map_type: MapType) -> Vec<(String, String)> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: as for shared data below: the host hands over a buffer allocated through the SDK's
+    // `proxy_on_memory_allocate`, of exactly `size` bytes, which we then own.
+    let status = unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) };
+    if status != Status::Ok || data.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: see above.
+    let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
+    crate::wire::decode_header_map(&bytes).unwrap_or_default()
 }
 
 pub struct HostStore;
