@@ -416,12 +416,21 @@ fn the_demo_comes_up_serves_and_stops_cleanly() {
 fn non_utf8_header_bytes_do_not_kill_the_filter() {
     use std::io::{Read, Write};
 
-    let Some(s) = stack(Options::new(Backend::Sqlite)) else { return };
-    let alice = access_token(&sign_in(&s.issuer, "acme", "alice@acme.example", "alice-password-1"));
+    let Some(s) = stack(Options::new(Backend::Sqlite)) else {
+        return;
+    };
+    let alice = access_token(&sign_in(
+        &s.issuer,
+        "acme",
+        "alice@acme.example",
+        "alice-password-1",
+    ));
     let raw = |extra: &[u8]| -> String {
         let mut conn = std::net::TcpStream::connect(s.envoy.addr()).expect("connect to Envoy");
-        conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        let mut req = b"GET /api/x HTTP/1.1\r\nhost: acme.e2e.local\r\nconnection: close\r\n".to_vec();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut req =
+            b"GET /api/x HTTP/1.1\r\nhost: acme.e2e.local\r\nconnection: close\r\n".to_vec();
         req.extend_from_slice(extra);
         req.extend_from_slice(b"\r\n");
         conn.write_all(&req).expect("send");
@@ -438,6 +447,8 @@ fn non_utf8_header_bytes_do_not_kill_the_filter() {
         let answer = raw(&[b"x-note: \xff\xfe\r\n".as_slice(), &bearer].concat());
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     }
-    let r = s.envoy.send(&Req::get("acme.e2e.local", "/api/x").bearer(&alice));
+    let r = s
+        .envoy
+        .send(&Req::get("acme.e2e.local", "/api/x").bearer(&alice));
     assert_eq!(r.status, 200, "{}", r.summary());
 }
