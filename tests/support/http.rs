@@ -124,14 +124,57 @@ impl Req {
         }
         stream.write_all(&bytes)?;
         let mut raw = Vec::new();
-        // A server may answer and close before reading everything; keep what arrived.
-        if let Err(e) = stream.read_to_end(&mut raw) {
-            if raw.is_empty() {
-                return Err(e);
+        let mut buf = [0u8; 16 * 1024];
+        // Read until the response is complete (not until the server closes: Envoy delays closing
+        // after a local reply by up to a second, waiting for the client to close first).
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    raw.extend_from_slice(&buf[..n]);
+                    if complete(&raw) {
+                        break;
+                    }
+                }
+                // A server may answer and close before reading everything; keep what arrived.
+                Err(e) if raw.is_empty() => return Err(e),
+                Err(_) => break,
             }
         }
         parse(&raw)
     }
+}
+
+/// Whether `raw` holds a whole response: its head, and a body as long as `content-length` says,
+/// or a chunked body up to its last chunk. Without either, the response ends when the server
+/// closes.
+fn complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse::<u16>().ok());
+    if matches!(status, Some(100..=199 | 204 | 304)) {
+        return true;
+    }
+    let header = |name: &str| {
+        head.split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if header("transfer-encoding").is_some_and(|v| v == "chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| body.len() >= len)
 }
 
 fn invalid(msg: String) -> std::io::Error {
