@@ -25,7 +25,8 @@ const GOOD: &str = r#"{
     {"name": "shared", "issuer": "https://issuer.example.com", "audiences": ["api"],
      "jwks": {"remote": {"cluster": "issuer", "uri": "https://issuer.example.com/.well-known/jwks.json"}}},
     {"name": "acme-idp", "issuer": "https://login.acme.example", "audiences": ["api"], "tenant": "acme",
-     "jwks": {"inline": {"keys": []}}}
+     "jwks": {"inline": {"keys": [{"kty": "RSA", "kid": "acme-1", "e": "AQAB",
+       "n": "3aNrmcZnZrTDGJAHP7VaAAPTTDzjrwKo2fmTZbsTCuEuwzLSzcZD5gkp4z7H3yG1v7JXLMlpw9hg3gB7DF-kycTpm4s3HgM1KsW3j6lAvtUvGUlgKUycnpkkYKxSWqOeBBnHK9VOrXQcbBpXrWjEd4c3FpDCT_je4FiaJn9-Nn3jk4c4w9Yi25LuVq3HtxPNYuB8HRlutJTO2P6_hil8DA9cfu-ACWEtfzwiJx_jO3EQsUDMj2Bb-o39LQ-nTU8hwnnezWbGOwhGf2PM_GwbotqG1uToTsDKgPpkUQKoTBR0i2JuytSEnopb2Od4fN1nifZ8mpkpXZb_8KPhA1YLzw"}]}}}
   ],
   "tenants": {"acme": {"hosts": ["acme.example.com"]}, "globex": {}},
   "host_templates": ["{tenant}.app.example.com"],
@@ -65,6 +66,19 @@ fn an_invalid_configuration_lists_every_error() {
          match it; write \"/x\"\n\
          routes[2].path.glob: \"/api/a**\": `**` must be a whole segment (found in \"a**\"); use \
          `*` within a segment\n"
+    );
+}
+
+#[test]
+fn an_inline_key_set_the_filter_cannot_use_is_refused() {
+    let file = file_with(&GOOD.replace("\"kty\": \"RSA\"", "\"kty\": \"oct\""));
+    let out = run(&["check", file.path().to_str().expect("UTF-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        text(&out.stderr),
+        "providers[1].jwks.inline.keys: none of the 1 keys of the JWKS is an RSA key usable for \
+         RS256 (first: kty is not \"RSA\")\n"
     );
 }
 

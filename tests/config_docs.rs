@@ -144,6 +144,9 @@ fn documented_examples_pass_or_fail_as_documented() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// The modulus of a 2048-bit RSA public key (base64url), for inline key sets.
+const RSA_N: &str = "3aNrmcZnZrTDGJAHP7VaAAPTTDzjrwKo2fmTZbsTCuEuwzLSzcZD5gkp4z7H3yG1v7JXLMlpw9hg3gB7DF-kycTpm4s3HgM1KsW3j6lAvtUvGUlgKUycnpkkYKxSWqOeBBnHK9VOrXQcbBpXrWjEd4c3FpDCT_je4FiaJn9-Nn3jk4c4w9Yi25LuVq3HtxPNYuB8HRlutJTO2P6_hil8DA9cfu-ACWEtfzwiJx_jO3EQsUDMj2Bb-o39LQ-nTU8hwnnezWbGOwhGf2PM_GwbotqG1uToTsDKgPpkUQKoTBR0i2JuytSEnopb2Od4fN1nifZ8mpkpXZb_8KPhA1YLzw";
+
 /// A configuration with every field of the schema set to a non-default value.
 fn maximal() -> Value {
     json!({
@@ -179,7 +182,7 @@ fn maximal() -> Value {
                 "issuer": "https://login.acme.example",
                 "audiences": ["api"],
                 "tenant": "acme",
-                "jwks": {"inline": {"keys": []}}
+                "jwks": {"inline": {"keys": [{"kty": "RSA", "kid": "acme-1", "e": "AQAB", "n": RSA_N}]}}
             }
         ],
         "tenants": {"acme": {"hosts": ["acme.example.com"]}},
@@ -203,6 +206,15 @@ fn maximal() -> Value {
         "retry_after_seconds": 2,
         "cache": {"max_entries": 5, "max_bytes": 4096, "negative_max_entries": 7}
     })
+}
+
+#[test]
+fn the_demo_filter_configuration_passes_both() {
+    let json = include_str!("../envoy/tenantgate.json");
+    let instance: Value = serde_json::from_str(json).expect("envoy/tenantgate.json is JSON");
+    assert_eq!(schema_errors(&validator(), &instance), Vec::<String>::new());
+    let config = config::parse(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!config.providers.is_empty() && !config.routes.is_empty());
 }
 
 /// Resolves `{"$ref": "#/$defs/x"}` (and a `$ref` beside other keywords) to the referenced schema.

@@ -1,6 +1,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::jwks::keyset::tests::jwk;
 
 /// A small valid configuration to break one field at a time.
 fn base() -> Value {
@@ -318,7 +319,7 @@ fn provider_checks() {
 
 #[test]
 fn jwks_checks() {
-    let inline = json!({"keys": []});
+    let inline = json!({"keys": [jwk("k1", 2048)]});
     let cases = [
         (
             with("/providers/0/jwks", json!({})),
@@ -399,6 +400,34 @@ fn jwks_checks() {
     }
     let inline_only = |value: Value| with("/providers/0/jwks", json!({"inline": value}));
     assert!(errors_of(&inline_only(inline)).is_empty());
+    // Unusable keys are skipped as the filter skips them, as long as one key is usable.
+    let ec = json!({"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"});
+    let mixed = json!({"keys": [ec.clone(), jwk("small", 1024), jwk("k1", 2048)]});
+    assert!(errors_of(&inline_only(mixed)).is_empty());
+    // A set the filter would refuse at on_configure is a configuration error at its path.
+    assert_one_error(
+        inline_only(json!({"keys": []})),
+        "providers[0].jwks.inline.keys",
+        "at least one RSA public key usable for RS256",
+    );
+    assert_one_error(
+        inline_only(json!({"keys": [jwk("small", 1024)]})),
+        "providers[0].jwks.inline.keys",
+        "none of the 1 keys of the JWKS is an RSA key usable for RS256 (first: the modulus has \
+         1024 bits; at least 2048 are required)",
+    );
+    assert_one_error(
+        inline_only(json!({"keys": [ec]})),
+        "providers[0].jwks.inline.keys",
+        "kty is not \"RSA\"",
+    );
+    let mut rs512 = jwk("a", 2048);
+    rs512["alg"] = json!("RS512");
+    assert_one_error(
+        inline_only(json!({"keys": [rs512]})),
+        "providers[0].jwks.inline.keys",
+        "alg is not \"RS256\"",
+    );
     assert_one_error(
         inline_only(json!([])),
         "providers[0].jwks.inline",

@@ -8,6 +8,7 @@ use super::syntax::{self, HostTemplate};
 use super::{
     limits, Config, ConfigError, ConfigErrors, Jwks, Provider, Requirement, Route, TokenSource,
 };
+use crate::jwks::keyset::{KeySet, MAX_RSA_BITS, MIN_RSA_BITS};
 use crate::policy::routes::{path_kind, PathMatcher};
 
 /// Headers the filter must never read a token from nor overwrite with an identity: they carry
@@ -288,17 +289,7 @@ impl Validator {
             );
         }
         if let Some(inline) = &jwks.inline {
-            match inline.as_object() {
-                None => self.err(
-                    format!("{at}.inline"),
-                    "must be a JWKS object: {\"keys\": [...]}",
-                ),
-                Some(doc) => {
-                    if !doc.get("keys").is_some_and(|keys| keys.is_array()) {
-                        self.err(format!("{at}.inline.keys"), "must be an array of JWKs");
-                    }
-                }
-            }
+            self.inline_keys(&format!("{at}.inline"), inline);
         }
         let (min, default, max) = (
             jwks.refresh_min_seconds,
@@ -365,6 +356,31 @@ impl Validator {
                 format!("{at}.backoff_initial_ms"),
                 format!("must not exceed backoff_max_ms ({backoff_max}) (got {initial})"),
             );
+        }
+    }
+
+    /// An inline key set is loaded exactly as the filter loads it, so a set the filter would
+    /// refuse at `on_configure` (no RSA key usable for RS256) is refused here, at its path.
+    fn inline_keys(&mut self, at: &str, inline: &serde_json::Value) {
+        let Some(doc) = inline.as_object() else {
+            self.err(at, "must be a JWKS object: {\"keys\": [...]}");
+            return;
+        };
+        match doc.get("keys").and_then(serde_json::Value::as_array) {
+            None => self.err(format!("{at}.keys"), "must be an array of JWKs"),
+            Some(keys) if keys.is_empty() => self.err(
+                format!("{at}.keys"),
+                format!(
+                    "must hold at least one RSA public key usable for RS256 (kty \"RSA\", \
+                     {MIN_RSA_BITS} to {MAX_RSA_BITS} bits): a provider without keys verifies \
+                     nothing"
+                ),
+            ),
+            Some(_) => {
+                if let Err(why) = KeySet::from_value(inline) {
+                    self.err(format!("{at}.keys"), why.to_string());
+                }
+            }
         }
     }
 

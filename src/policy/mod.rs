@@ -61,7 +61,8 @@ mod tests {
         config::parse(
             br#"{
               "providers": [{"name": "corp", "issuer": "https://issuer", "audiences": ["api"],
-                             "jwks": {"inline": {"keys": []}}}],
+                             "jwks": {"remote": {"cluster": "idp",
+                                                 "uri": "https://issuer/jwks.json"}}}],
               "tenants": {"acme": {"hosts": ["acme.example.com"]}},
               "host_templates": ["{tenant}.app.example.com"],
               "routes": [
