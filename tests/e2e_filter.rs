@@ -922,9 +922,7 @@ fn a_bad_jwks_response_keeps_the_good_key_set() {
         Denial::KeyNotFound,
     );
     assert_eq!(resp.status, 401);
-    let rejected = gw
-        .envoy
-        .stat("wasmcustom.tenantgate.jwks.main.fetch.rejected");
+    let rejected = gw.envoy.wasm_stat("tenantgate.jwks.main.fetch.rejected");
     assert!(
         rejected >= Some(2),
         "rejected JWKS responses counted: {rejected:?}"

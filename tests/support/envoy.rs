@@ -332,6 +332,12 @@ impl Envoy {
         self.stats().get(name).copied()
     }
 
+    /// A stat defined by the wasm module, such as `tenantgate.requests.allowed`. Envoy's
+    /// `/stats` lists those under its `wasmcustom.` namespace (`/stats/prometheus` drops it).
+    pub fn wasm_stat(&self, name: &str) -> Option<u64> {
+        self.stat(&format!("wasmcustom.{name}"))
+    }
+
     /// Whether Envoy is still running.
     pub fn running(&mut self) -> bool {
         self.process.try_wait().is_none()
