@@ -35,53 +35,64 @@ impl Context for GateRoot {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let mut guard = self.worker.borrow_mut();
-        let Some(worker) = guard.as_mut() else { return };
-        let Some(provider) = worker
-            .providers
-            .iter()
-            .position(|p| p.in_flight == Some(token_id))
-        else {
-            return; // A callout this worker gave up on as lost.
-        };
-        let now = now_ms();
-        let max_bytes = worker
-            .gate
-            .config()
-            .providers
-            .get(provider)
-            .map_or(0, |p| p.jwks.max_response_bytes);
-        if num_headers == 0 {
-            // Envoy reports a failed callout (no route, reset, timeout) with no headers.
-            worker.fetched(provider, now, None);
-        } else {
-            let headers = super::abi::header_map(MapType::HttpCallResponseHeaders);
-            let header = |n: &str| {
-                headers
-                    .iter()
-                    .find(|(k, _)| k == n)
-                    .map(|(_, v)| v.as_str())
-            };
-            let status = header(":status")
-                .and_then(|s| s.parse::<u32>().ok())
-                .unwrap_or(0);
-            // Never read more than the cap; the fetcher refuses the oversized body by its length.
-            let body = hostcalls::get_buffer(
-                BufferType::HttpCallResponseBody,
-                0,
-                body_size.min(max_bytes.saturating_add(1)),
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-            worker.fetched(
-                provider,
-                now,
-                Some((status, header("cache-control"), &body)),
-            );
+        if let Some(worker) = self.worker.borrow_mut().as_mut() {
+            on_key_set_response(worker, token_id, num_headers, body_size);
         }
-        retry_pending(worker, provider, now);
     }
+}
+
+/// A key-set callout answered. The SDK delivers the answer to the context that dispatched it:
+/// the root for scheduled fetches, an HTTP context for an unknown-`kid` refetch; both land here.
+pub fn on_key_set_response(
+    worker: &mut Worker,
+    token_id: u32,
+    num_headers: usize,
+    body_size: usize,
+) {
+    let Some(provider) = worker
+        .providers
+        .iter()
+        .position(|p| p.in_flight == Some(token_id))
+    else {
+        return; // A callout this worker gave up on as lost.
+    };
+    let now = now_ms();
+    let max_bytes = worker
+        .gate
+        .config()
+        .providers
+        .get(provider)
+        .map_or(0, |p| p.jwks.max_response_bytes);
+    if num_headers == 0 {
+        // Envoy reports a failed callout (no route, reset, timeout) with no headers.
+        worker.fetched(provider, now, None);
+    } else {
+        let headers = super::abi::header_map(MapType::HttpCallResponseHeaders);
+        let header = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        let status = header(":status")
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0);
+        // Never read more than the cap; the fetcher refuses the oversized body by its length.
+        let body = hostcalls::get_buffer(
+            BufferType::HttpCallResponseBody,
+            0,
+            body_size.min(max_bytes.saturating_add(1)),
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        worker.fetched(
+            provider,
+            now,
+            Some((status, header("cache-control"), &body)),
+        );
+    }
+    retry_pending(worker, provider, now);
 }
 
 /// Decides again every request that waited for `provider`'s keys. A refetch already happened,
