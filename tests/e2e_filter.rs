@@ -845,6 +845,42 @@ fn a_new_kid_is_fetched_at_once() {
 }
 
 #[test]
+fn a_client_leaving_during_an_unknown_kid_refetch_does_not_lose_the_new_key() {
+    let Some(gw) = Gateway::start(Setup::default(), jwks_with_key1()) else {
+        return;
+    };
+    let (k1, k2) = (key1(), key2());
+    gw.allow(
+        "key 1",
+        Req::get(ACME, "/api/x").bearer(&token(&k1, "acme", "alice", &[])),
+    );
+    // Key 2 is published by a slow JWKS endpoint; the first client with a key-2 token gives up
+    // while the refetch it caused is under way.
+    gw.jwks.set_delay(Duration::from_millis(800));
+    gw.jwks.serve_keys(&keys::jwks(&[&k1, &k2]), 300);
+    let fetches = gw.jwks.fetches();
+    let gone = Req::get(ACME, "/api/x")
+        .bearer(&token(&k2, "acme", "impatient", &[]))
+        .timeout(Duration::from_millis(200))
+        .try_send(gw.envoy.addr());
+    assert!(gone.is_err(), "the client was meant to give up: {gone:?}");
+    assert!(
+        gw.jwks
+            .wait_for_fetches(fetches + 1, Duration::from_secs(5)),
+        "the unknown kid caused no refetch"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    gw.jwks.set_delay(Duration::ZERO);
+    // The key set that refetch brought is in use: key 2 passes, without waiting for the
+    // unknown-kid rate limit (30 s) or the scheduled refresh (300 s).
+    let seen = gw.allow(
+        "key 2 after the first client left",
+        Req::get(ACME, "/api/x").bearer(&token(&k2, "acme", "patient", &[])),
+    );
+    assert_identity("key 2", &seen, "acme", "patient", &[]);
+}
+
+#[test]
 fn a_bad_jwks_response_keeps_the_good_key_set() {
     let Some(gw) = Gateway::start(
         Setup {

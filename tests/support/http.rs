@@ -67,6 +67,8 @@ pub struct Req {
     pub host: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// How long to wait for the response (default 60 s).
+    pub timeout: Duration,
 }
 
 impl Req {
@@ -81,7 +83,14 @@ impl Req {
             host: host.into(),
             headers: Vec::new(),
             body: None,
+            timeout: Duration::from_secs(60),
         }
+    }
+
+    /// Gives up waiting for the response after `timeout` (the client goes away).
+    pub fn timeout(mut self, timeout: Duration) -> Req {
+        self.timeout = timeout;
+        self
     }
 
     /// Adds a header line (repeating a name adds a second line).
@@ -106,7 +115,7 @@ impl Req {
 
     pub fn try_send(&self, addr: SocketAddr) -> std::io::Result<Resp> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.set_read_timeout(Some(self.timeout))?;
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.method, self.path, self.host

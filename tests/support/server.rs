@@ -309,6 +309,7 @@ pub enum JwksMode {
 pub struct JwksServer {
     server: HttpServer,
     mode: Arc<Mutex<JwksMode>>,
+    delay: Arc<Mutex<Duration>>,
     fetches: Arc<AtomicUsize>,
     paths: Arc<Mutex<Vec<String>>>,
 }
@@ -316,15 +317,19 @@ pub struct JwksServer {
 impl JwksServer {
     pub fn start(mode: JwksMode) -> JwksServer {
         let mode = Arc::new(Mutex::new(mode));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
         let fetches = Arc::new(AtomicUsize::new(0));
         let paths = Arc::new(Mutex::new(Vec::new()));
         let server = {
             let mode = Arc::clone(&mode);
+            let delay = Arc::clone(&delay);
             let fetches = Arc::clone(&fetches);
             let paths = Arc::clone(&paths);
             HttpServer::start(move |req| {
                 fetches.fetch_add(1, Ordering::SeqCst);
                 paths.lock().expect("jwks paths").push(req.path.clone());
+                let wait = *delay.lock().expect("jwks delay");
+                std::thread::sleep(wait);
                 match mode.lock().expect("jwks mode").clone() {
                     JwksMode::Serve {
                         status,
@@ -354,6 +359,7 @@ impl JwksServer {
         JwksServer {
             server,
             mode,
+            delay,
             fetches,
             paths,
         }
@@ -374,6 +380,11 @@ impl JwksServer {
 
     pub fn set(&self, mode: JwksMode) {
         *self.mode.lock().expect("jwks mode") = mode;
+    }
+
+    /// Answers each fetch only after `delay` (a slow issuer).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().expect("jwks delay") = delay;
     }
 
     pub fn serve_keys(&self, keys: &Value, max_age: u64) {
