@@ -47,21 +47,6 @@ pub fn apply(worker: &Worker, outcome: &Outcome, headers: &[(String, String)]) {
 }
 
 impl Context for GateHttp {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
-        // A refetch this request started for an unknown `kid`: the SDK answers the dispatcher.
-        if let Ok(mut guard) = self.worker.try_borrow_mut() {
-            if let Some(worker) = guard.as_mut() {
-                super::root::on_key_set_response(worker, token_id, num_headers, body_size);
-            }
-        }
-    }
-
     fn on_done(&mut self) -> bool {
         // A request that ends while waiting for keys must not be answered later.
         if let Ok(mut guard) = self.worker.try_borrow_mut() {

@@ -41,14 +41,8 @@ impl Context for GateRoot {
     }
 }
 
-/// A key-set callout answered. The SDK delivers the answer to the context that dispatched it:
-/// the root for scheduled fetches, an HTTP context for an unknown-`kid` refetch; both land here.
-pub fn on_key_set_response(
-    worker: &mut Worker,
-    token_id: u32,
-    num_headers: usize,
-    body_size: usize,
-) {
+/// A key-set callout answered (the root dispatches every fetch, so the answer comes here).
+fn on_key_set_response(worker: &mut Worker, token_id: u32, num_headers: usize, body_size: usize) {
     let Some(provider) = worker
         .providers
         .iter()

@@ -23,6 +23,8 @@ pub struct ProviderKeys {
     pub shared: Option<SharedKeys>,
     /// Token of the callout in flight, if any.
     pub in_flight: Option<u32>,
+    /// A refetch for an unknown `kid` was granted to this worker; the root dispatches it.
+    refetch_wanted: bool,
 }
 
 /// Where a remote key set is fetched from.
@@ -82,7 +84,6 @@ pub struct Worker {
 /// may still trigger a refetch (never on the second pass after a refetch).
 pub struct WorkerKeys<'a> {
     providers: &'a [ProviderKeys],
-    now_ms: u64,
     allow_refetch: bool,
 }
 
@@ -93,12 +94,15 @@ impl KeySource for WorkerKeys<'_> {
             .and_then(|p| p.fetcher.key_set())
     }
 
+    /// On the first pass an unknown `kid` of a remote key set always waits for the glue's
+    /// verdict: the workers' shared state, not this worker's view of it, says whether a refetch
+    /// is due, under way, or already published by another worker and not adopted here yet.
     fn may_refetch(&self, provider: usize) -> bool {
         self.allow_refetch
             && self
                 .providers
                 .get(provider)
-                .is_some_and(|p| p.remote.is_some() && p.fetcher.may_refetch(self.now_ms))
+                .is_some_and(|p| p.remote.is_some())
     }
 }
 
@@ -140,6 +144,7 @@ impl Worker {
                 remote,
                 shared,
                 in_flight: None,
+                refetch_wanted: false,
             });
         }
         let cache = TokenCache::new(&gate.config().cache);
@@ -160,7 +165,6 @@ impl Worker {
     pub fn decide(&mut self, req: &RequestView<'_>, now_ms: u64, allow_refetch: bool) -> Outcome {
         let keys = WorkerKeys {
             providers: &self.providers,
-            now_ms,
             allow_refetch,
         };
         self.gate
@@ -181,6 +185,13 @@ impl Worker {
         let Some(keys) = self.providers.get_mut(provider) else {
             return false;
         };
+        if std::mem::take(&mut keys.refetch_wanted) {
+            self.dispatch(provider, now_ms);
+            return false;
+        }
+        let Some(keys) = self.providers.get_mut(provider) else {
+            return false;
+        };
         let Some(shared) = keys.shared.as_mut() else {
             return false;
         };
@@ -195,7 +206,10 @@ impl Worker {
         adopted.is_some()
     }
 
-    /// A token named an unknown `kid`: whether the request may wait for a refetch.
+    /// A token named an unknown `kid`: whether the request may wait for a refetch. A granted
+    /// refetch is dispatched by the root on its next tick, never from the request's context: the
+    /// SDK answers the context that dispatched, and a request that goes away takes its callout
+    /// (and the refetch the rate limit just granted) with it.
     pub fn request_refetch(&mut self, provider: usize, now_ms: u64) -> bool {
         let Some(keys) = self.providers.get_mut(provider) else {
             return false;
@@ -205,7 +219,7 @@ impl Worker {
         };
         match shared.request_refetch(&HostStore, &mut keys.fetcher, now_ms) {
             Refetch::Fetch => {
-                self.dispatch(provider, now_ms);
+                keys.refetch_wanted = true;
                 true
             }
             Refetch::Wait => true,
