@@ -91,16 +91,7 @@ pub fn verify(
     if !rs256::verify(key, jws.signing_input.as_bytes(), &jws.signature) {
         return Err(Denial::SignatureInvalid.into());
     }
-    let checked = check_claims(provider, &jws.claims, now)?;
-    Ok(VerifiedToken {
-        provider: index,
-        tenant: checked.tenant,
-        subject: checked.subject,
-        roles: checked.roles,
-        expires_at: checked.expires_at,
-        valid_until: checked.valid_until,
-        kid: jws.kid,
-    })
+    Ok(check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid))
 }
 
 /// The claim rules alone, for a payload whose signature is taken as good: the provider is the
@@ -112,16 +103,7 @@ pub fn check_unsigned_claims(
     now: u64,
 ) -> Result<VerifiedToken, Denial> {
     let (index, provider) = provider_for(claims, providers)?;
-    let checked = check_claims(provider, claims, now)?;
-    Ok(VerifiedToken {
-        provider: index,
-        tenant: checked.tenant,
-        subject: checked.subject,
-        roles: checked.roles,
-        expires_at: checked.expires_at,
-        valid_until: checked.valid_until,
-        kid: None,
-    })
+    Ok(check_claims(provider, claims, now)?.into_verified(index, None))
 }
 
 /// The provider whose `issuer` equals the payload's `iss` exactly.
@@ -153,6 +135,20 @@ struct CheckedClaims {
     roles: Vec<String>,
     expires_at: i64,
     valid_until: i64,
+}
+
+impl CheckedClaims {
+    fn into_verified(self, provider: usize, kid: Option<String>) -> VerifiedToken {
+        VerifiedToken {
+            provider,
+            tenant: self.tenant,
+            subject: self.subject,
+            roles: self.roles,
+            expires_at: self.expires_at,
+            valid_until: self.valid_until,
+            kid,
+        }
+    }
 }
 
 /// The claim rules of a signed payload, for one provider.
