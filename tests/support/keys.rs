@@ -1,6 +1,7 @@
-//! Test signing keys and tokens. The keys are the throwaway RSA keys of the verifier's unit tests
-//! (`src/verify/testdata`), loaded with ring: nothing to generate, the same on every run.
+//! Test signing keys and tokens. Two 2048-bit RSA keys are generated once per test binary with
+//! the `rsa` crate (independent of the code under test), and sign with ring from their PKCS#8.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,9 +10,22 @@ use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RsaPublicKeyComponents, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384};
 use serde_json::{json, Value};
 
-const KEY_A: &[u8] = include_bytes!("../../src/verify/testdata/rsa2048_a.der");
-const KEY_B: &[u8] = include_bytes!("../../src/verify/testdata/rsa2048_b.der");
-const KEY_3072: &[u8] = include_bytes!("../../src/verify/testdata/rsa3072.der");
+/// A fresh 2048-bit RSA key as PKCS#8 DER.
+fn generate() -> Vec<u8> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).expect("RSA key generation");
+    key.to_pkcs8_der()
+        .expect("PKCS#8 encoding")
+        .as_bytes()
+        .to_vec()
+}
+
+/// The PKCS#8 DER of test key `slot`, generated on first use and then shared by every test of
+/// this binary.
+fn pkcs8(slot: usize) -> &'static [u8] {
+    static KEYS: [OnceLock<Vec<u8>>; 2] = [OnceLock::new(), OnceLock::new()];
+    KEYS[slot].get_or_init(generate)
+}
 
 /// An RSA signing key with its `kid`.
 pub struct TestKey {
@@ -20,24 +34,19 @@ pub struct TestKey {
 }
 
 impl TestKey {
-    /// The first 2048-bit key.
+    /// The first 2048-bit key (the same key on every call within a test binary).
     pub fn a(kid: &str) -> TestKey {
-        TestKey::from_der(KEY_A, kid)
+        TestKey::from_pkcs8(pkcs8(0), kid)
     }
 
-    /// The second 2048-bit key.
+    /// The second 2048-bit key, distinct from the first.
     pub fn b(kid: &str) -> TestKey {
-        TestKey::from_der(KEY_B, kid)
+        TestKey::from_pkcs8(pkcs8(1), kid)
     }
 
-    /// A 3072-bit key.
-    pub fn c(kid: &str) -> TestKey {
-        TestKey::from_der(KEY_3072, kid)
-    }
-
-    fn from_der(der: &[u8], kid: &str) -> TestKey {
+    fn from_pkcs8(der: &[u8], kid: &str) -> TestKey {
         TestKey {
-            pair: RsaKeyPair::from_der(der).expect("test key parses"),
+            pair: RsaKeyPair::from_pkcs8(der).expect("ring accepts the generated PKCS#8 key"),
             kid: kid.into(),
         }
     }
