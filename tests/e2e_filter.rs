@@ -731,7 +731,9 @@ fn fast_refresh_policy() -> Value {
 
 #[test]
 fn jwks_down_at_start_then_up() {
+    // Down from the start: the JWKS host refuses connections.
     let jwks = JwksServer::start(JwksMode::Close);
+    jwks.go_down();
     let mut policy = policy();
     policy["jwks_wait_ms"] = json!(1500);
     let Some(gw) = Gateway::start(
@@ -753,7 +755,7 @@ fn jwks_down_at_start_then_up() {
     // Requests that need keys wait for them, up to jwks_wait_ms, then get a 503.
     let started = Instant::now();
     gw.deny(
-        "keys never loaded (connection closed)",
+        "keys never loaded (connection refused)",
         Req::get(ACME, "/api/x").bearer(&tok),
         Denial::KeysUnavailable,
     );
@@ -762,7 +764,24 @@ fn jwks_down_at_start_then_up() {
         waited >= Duration::from_millis(1300) && waited < Duration::from_secs(6),
         "waited {waited:?} for keys, expected about jwks_wait_ms (1500 ms)"
     );
-    assert!(gw.jwks.fetches() >= 1, "the filter tried to fetch the keys");
+    let connect_failures = gw.envoy.stat("cluster.jwks.upstream_cx_connect_fail");
+    assert!(
+        connect_failures >= Some(1),
+        "the filter tried to fetch the keys: cluster.jwks.upstream_cx_connect_fail {connect_failures:?}"
+    );
+    assert_eq!(gw.jwks.fetches(), 0);
+
+    // Up, but closing every connection unanswered.
+    gw.jwks.come_up();
+    gw.deny(
+        "keys never loaded (connection closed)",
+        Req::get(ACME, "/api/x").bearer(&tok),
+        Denial::KeysUnavailable,
+    );
+    assert!(
+        gw.jwks.fetches() >= 1,
+        "failed fetches are retried with backoff"
+    );
 
     gw.jwks.set(JwksMode::Unavailable);
     let seen_before = gw.jwks.fetches();

@@ -110,6 +110,39 @@ fn jwks_server_answers_as_told_and_counts_fetches() {
 }
 
 #[test]
+fn jwks_server_goes_down_and_comes_back_on_its_port() {
+    let key = TestKey::a("k1");
+    let jwks = JwksServer::serving(&keys::jwks(&[&key]), 60);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", jwks.port()).parse().expect("addr");
+
+    // A keep-alive connection opened while up is closed when the server goes down.
+    let mut open = std::net::TcpStream::connect(addr).expect("connect while up");
+    jwks.go_down();
+    let refused = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+    assert_eq!(
+        refused.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "a down server refuses connections"
+    );
+    open.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("read timeout");
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut open, &mut buf).expect("the server closed it"),
+        0,
+        "an open connection is closed when the server goes down"
+    );
+    assert!(Req::get("jwks.test", "/x").try_send(addr).is_err());
+    assert_eq!(jwks.fetches(), 0, "refused connections are no fetches");
+
+    jwks.come_up();
+    let resp = Req::get("jwks.test", "/.well-known/jwks.json").send(addr);
+    assert_eq!(resp.status, 200, "up again on the same port");
+    assert_eq!(resp.json(), keys::jwks(&[&key]));
+    assert_eq!(jwks.fetches(), 1);
+}
+
+#[test]
 fn test_tokens_verify_against_their_jwk() {
     use base64::Engine as _;
     let key = TestKey::a("k1");

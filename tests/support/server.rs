@@ -1,10 +1,11 @@
 //! Loopback HTTP/1.1 servers for the end-to-end tests, on std::net and threads: a generic server
 //! with a handler, the echo upstream, and a JWKS server whose answers the test changes at run
-//! time. Each listens on 127.0.0.1 on a port the OS picks, and stops when dropped.
+//! time. Each listens on 127.0.0.1 on a port the OS picks, can go down (refusing connections) and
+//! come back on the same port, and stops when dropped.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,38 +64,90 @@ impl Reply {
 
 type Handler = Arc<dyn Fn(&ServerRequest) -> Reply + Send + Sync>;
 
-/// A threaded HTTP/1.1 server (keep-alive, Content-Length and chunked request bodies).
+/// A threaded HTTP/1.1 server (keep-alive, Content-Length and chunked request bodies). It can
+/// go down (its port refuses connections) and come back up on the same port.
 pub struct HttpServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
+    handler: Handler,
+    /// Bumped to stop: the accept loop and every connection of an older generation end.
+    generation: Arc<AtomicU64>,
+    accept: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// The generation that means "stopped for good".
+const STOPPED: u64 = u64::MAX;
 
 impl HttpServer {
     pub fn start(handler: impl Fn(&ServerRequest) -> Reply + Send + Sync + 'static) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Handler = Arc::new(handler);
-        let accept = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let handler = Arc::clone(&handler);
-                    let stop = Arc::clone(&stop);
-                    std::thread::spawn(move || serve_connection(stream, &handler, &stop));
-                }
-            })
-        };
-        HttpServer {
+        let server = HttpServer {
             addr,
-            stop,
-            accept: Some(accept),
+            handler: Arc::new(handler),
+            generation: Arc::new(AtomicU64::new(0)),
+            accept: Mutex::new(None),
+        };
+        server.spawn_accept(listener);
+        server
+    }
+
+    fn spawn_accept(&self, listener: TcpListener) {
+        let handler = Arc::clone(&self.handler);
+        let generation = Arc::clone(&self.generation);
+        let mine = generation.load(Ordering::SeqCst);
+        let accept = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if generation.load(Ordering::SeqCst) != mine {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let handler = Arc::clone(&handler);
+                let generation = Arc::clone(&generation);
+                std::thread::spawn(move || serve_connection(stream, &handler, &generation, mine));
+            }
+            // The listener is dropped here: the port refuses connections from now on.
+        });
+        *self.accept.lock().expect("accept handle") = Some(accept);
+    }
+
+    /// Ends the accept loop and the open connections of the current generation; `next` is the
+    /// generation from now on.
+    fn halt(&self, next: u64) {
+        self.generation.store(next, Ordering::SeqCst);
+        // Wake the accept loop so it sees the change; connection threads see it within a poll.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(accept) = self.accept.lock().expect("accept handle").take() {
+            let _ = accept.join();
         }
+    }
+
+    /// Goes down: the listening socket is closed (connections to the port are refused) and open
+    /// connections are closed once their current request is answered. Idempotent.
+    pub fn go_down(&self) {
+        if self.accept.lock().expect("accept handle").is_none() {
+            return;
+        }
+        let next = self.generation.load(Ordering::SeqCst) + 1;
+        self.halt(next);
+        // Let idle keep-alive connections notice and close.
+        std::thread::sleep(POLL + Duration::from_millis(50));
+    }
+
+    /// Comes back up on the same port. Idempotent.
+    pub fn come_up(&self) {
+        if self.accept.lock().expect("accept handle").is_some() {
+            return;
+        }
+        // The port was ours a moment ago; a connection of another program may hold it briefly.
+        let mut last = None;
+        for _ in 0..100 {
+            match TcpListener::bind(self.addr) {
+                Ok(listener) => return self.spawn_accept(listener),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("rebinding {}: {last:?}", self.addr);
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -108,18 +161,14 @@ impl HttpServer {
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag; connection threads see it within their poll.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+        self.halt(STOPPED);
     }
 }
 
 const POLL: Duration = Duration::from_millis(200);
 
-fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
+fn serve_connection(stream: TcpStream, handler: &Handler, generation: &AtomicU64, mine: u64) {
+    let stopped = || generation.load(Ordering::SeqCst) != mine;
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -132,7 +181,7 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
             Ok([]) => return,
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if stop.load(Ordering::SeqCst) {
+                if stopped() {
                     return;
                 }
                 continue;
@@ -169,7 +218,7 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
                 head.push_str("\r\n");
                 let mut bytes = head.into_bytes();
                 bytes.extend_from_slice(&body);
-                if writer.write_all(&bytes).is_err() || !keep_alive {
+                if writer.write_all(&bytes).is_err() || !keep_alive || stopped() {
                     return;
                 }
             }
@@ -305,7 +354,8 @@ pub enum JwksMode {
     Close,
 }
 
-/// A JWKS endpoint whose answer the test sets at run time; it counts the fetches it answers.
+/// A JWKS endpoint whose answer the test sets at run time (status, body, `Cache-Control`, a
+/// delay, a closed connection, or down altogether); it counts the fetches it answers.
 pub struct JwksServer {
     server: HttpServer,
     mode: Arc<Mutex<JwksMode>>,
@@ -376,6 +426,17 @@ impl JwksServer {
 
     pub fn port(&self) -> u16 {
         self.server.port()
+    }
+
+    /// The JWKS host is down: connections to its port are refused (no fetch is counted) until
+    /// [`JwksServer::come_up`].
+    pub fn go_down(&self) {
+        self.server.go_down();
+    }
+
+    /// Listens again on the same port, answering as the mode says.
+    pub fn come_up(&self) {
+        self.server.come_up();
     }
 
     pub fn set(&self, mode: JwksMode) {
