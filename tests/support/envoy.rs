@@ -200,6 +200,7 @@ impl EnvoyBuilder {
             .arg("-c")
             .arg(&config_path)
             .args(["--concurrency", &self.concurrency.to_string()])
+            // No hot-restart shared memory: Envoys of parallel tests need no distinct --base-id.
             .arg("--disable-hot-restart")
             .args(["--log-level", &self.log_level])
             .arg("--admin-address-path")
