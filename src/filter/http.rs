@@ -66,10 +66,10 @@ impl HttpContext for GateHttp {
             let _ = hostcalls::send_http_response(503, vec![], None);
             return Action::Pause;
         };
-        reply::strip_identity_headers(worker.gate.config());
         let request = OwnedRequest {
             headers: super::abi::header_map(MapType::HttpRequestHeaders),
         };
+        reply::strip_identity_headers(worker.gate.config(), &request.headers);
         let now = now_ms();
         let outcome = request.with_view(|view| worker.decide(view, now, true));
         match outcome {

@@ -16,17 +16,20 @@ fn log_failure(what: &str, result: Result<(), Status>) {
 }
 
 /// Removes every client-sent copy of the identity headers. Runs first on every request, so
-/// nothing a client sends can pass for a verified identity, whatever the decision.
-pub fn strip_identity_headers(config: &Config) {
+/// nothing a client sends can pass for a verified identity, whatever the decision. `headers` is
+/// the request's complete header list: only names present in it cost a host call.
+pub fn strip_identity_headers(config: &Config, headers: &[(String, String)]) {
     for name in [
         &config.headers.tenant,
         &config.headers.user,
         &config.headers.roles,
     ] {
-        log_failure(
-            "removing an identity header",
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None),
-        );
+        if headers.iter().any(|(n, _)| n == name) {
+            log_failure(
+                "removing an identity header",
+                hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None),
+            );
+        }
     }
 }
 
