@@ -4,17 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::session::{json_response, tenant_path};
-use super::{blocking, client_ip, read_json, require_json, App};
+use super::session::{json_response, JsonBody, JsonOrDefault, PathParam, TenantId};
+use super::{blocking, client_ip, App};
 use crate::issuer::constant_time_eq;
 use crate::issuer::keys::Rotation;
 use crate::issuer::ops::{self, TenantSettings};
@@ -34,19 +33,42 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Runs an admin operation on the blocking pool with actor `admin` and the client address.
-async fn run<R: Send + 'static>(
-    app: &Arc<App>,
+/// An authorized admin request. Every admin handler takes it first, so a request without the
+/// admin bearer is refused before its path or body is looked at.
+pub(super) struct Admin {
+    app: Arc<App>,
     peer: SocketAddr,
-    headers: &HeaderMap,
-    f: impl FnOnce(&ops::Ctx<'_>) -> Result<R, ops::OpError> + Send + 'static,
-) -> Result<R, ApiError> {
-    authorize(app, headers)?;
-    let ip = client_ip(app, peer, headers);
-    blocking(app, move |app| {
-        f(&app.ctx("admin", Some(&ip))).map_err(ApiError::from)
-    })
-    .await
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<Arc<App>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        authorize(app, &parts.headers).map_err(IntoResponse::into_response)?;
+        Ok(Admin {
+            app: app.clone(),
+            peer,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Admin {
+    /// Runs an admin operation on the blocking pool with actor `admin` and the client address.
+    async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ops::Ctx<'_>) -> Result<R, ops::OpError> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let ip = client_ip(&self.app, self.peer, &self.headers);
+        blocking(&self.app, move |app| {
+            f(&app.ctx("admin", Some(&ip))).map_err(ApiError::from)
+        })
+        .await
+    }
 }
 
 fn ok(value: serde_json::Value) -> Response {
@@ -55,11 +77,6 @@ fn ok(value: serde_json::Value) -> Response {
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-fn path_segment(path: Result<Path<Vec<String>>, PathRejection>) -> Result<Vec<String>, ApiError> {
-    path.map(|Path(p)| p)
-        .map_err(|e| ApiError::InvalidRequest(format!("path: {e}")))
 }
 
 /// A duration as seconds (integer) or text (`"10m"`).
@@ -90,69 +107,47 @@ pub(super) struct CreateTenant {
     session_absolute: Option<DurationInput>,
 }
 
-pub(super) async fn list_tenants(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let tenants = run(&app, peer, &headers, ops::list_tenants).await?;
+pub(super) async fn list_tenants(admin: Admin) -> Result<Response, ApiError> {
+    let tenants = admin.run(ops::list_tenants).await?;
     Ok(ok(json!({ "tenants": to_json(&tenants)? })))
 }
 
 pub(super) async fn create_tenant(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    admin: Admin,
+    JsonBody(req): JsonBody<CreateTenant>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let req: CreateTenant = require_json(&headers, body, app.config.body_limit).await?;
     let settings = TenantSettings {
         access_ttl: seconds("access_ttl", req.access_ttl)?,
         refresh_idle: seconds("refresh_idle", req.refresh_idle)?,
         session_absolute: seconds("session_absolute", req.session_absolute)?,
     };
-    let tenant = run(&app, peer, &headers, move |ctx| {
-        ops::create_tenant(ctx, &req.id, req.name.as_deref(), settings)
-    })
-    .await?;
+    let tenant = admin
+        .run(move |ctx| ops::create_tenant(ctx, &req.id, req.name.as_deref(), settings))
+        .await?;
     Ok(json_response(StatusCode::CREATED, &to_json(&tenant)?))
 }
 
-async fn set_disabled(
-    app: Arc<App>,
-    peer: SocketAddr,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    disabled: bool,
-) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let tenant = tenant_path(path)?;
-    let (t, revoked) = run(&app, peer, &headers, move |ctx| {
-        ops::set_tenant_disabled(ctx, &tenant, disabled)
-    })
-    .await?;
+async fn set_disabled(admin: Admin, tenant: String, disabled: bool) -> Result<Response, ApiError> {
+    let (t, revoked) = admin
+        .run(move |ctx| ops::set_tenant_disabled(ctx, &tenant, disabled))
+        .await?;
     let mut v = to_json(&t)?;
     v["revoked_sessions"] = revoked.into();
     Ok(ok(v))
 }
 
 pub(super) async fn disable_tenant(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    admin: Admin,
+    TenantId(tenant): TenantId,
 ) -> Result<Response, ApiError> {
-    set_disabled(app, peer, path, headers, true).await
+    set_disabled(admin, tenant, true).await
 }
 
 pub(super) async fn enable_tenant(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    admin: Admin,
+    TenantId(tenant): TenantId,
 ) -> Result<Response, ApiError> {
-    set_disabled(app, peer, path, headers, false).await
+    set_disabled(admin, tenant, false).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,19 +158,13 @@ pub(super) struct AddUser {
 }
 
 pub(super) async fn add_user(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    admin: Admin,
+    TenantId(tenant): TenantId,
+    JsonBody(req): JsonBody<AddUser>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let tenant = tenant_path(path)?;
-    let req: AddUser = require_json(&headers, body, app.config.body_limit).await?;
-    let added = run(&app, peer, &headers, move |ctx| {
-        ops::add_user(ctx, &tenant, &req.email, req.password.as_deref())
-    })
-    .await?;
+    let added = admin
+        .run(move |ctx| ops::add_user(ctx, &tenant, &req.email, req.password.as_deref()))
+        .await?;
     let status = if added.created {
         StatusCode::CREATED
     } else {
@@ -185,30 +174,21 @@ pub(super) async fn add_user(
 }
 
 pub(super) async fn list_members(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    admin: Admin,
+    TenantId(tenant): TenantId,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let tenant = tenant_path(path)?;
-    let members = run(&app, peer, &headers, move |ctx| {
-        ops::list_members(ctx, &tenant)
-    })
-    .await?;
+    let members = admin
+        .run(move |ctx| ops::list_members(ctx, &tenant))
+        .await?;
     Ok(ok(json!({ "members": to_json(&members)? })))
 }
 
-pub(super) async fn list_roles(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let roles = run(&app, peer, &headers, ops::list_roles).await?;
+pub(super) async fn list_roles(admin: Admin) -> Result<Response, ApiError> {
+    let roles = admin.run(ops::list_roles).await?;
     Ok(ok(json!({ "roles": to_json(&roles)? })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DefineRole {
     #[serde(default)]
@@ -218,63 +198,39 @@ pub(super) struct DefineRole {
 }
 
 pub(super) async fn define_role(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    admin: Admin,
+    PathParam(role): PathParam<String>,
+    JsonOrDefault(req): JsonOrDefault<DefineRole>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let Path(role) = path.map_err(|e| ApiError::InvalidRequest(format!("path: {e}")))?;
-    let req: DefineRole = read_json(&headers, body, app.config.body_limit)
-        .await?
-        .unwrap_or(DefineRole {
-            description: String::new(),
-            permissions: Vec::new(),
-        });
-    let role = run(&app, peer, &headers, move |ctx| {
-        ops::define_role(ctx, &role, &req.description, &req.permissions)
-    })
-    .await?;
+    let role = admin
+        .run(move |ctx| ops::define_role(ctx, &role, &req.description, &req.permissions))
+        .await?;
     Ok(ok(to_json(&role)?))
 }
 
-async fn change_role(
-    app: Arc<App>,
-    peer: SocketAddr,
-    path: Result<Path<Vec<String>>, PathRejection>,
-    headers: HeaderMap,
-    grant: bool,
-) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let parts = path_segment(path)?;
+async fn change_role(admin: Admin, parts: Vec<String>, grant: bool) -> Result<Response, ApiError> {
     let [tenant, email, role] = <[String; 3]>::try_from(parts)
         .map_err(|_| ApiError::InvalidRequest("path: expected tenant, email and role".into()))?;
-    let changed = run(&app, peer, &headers, move |ctx| {
-        ops::change_role(ctx, &tenant, &email, &role, grant)
-    })
-    .await?;
+    let changed = admin
+        .run(move |ctx| ops::change_role(ctx, &tenant, &email, &role, grant))
+        .await?;
     Ok(ok(
         json!({ if grant { "granted" } else { "revoked" }: changed }),
     ))
 }
 
 pub(super) async fn grant_role(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<Vec<String>>, PathRejection>,
-    headers: HeaderMap,
+    admin: Admin,
+    PathParam(parts): PathParam<Vec<String>>,
 ) -> Result<Response, ApiError> {
-    change_role(app, peer, path, headers, true).await
+    change_role(admin, parts, true).await
 }
 
 pub(super) async fn revoke_role(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<Vec<String>>, PathRejection>,
-    headers: HeaderMap,
+    admin: Admin,
+    PathParam(parts): PathParam<Vec<String>>,
 ) -> Result<Response, ApiError> {
-    change_role(app, peer, path, headers, false).await
+    change_role(admin, parts, false).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -284,60 +240,40 @@ pub(super) struct RevokeSessions {
 }
 
 pub(super) async fn revoke_sessions(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    admin: Admin,
+    PathParam(email): PathParam<String>,
+    JsonOrDefault(req): JsonOrDefault<RevokeSessions>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let Path(email) = path.map_err(|e| ApiError::InvalidRequest(format!("path: {e}")))?;
-    let req: RevokeSessions = read_json(&headers, body, app.config.body_limit)
-        .await?
-        .unwrap_or_default();
-    let n = run(&app, peer, &headers, move |ctx| {
-        ops::revoke_sessions(ctx, &email, req.tenant.as_deref())
-    })
-    .await?;
+    let n = admin
+        .run(move |ctx| ops::revoke_sessions(ctx, &email, req.tenant.as_deref()))
+        .await?;
     Ok(ok(json!({ "revoked_sessions": n })))
 }
 
 pub(super) async fn get_session(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    admin: Admin,
+    PathParam(sid): PathParam<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    let Path(sid) = path.map_err(|e| ApiError::InvalidRequest(format!("path: {e}")))?;
-    let session = run(&app, peer, &headers, move |ctx| {
-        Ok(ctx
-            .store
-            .tx(|tx| crate::issuer::sessions::get_session(tx, &sid))?)
-    })
-    .await?;
+    let session = admin
+        .run(move |ctx| {
+            Ok(ctx
+                .store
+                .tx(|tx| crate::issuer::sessions::get_session(tx, &sid))?)
+        })
+        .await?;
     let session = session.ok_or_else(|| ApiError::Missing("no such session".into()))?;
     Ok(ok(to_json(&session)?))
 }
 
-pub(super) async fn list_keys(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let keys = run(&app, peer, &headers, |ctx| {
-        Ok(ctx.keys.list(ctx.store, now())?)
-    })
-    .await?;
+pub(super) async fn list_keys(admin: Admin) -> Result<Response, ApiError> {
+    let keys = admin
+        .run(|ctx| Ok(ctx.keys.list(ctx.store, now())?))
+        .await?;
     Ok(ok(json!({ "keys": to_json(&keys)? })))
 }
 
-pub(super) async fn rotate_keys(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let rotation = run(&app, peer, &headers, ops::rotate_keys).await?;
+pub(super) async fn rotate_keys(admin: Admin) -> Result<Response, ApiError> {
+    let rotation = admin.run(ops::rotate_keys).await?;
     let (status, key, created) = match rotation {
         Rotation::Created(k) => (StatusCode::CREATED, k, true),
         Rotation::AlreadyPending(k) => (StatusCode::OK, k, false),

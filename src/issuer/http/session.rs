@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -37,7 +38,7 @@ enum Delivery {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SignInRequest {
+pub(super) struct SignInRequest {
     email: String,
     password: String,
     #[serde(default)]
@@ -50,9 +51,93 @@ struct TokenRequest {
     refresh_token: String,
 }
 
-pub(super) fn tenant_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let Path(tenant) = path.map_err(|e| ApiError::InvalidRequest(format!("path: {e}")))?;
-    validate::tenant_id("tenant", &tenant).map_err(ApiError::InvalidRequest)
+/// The path parameters (one, or several as a `Vec`); malformed ones are a 400 `invalid_request`
+/// ("path: ...").
+pub(super) struct PathParam<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParam<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::InvalidRequest(format!("path: {e}")))?;
+        Ok(PathParam(value))
+    }
+}
+
+/// The `{tenant}` path parameter, checked to be a valid tenant id.
+pub(super) struct TenantId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let PathParam(tenant) = PathParam::<String>::from_request_parts(parts, state).await?;
+        validate::tenant_id("tenant", &tenant)
+            .map(TenantId)
+            .map_err(ApiError::InvalidRequest)
+    }
+}
+
+/// A required JSON body of at most `body_limit` bytes (see [`require_json`]).
+pub(super) struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<Arc<App>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        require_json(&parts.headers, body, app.config.body_limit)
+            .await
+            .map(JsonBody)
+    }
+}
+
+/// An optional JSON body of at most `body_limit` bytes (see [`read_json`]); without one,
+/// `T::default()`.
+pub(super) struct JsonOrDefault<T>(pub T);
+
+impl<T: DeserializeOwned + Default + Send> FromRequest<Arc<App>> for JsonOrDefault<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let value = read_json(&parts.headers, body, app.config.body_limit).await?;
+        Ok(JsonOrDefault(value.unwrap_or_default()))
+    }
+}
+
+/// What every `/v1/tenants/{tenant}/...` handler starts from: the validated tenant, the client
+/// address and the request headers.
+pub(super) struct TenantCall {
+    app: Arc<App>,
+    tenant: String,
+    ip: String,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<Arc<App>> for TenantCall {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let TenantId(tenant) = TenantId::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(TenantCall {
+            app: app.clone(),
+            tenant,
+            ip: client_ip(app, peer, &parts.headers),
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 fn cookie_path(tenant: &str) -> String {
@@ -112,14 +197,11 @@ fn access_token(app: &App, issued: &Issued, t: i64) -> Result<(String, i64), Api
 }
 
 pub(super) async fn sign_in(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    TenantCall {
+        app, tenant, ip, ..
+    }: TenantCall,
+    JsonBody(req): JsonBody<SignInRequest>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_path(path)?;
-    let req: SignInRequest = require_json(&headers, body, app.config.body_limit).await?;
     let email = validate::email("email", &req.email).map_err(ApiError::InvalidRequest)?;
     if req.password.is_empty() {
         return Err(ApiError::InvalidRequest(
@@ -132,7 +214,6 @@ pub(super) async fn sign_in(
             validate::PASSWORD_MAX
         )));
     }
-    let ip = client_ip(&app, peer, &headers);
     let delivery = req.refresh_token_delivery;
     let password = req.password;
 
@@ -297,14 +378,14 @@ async fn presented_refresh_token(
 }
 
 pub(super) async fn refresh(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    TenantCall {
+        app,
+        tenant,
+        ip,
+        headers,
+    }: TenantCall,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_path(path)?;
-    let ip = client_ip(&app, peer, &headers);
     let presented = presented_refresh_token(&app, &headers, body)
         .await?
         .ok_or(ApiError::RefreshTokenMissing)?;
@@ -464,14 +545,14 @@ pub(super) async fn refresh(
 }
 
 pub(super) async fn sign_out(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    TenantCall {
+        app,
+        tenant,
+        ip,
+        headers,
+    }: TenantCall,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_path(path)?;
-    let ip = client_ip(&app, peer, &headers);
     let bearer = match headers.get(header::AUTHORIZATION) {
         Some(v) => Some(
             v.to_str()
