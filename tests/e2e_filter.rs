@@ -863,6 +863,79 @@ fn a_new_kid_is_fetched_at_once() {
     }
 }
 
+/// Sends every request at once, each on its own connection (so the kernel spreads them over
+/// Envoy's workers), and asserts each reached the upstream with its user.
+fn allow_all_at_once(gw: &Gateway, what: &str, reqs: Vec<(String, Req)>) {
+    std::thread::scope(|scope| {
+        for (user, req) in reqs {
+            scope.spawn(move || {
+                let seen = gw.allow(&format!("{what} ({user})"), req);
+                assert_eq!(seen.header_all("x-user-id"), [user.as_str()], "{what}");
+            });
+        }
+    });
+}
+
+/// How many of Envoy's workers accepted a connection on the gateway listener.
+fn workers_used(envoy: &Envoy) -> usize {
+    envoy
+        .stats()
+        .iter()
+        .filter(|(name, value)| {
+            name.starts_with("listener.")
+                && name.contains(".worker_")
+                && name.ends_with(".downstream_cx_total")
+                && **value > 0
+        })
+        .count()
+}
+
+#[test]
+fn workers_share_one_fetch_per_envoy() {
+    let workers = 4;
+    let Some(gw) = Gateway::start(
+        Setup {
+            concurrency: workers,
+            ..Setup::default()
+        },
+        jwks_with_key1(),
+    ) else {
+        return;
+    };
+    let (k1, k2) = (key1(), key2());
+    let batch = |key: &TestKey, prefix: &str| -> Vec<(String, Req)> {
+        (0..16)
+            .map(|i| {
+                let user = format!("{prefix}{i}");
+                let req = Req::get(ACME, "/api/x").bearer(&token(key, "acme", &user, &[]));
+                (user, req)
+            })
+            .collect()
+    };
+
+    allow_all_at_once(&gw, "key 1", batch(&k1, "a"));
+    let used = workers_used(&gw.envoy);
+    assert!(
+        used >= 2,
+        "the requests reached {used} worker(s); the test needs several"
+    );
+    assert_eq!(
+        gw.jwks.fetches(),
+        1,
+        "{used} workers, each with its own VM, fetched the key set more than once"
+    );
+
+    // Rotation: a burst of tokens with the new kid on every worker at once makes one refetch,
+    // and every worker waits for it rather than refusing.
+    gw.jwks.serve_keys(&keys::jwks(&[&k1, &k2]), 300);
+    allow_all_at_once(&gw, "key 2 burst", batch(&k2, "b"));
+    assert_eq!(
+        gw.jwks.fetches(),
+        2,
+        "the unknown kid was refetched more than once per Envoy"
+    );
+}
+
 #[test]
 fn a_client_leaving_during_an_unknown_kid_refetch_does_not_lose_the_new_key() {
     let Some(gw) = Gateway::start(Setup::default(), jwks_with_key1()) else {
