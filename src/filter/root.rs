@@ -89,8 +89,11 @@ fn on_key_set_response(worker: &mut Worker, token_id: u32, num_headers: usize, b
     retry_pending(worker, provider, now);
 }
 
-/// Decides again every request that waited for `provider`'s keys. A refetch already happened,
-/// so an unknown `kid` is now final. Requests whose keys are still missing keep waiting.
+/// Decides again every request that waited for `provider`'s keys, now that they changed. A kid
+/// still unknown asks the workers' shared state once more: the set that arrived may be another
+/// worker's routine refresh rather than a refetch for this kid, and then a refetch is still due.
+/// Once a refetch has been made (the shared rate limit says so), the kid is unknown for good.
+/// Requests whose keys are still missing keep waiting, until their deadline.
 fn retry_pending(worker: &mut Worker, provider: usize, now: u64) {
     let waiting = std::mem::take(&mut worker.pending);
     for pending in waiting {
@@ -101,9 +104,19 @@ fn retry_pending(worker: &mut Worker, provider: usize, now: u64) {
         if hostcalls::set_effective_context(pending.context_id).is_err() {
             continue; // The request is gone (client reset); nothing to answer.
         }
-        let outcome = pending
+        let mut outcome = pending
             .request
-            .with_view(|view| worker.decide(view, now, false));
+            .with_view(|view| worker.decide(view, now, true));
+        if let Outcome::AwaitKeys {
+            unknown_kid: true, ..
+        } = outcome
+        {
+            if !worker.request_refetch(provider, now) {
+                outcome = pending
+                    .request
+                    .with_view(|view| worker.decide(view, now, false));
+            }
+        }
         match outcome {
             Outcome::AwaitKeys { .. } => worker.pending.push(pending),
             outcome => {
