@@ -196,6 +196,44 @@ fn access_token(app: &App, issued: &Issued, t: i64) -> Result<(String, i64), Api
     Ok((token, ttl))
 }
 
+/// The body of a sign-in or refresh answer: the access token and the session's expiries.
+fn token_body(issued: &Issued, access_token: String, ttl: i64, t: i64) -> serde_json::Value {
+    json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "session_id": issued.session_id,
+        "refresh_expires_in": issued.refresh_expires_at - t,
+        "session_expires_at": issued.session_expires_at,
+    })
+}
+
+/// Answers with `body` and the new refresh token: as the `HttpOnly` cookie, or in the body.
+fn deliver_refresh_token(
+    app: &App,
+    tenant: &str,
+    issued: &Issued,
+    t: i64,
+    mut body: serde_json::Value,
+    via_cookie: bool,
+) -> Result<Response, ApiError> {
+    let response = if via_cookie {
+        let cookie = set_cookie(
+            app,
+            tenant,
+            &issued.refresh_token,
+            issued.refresh_expires_at - t,
+        )?;
+        let mut r = json_response(StatusCode::OK, &body);
+        r.headers_mut().insert(header::SET_COOKIE, cookie);
+        r
+    } else {
+        body["refresh_token"] = issued.refresh_token.clone().into();
+        json_response(StatusCode::OK, &body)
+    };
+    Ok(no_store(response))
+}
+
 pub(super) async fn sign_in(
     TenantCall {
         app, tenant, ip, ..
@@ -303,34 +341,12 @@ pub(super) async fn sign_in(
                     },
                 ),
         );
-        let mut body = json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": ttl,
-            "session_id": issued.session_id,
-            "refresh_expires_in": issued.refresh_expires_at - t,
-            "session_expires_at": issued.session_expires_at,
-        });
-        let mut response = match delivery {
-            Delivery::Cookie => {
-                body["csrf_token"] = secrets.csrf_token.clone().into();
-                let cookie = set_cookie(
-                    app,
-                    &tenant,
-                    &issued.refresh_token,
-                    issued.refresh_expires_at - t,
-                )?;
-                let mut r = json_response(StatusCode::OK, &body);
-                r.headers_mut().insert(header::SET_COOKIE, cookie);
-                r
-            }
-            Delivery::Body => {
-                body["refresh_token"] = issued.refresh_token.clone().into();
-                json_response(StatusCode::OK, &body)
-            }
-        };
-        response = no_store(response);
-        Ok(response)
+        let via_cookie = delivery == Delivery::Cookie;
+        let mut body = token_body(&issued, token, ttl, t);
+        if via_cookie {
+            body["csrf_token"] = secrets.csrf_token.clone().into();
+        }
+        deliver_refresh_token(app, &tenant, &issued, t, body, via_cookie)
     })
     .await
 }
@@ -517,29 +533,8 @@ pub(super) async fn refresh(
                 .roles(&issued.roles)
                 .with("sid", issued.session_id.as_str()),
         );
-        let mut body = json!({
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": ttl,
-            "session_id": issued.session_id,
-            "refresh_expires_in": issued.refresh_expires_at - t,
-            "session_expires_at": issued.session_expires_at,
-        });
-        let response = if via_cookie {
-            let cookie = set_cookie(
-                app,
-                &tenant,
-                &issued.refresh_token,
-                issued.refresh_expires_at - t,
-            )?;
-            let mut r = json_response(StatusCode::OK, &body);
-            r.headers_mut().insert(header::SET_COOKIE, cookie);
-            r
-        } else {
-            body["refresh_token"] = issued.refresh_token.clone().into();
-            json_response(StatusCode::OK, &body)
-        };
-        Ok(no_store(response))
+        let body = token_body(&issued, access, ttl, t);
+        deliver_refresh_token(app, &tenant, &issued, t, body, via_cookie)
     })
     .await
 }
