@@ -101,7 +101,7 @@ impl TokenCache {
 
     /// Remember a refusal, if it is one that cannot change with time or key rotation.
     pub fn insert_refused(&mut self, token: &str, denial: Denial, now: u64) {
-        if !is_permanent(denial) {
+        if !worth_remembering(denial) {
             return;
         }
         let now = i64::try_from(now).unwrap_or(i64::MAX);
@@ -142,18 +142,17 @@ impl TokenCache {
     }
 }
 
-/// Refusals that depend only on the token's bytes and the configuration (which does not change
-/// during a cache's life), or that time only makes worse. Never: not-yet-valid and issued-in-
-/// the-future (time cures them), key-not-found and keys-unavailable (a refetch cures them), and
-/// anything that depends on the request rather than the token.
-pub fn is_permanent(denial: Denial) -> bool {
+/// Refusals worth remembering: those that cost a signature verification to reach, and that
+/// depend only on the token's bytes and the configuration (which does not change during a
+/// cache's life), or that time only makes worse. Not: refusals found by parsing alone (malformed,
+/// algorithm, `crit`, untrusted issuer), which cost less to find again than the space they would
+/// take from the expensive ones in a flood; not-yet-valid and issued-in-the-future (time cures
+/// them); key-not-found and keys-unavailable (a refetch cures them); anything that depends on the
+/// request rather than the token.
+pub fn worth_remembering(denial: Denial) -> bool {
     matches!(
         denial,
-        Denial::TokenMalformed
-            | Denial::AlgorithmNotAllowed
-            | Denial::CriticalHeaderUnsupported
-            | Denial::SignatureInvalid
-            | Denial::IssuerNotTrusted
+        Denial::SignatureInvalid
             | Denial::AudienceMismatch
             | Denial::TokenExpired
             | Denial::TokenLifetimeExceeded
@@ -330,14 +329,14 @@ mod tests {
     }
 
     #[test]
-    fn only_permanent_refusals_are_remembered() {
+    fn only_costly_permanent_refusals_are_remembered() {
         let mut cache = TokenCache::new(&CacheConfig::default());
         let ks = keys(&["k1"]);
         for (i, denial) in Denial::ALL.into_iter().enumerate() {
             let token = format!("bad{i}");
             cache.insert_refused(&token, denial, 100);
             let cached = cache.lookup(&token, &ks, 101);
-            if is_permanent(denial) {
+            if worth_remembering(denial) {
                 assert_eq!(cached, Some(Err(denial)));
             } else {
                 assert_eq!(cached, None, "{denial:?} must not be cached");
@@ -349,7 +348,18 @@ mod tests {
             Denial::KeyNotFound,
             Denial::KeysUnavailable,
         ] {
-            assert!(!is_permanent(transient));
+            assert!(!worth_remembering(transient));
+        }
+        for cheap in [
+            Denial::TokenMalformed,
+            Denial::AlgorithmNotAllowed,
+            Denial::CriticalHeaderUnsupported,
+            Denial::IssuerNotTrusted,
+        ] {
+            assert!(
+                !worth_remembering(cheap),
+                "{cheap:?} is found by parsing alone"
+            );
         }
         cache.insert_refused("bad", Denial::SignatureInvalid, 100);
         assert_eq!(
@@ -377,7 +387,7 @@ mod tests {
         let mut cache = TokenCache::new(&config(0, 1 << 20, 100));
         let ks = keys(&["k1"]);
         cache.insert_verified("t", &verified("k1", 1_000));
-        cache.insert_refused("u", Denial::TokenMalformed, 1);
+        cache.insert_refused("u", Denial::SignatureInvalid, 1);
         assert_eq!(cache.lookup("t", &ks, 2), None);
         assert_eq!(cache.lookup("u", &ks, 2), None);
         assert!(cache.is_empty() && cache.refused_len() == 0 && cache.bytes() == 0);
@@ -389,7 +399,7 @@ mod tests {
         let mut cache = TokenCache::new(&config(100, 1 << 20, 10));
         for i in 0..1_000 {
             cache.insert_verified(&format!("token-{i}"), &verified("k1", 10_000));
-            cache.insert_refused(&format!("bad-{i}"), Denial::TokenMalformed, 1);
+            cache.insert_refused(&format!("bad-{i}"), Denial::SignatureInvalid, 1);
             assert!(cache.len() <= 100 && cache.refused_len() <= 10);
         }
         // The latest insert is always kept.
