@@ -6,58 +6,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use serde_json::Value;
-
-#[derive(Debug, Clone)]
-pub struct Resp {
-    pub status: u16,
-    /// Header names lower-cased, in order; a name may repeat.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body as JSON; panics with the status and body when it is not.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} body is not JSON ({e}): {}",
-                self.status,
-                self.text()
-            )
-        })
-    }
-
-    /// The `error` code of a JSON error body, or `None` if the body is not such a body.
-    pub fn error_code(&self) -> Option<String> {
-        serde_json::from_slice::<Value>(&self.body)
-            .ok()?
-            .get("error")?
-            .as_str()
-            .map(str::to_owned)
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// One line for assertion messages: status, challenge and body.
-    pub fn summary(&self) -> String {
-        format!(
-            "{} www-authenticate={:?} body={}",
-            self.status,
-            self.header("www-authenticate"),
-            self.text()
-        )
-    }
-}
+// Shared with the other test tree; a test binary that uses both trees holds two copies.
+#[allow(clippy::duplicate_mod)]
+#[path = "resp.rs"]
+mod resp;
+pub use resp::Resp;
 
 /// A request to send.
 #[derive(Debug, Clone)]
