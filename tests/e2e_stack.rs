@@ -103,6 +103,16 @@ fn access_token(v: &Value) -> String {
         .to_string()
 }
 
+/// A fresh access token of alice, admin in acme.
+fn alice_token(issuer: &Issuer) -> String {
+    access_token(&sign_in(
+        issuer,
+        "acme",
+        "alice@acme.example",
+        "alice-password-1",
+    ))
+}
+
 fn kid(token: &str) -> String {
     issuer_support::header(token)["kid"]
         .as_str()
@@ -115,12 +125,7 @@ fn signed_in_users_reach_upstream_as_their_tenant_only() {
     let Some(s) = stack(Options::new(Backend::Sqlite)) else {
         return;
     };
-    let alice = access_token(&sign_in(
-        &s.issuer,
-        "acme",
-        "alice@acme.example",
-        "alice-password-1",
-    ));
+    let alice = alice_token(&s.issuer);
     let carol = access_token(&sign_in(
         &s.issuer,
         "globex",
@@ -202,12 +207,7 @@ fn key_rotation_while_requests_flow_fails_nothing() {
     options.jwks_max_age = "1s";
     options.publish_lead = "3s";
     let Some(s) = stack(options) else { return };
-    let before = access_token(&sign_in(
-        &s.issuer,
-        "acme",
-        "alice@acme.example",
-        "alice-password-1",
-    ));
+    let before = alice_token(&s.issuer);
     let out = s.issuer.cli(&["keys", "rotate"], None);
     assert!(
         out.status.success(),
@@ -220,12 +220,7 @@ fn key_rotation_while_requests_flow_fails_nothing() {
     let mut kids = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(6);
     while Instant::now() < deadline {
-        let fresh = access_token(&sign_in(
-            &s.issuer,
-            "acme",
-            "alice@acme.example",
-            "alice-password-1",
-        ));
+        let fresh = alice_token(&s.issuer);
         kids.insert(kid(&fresh));
         for token in [&fresh, &before] {
             let r = s
@@ -245,18 +240,8 @@ fn tokens_keep_verifying_from_the_cached_key_set_when_the_issuer_is_down() {
     let Some(mut s) = stack(Options::new(Backend::Sqlite)) else {
         return;
     };
-    let used = access_token(&sign_in(
-        &s.issuer,
-        "acme",
-        "alice@acme.example",
-        "alice-password-1",
-    ));
-    let unseen = access_token(&sign_in(
-        &s.issuer,
-        "acme",
-        "alice@acme.example",
-        "alice-password-1",
-    ));
+    let used = alice_token(&s.issuer);
+    let unseen = alice_token(&s.issuer);
     let r = s
         .envoy
         .send(&Req::get("acme.e2e.local", "/api/x").bearer(&used));
@@ -419,12 +404,7 @@ fn non_utf8_header_bytes_do_not_kill_the_filter() {
     let Some(s) = stack(Options::new(Backend::Sqlite)) else {
         return;
     };
-    let alice = access_token(&sign_in(
-        &s.issuer,
-        "acme",
-        "alice@acme.example",
-        "alice-password-1",
-    ));
+    let alice = alice_token(&s.issuer);
     let raw = |extra: &[u8]| -> String {
         let mut conn = std::net::TcpStream::connect(s.envoy.addr()).expect("connect to Envoy");
         conn.set_read_timeout(Some(Duration::from_secs(10)))
