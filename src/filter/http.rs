@@ -71,51 +71,34 @@ impl HttpContext for GateHttp {
         };
         reply::strip_identity_headers(worker.gate.config(), &request.headers);
         let now = now_ms();
-        let outcome = request.with_view(|view| worker.decide(view, now, true));
-        match outcome {
-            Outcome::Allow { .. } => {
-                apply(worker, &outcome, &request.headers);
-                Action::Continue
-            }
-            Outcome::Deny { .. } => {
-                apply(worker, &outcome, &request.headers);
-                Action::Pause
-            }
-            Outcome::AwaitKeys {
-                provider,
-                unknown_kid,
-            } => {
+        let outcome = match worker.decide_or_wait(&request, now) {
+            Outcome::AwaitKeys { provider, .. } => {
                 let wait_ms = worker.gate.config().jwks_wait_ms;
-                let may_wait = if unknown_kid {
-                    worker.request_refetch(provider, now)
-                } else {
-                    // Keys not loaded yet: the root's tick fetches (elected, with backoff).
-                    true
-                };
-                if wait_ms == 0 || !may_wait {
-                    // No waiting allowed: decide now, with the keys there are.
-                    let outcome = match request.with_view(|view| worker.decide(view, now, false)) {
-                        Outcome::AwaitKeys { .. } => Outcome::Deny {
-                            denial: Denial::KeysUnavailable,
-                            at: Default::default(),
-                        },
-                        outcome => outcome,
-                    };
-                    apply(worker, &outcome, &request.headers);
-                    return if matches!(outcome, Outcome::Allow { .. }) {
-                        Action::Continue
-                    } else {
-                        Action::Pause
-                    };
+                if wait_ms > 0 {
+                    worker.pending.push(Pending {
+                        context_id: self.context_id,
+                        provider,
+                        deadline_ms: now.saturating_add(wait_ms),
+                        request,
+                    });
+                    return Action::Pause;
                 }
-                worker.pending.push(Pending {
-                    context_id: self.context_id,
-                    provider,
-                    deadline_ms: now.saturating_add(wait_ms),
-                    request,
-                });
-                Action::Pause
+                // No waiting allowed: decide now, with the keys there are.
+                match request.with_view(|view| worker.decide(view, now, false)) {
+                    Outcome::AwaitKeys { .. } => Outcome::Deny {
+                        denial: Denial::KeysUnavailable,
+                        at: Default::default(),
+                    },
+                    outcome => outcome,
+                }
             }
+            outcome => outcome,
+        };
+        apply(worker, &outcome, &request.headers);
+        if matches!(outcome, Outcome::Allow { .. }) {
+            Action::Continue
+        } else {
+            Action::Pause
         }
     }
 }

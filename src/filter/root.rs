@@ -104,20 +104,7 @@ fn retry_pending(worker: &mut Worker, provider: usize, now: u64) {
         if hostcalls::set_effective_context(pending.context_id).is_err() {
             continue; // The request is gone (client reset); nothing to answer.
         }
-        let mut outcome = pending
-            .request
-            .with_view(|view| worker.decide(view, now, true));
-        if let Outcome::AwaitKeys {
-            unknown_kid: true, ..
-        } = outcome
-        {
-            if !worker.request_refetch(provider, now) {
-                outcome = pending
-                    .request
-                    .with_view(|view| worker.decide(view, now, false));
-            }
-        }
-        match outcome {
+        match worker.decide_or_wait(&pending.request, now) {
             Outcome::AwaitKeys { .. } => worker.pending.push(pending),
             outcome => {
                 super::http::apply(worker, &outcome, &pending.request.headers);

@@ -171,6 +171,21 @@ impl Worker {
             .decide(req, &keys, Some(&mut self.cache), now_ms / 1000)
     }
 
+    /// Decides `request`. A token whose `kid` is unknown asks the workers for a refetch; when
+    /// none is granted (rate-limited), the kid is final and the request is decided with the keys
+    /// there are. `AwaitKeys` left over means: the request waits for keys.
+    pub fn decide_or_wait(&mut self, request: &OwnedRequest, now_ms: u64) -> Outcome {
+        match request.with_view(|view| self.decide(view, now_ms, true)) {
+            Outcome::AwaitKeys {
+                provider,
+                unknown_kid: true,
+            } if !self.request_refetch(provider, now_ms) => {
+                request.with_view(|view| self.decide(view, now_ms, false))
+            }
+            outcome => outcome,
+        }
+    }
+
     fn provider_name(&self, provider: usize) -> &str {
         self.gate
             .config()
@@ -189,9 +204,6 @@ impl Worker {
             self.dispatch(provider, now_ms);
             return false;
         }
-        let Some(keys) = self.providers.get_mut(provider) else {
-            return false;
-        };
         let Some(shared) = keys.shared.as_mut() else {
             return false;
         };
@@ -210,7 +222,7 @@ impl Worker {
     /// refetch is dispatched by the root on its next tick, never from the request's context: the
     /// SDK answers the context that dispatched, and a request that goes away takes its callout
     /// (and the refetch the rate limit just granted) with it.
-    pub fn request_refetch(&mut self, provider: usize, now_ms: u64) -> bool {
+    fn request_refetch(&mut self, provider: usize, now_ms: u64) -> bool {
         let Some(keys) = self.providers.get_mut(provider) else {
             return false;
         };
