@@ -197,8 +197,8 @@ impl Denial {
         }
     }
 
-    /// The `WWW-Authenticate` value for this refusal, or `None` where the header does not apply
-    /// (503 and path errors still carry the challenge so clients know the scheme).
+    /// The `WWW-Authenticate` value for this refusal. Every refusal carries the challenge, so
+    /// clients always learn the scheme and realm; `error=` only where RFC 6750 defines one.
     pub fn www_authenticate(self, realm: &str) -> String {
         match self.bearer_error() {
             None => format!("Bearer realm=\"{}\"", realm),
