@@ -3,7 +3,7 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin tenantgate-issuer
+RUN cargo build --release --locked -p tenantgate-issuer
 
 FROM debian:bookworm-slim
 RUN useradd --system --home /var/lib/tenantgate tenantgate \

@@ -1,21 +1,25 @@
-//! tenantgate: multi-tenant JWT authentication and per-route role policy for Envoy.
+//! The proxy-wasm glue (wasm32 only). It reads the request, asks [`tenantgate_core::gate::Gate`] for a
+//! decision and applies it; it owns no policy of its own.
 //!
-//! The crate has a pure, host-free core (everything but [`filter`]) that takes bytes, headers and
-//! the current time and returns a decision. The core is tested natively, fuzzed, and shared by the
-//! `tenantgate` CLI; the proxy-wasm glue in [`filter`] only applies its decisions. The issuer
-//! (native only) signs tokens with the same claim schema the filter checks.
-
-pub mod config;
-pub mod denial;
-pub mod gate;
-pub mod jwks;
-pub mod policy;
-pub mod token;
-pub mod verify;
-pub mod wire;
+//! Each Envoy worker runs its own VM, so everything here is per worker: one root context holding
+//! the compiled configuration, the key-set fetchers, the verified-token cache and the requests
+//! paused while keys load; and one HTTP context per request.
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
+mod abi;
+#[cfg(target_arch = "wasm32")]
+mod http;
+#[cfg(target_arch = "wasm32")]
+mod metrics;
+#[cfg(target_arch = "wasm32")]
+mod reply;
+#[cfg(target_arch = "wasm32")]
+mod root;
+#[cfg(target_arch = "wasm32")]
+mod worker;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub mod issuer;
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
+    proxy_wasm::set_root_context(|_| Box::new(root::GateRoot::default()));
+}}

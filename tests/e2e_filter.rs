@@ -2,12 +2,12 @@
 //! fetched from a JWKS server through an Envoy cluster. Each test asserts what a client gets
 //! (status, `WWW-Authenticate`, the JSON `error` code) and what the upstream received.
 
-mod support;
+use tenantgate_testkit as support;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tenantgate::denial::Denial;
+use tenantgate_core::denial::Denial;
 
 use support::keys::{self, claims};
 use support::{

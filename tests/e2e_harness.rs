@@ -2,7 +2,7 @@
 //! upstream reports what it received, the JWKS server answers as told and counts, and the test
 //! keys sign tokens that verify against their JWKs.
 
-mod support;
+use tenantgate_testkit as support;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! fetches the issuer's JWKS through a cluster and verifies its tokens, and the echo upstream
 //! reports what it received.
 
-mod issuer_support;
-mod support;
+use tenantgate_testkit as support;
+use tenantgate_testkit::issuer as issuer_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

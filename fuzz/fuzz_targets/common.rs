@@ -1,9 +1,9 @@
 //! A provider with the throwaway test key of the unit tests, for the verification targets.
 
 use serde_json::json;
-use tenantgate::config::Provider;
-use tenantgate::jwks::keyset::KeySet;
-use tenantgate::verify::KeySource;
+use tenantgate_core::config::Provider;
+use tenantgate_core::jwks::keyset::KeySet;
+use tenantgate_core::verify::KeySource;
 
 pub const KEY_DER: &[u8] = include_bytes!("../../src/verify/testdata/rsa2048_a.der");
 pub const NOW: u64 = 1_700_000_000;

@@ -5,10 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tenantgate::config::Requirement;
-use tenantgate::gate::{Gate, Outcome, RequestView};
-use tenantgate::jwks::keyset::KeySet;
-use tenantgate::verify::KeySource;
+use tenantgate_core::config::Requirement;
+use tenantgate_core::gate::{Gate, Outcome, RequestView};
+use tenantgate_core::jwks::keyset::KeySet;
+use tenantgate_core::verify::KeySource;
 
 struct NoKeys;
 

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tenantgate::config::TokenSource;
-use tenantgate::token::extract::extract;
+use tenantgate_core::config::TokenSource;
+use tenantgate_core::token::extract::extract;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

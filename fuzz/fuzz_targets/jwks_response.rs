@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tenantgate::jwks::KeySetFetcher;
+use tenantgate_core::jwks::KeySetFetcher;
 
 fuzz_target!(|data: &[u8]| {
-    let cfg: tenantgate::config::Jwks = serde_json::from_value(serde_json::json!({
+    let cfg: tenantgate_core::config::Jwks = serde_json::from_value(serde_json::json!({
         "remote": {"cluster": "idp", "uri": "https://idp/jwks"},
         "refresh_min_seconds": 30, "refresh_max_seconds": 600,
     }))
@@ -26,5 +26,5 @@ fuzz_target!(|data: &[u8]| {
     fetcher.fetch_started(next);
     let _ = fetcher.on_response(next, 500, cache_control, body);
     assert_eq!(fetcher.key_set().cloned(), had);
-    let _ = tenantgate::jwks::callout_target(cache_control.unwrap_or_default());
+    let _ = tenantgate_core::jwks::callout_target(cache_control.unwrap_or_default());
 });

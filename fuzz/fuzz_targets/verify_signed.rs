@@ -7,13 +7,13 @@ use std::sync::OnceLock;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use tenantgate::verify;
+use tenantgate_core::verify;
 
 #[path = "common.rs"]
 mod common;
 
 type Setup = (
-    Vec<tenantgate::config::Provider>,
+    Vec<tenantgate_core::config::Provider>,
     common::Keys,
     ring::signature::RsaKeyPair,
 );

@@ -5,13 +5,13 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tenantgate::verify::{self, VerifyFailure};
+use tenantgate_core::verify::{self, VerifyFailure};
 
 #[path = "common.rs"]
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    static SETUP: OnceLock<(Vec<tenantgate::config::Provider>, common::Keys)> = OnceLock::new();
+    static SETUP: OnceLock<(Vec<tenantgate_core::config::Provider>, common::Keys)> = OnceLock::new();
     let (providers, keys) = SETUP.get_or_init(|| {
         let (providers, keys, _) = common::setup();
         (providers, keys)

@@ -1,0 +1,7 @@
+//! `tenantgate`: `check` and `explain` for gateway owners.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,297 @@
+//! The one catalog of refusals. Every way a request can be refused is a variant here, with its
+//! HTTP status, its RFC 6750 `error` attribute, a stable machine-readable code and a message.
+//! The filter, the CLI's `explain` and `docs/security.md` all read from this table.
+
+use std::fmt;
+
+/// Why a request was refused. Codes are stable API: clients and dashboards match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Denial {
+    /// No credential was presented on a route that needs one.
+    TokenMissing,
+    /// More than one credential was presented (RFC 6750 section 2).
+    TokenMultiple,
+    /// The credential is longer than the configured cap.
+    TokenTooLarge,
+    /// Not a compact JWS: wrong segment count, bad base64url, header or payload not a JSON object.
+    TokenMalformed,
+    /// `alg` is anything but RS256 (including `none`, HMAC, PS*, ES*).
+    AlgorithmNotAllowed,
+    /// The header carries `crit`, which this verifier does not support (RFC 7515 section 4.1.11).
+    CriticalHeaderUnsupported,
+    /// The token was found in a place its provider does not accept tokens from.
+    TokenSourceNotAllowed,
+    /// No key in the provider's key set matches the token's `kid`, even after a refetch.
+    KeyNotFound,
+    /// The RS256 signature does not verify.
+    SignatureInvalid,
+    /// `iss` names no configured provider.
+    IssuerNotTrusted,
+    /// `aud` does not contain a configured audience.
+    AudienceMismatch,
+    /// `exp` is in the past (beyond the clock skew).
+    TokenExpired,
+    /// `nbf` is in the future (beyond the clock skew).
+    TokenNotYetValid,
+    /// `iat` is in the future (beyond the clock skew).
+    TokenIssuedInFuture,
+    /// `exp` - `iat` exceeds the provider's maximum lifetime.
+    TokenLifetimeExceeded,
+    /// A required claim is absent (`exp`, `sub`, `iss`, `aud`).
+    ClaimMissing,
+    /// A claim has the wrong JSON type (for example a string `exp` or a non-array `roles`).
+    ClaimInvalid,
+    /// The token of a shared issuer carries no tenant claim, or one that is not a string.
+    TenantMissing,
+    /// The token's tenant does not own the requested host.
+    TenantMismatch,
+    /// No configured tenant owns the requested host.
+    HostUnknown,
+    /// The route requires roles the token does not carry.
+    RoleRequired,
+    /// No route rule matched and the default is to deny.
+    RouteDenied,
+    /// The path is malformed or tries to escape normalization (encoded `/`, `\`, NUL, `..` above root).
+    PathInvalid,
+    /// The key set has not been loaded yet (or not within the configured wait).
+    KeysUnavailable,
+}
+
+/// The RFC 6750 section 3.1 `error` attribute of `WWW-Authenticate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+}
+
+impl BearerError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BearerError::InvalidRequest => "invalid_request",
+            BearerError::InvalidToken => "invalid_token",
+            BearerError::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl Denial {
+    /// Every variant, for documentation and metrics registration.
+    pub const ALL: [Denial; 24] = [
+        Denial::TokenMissing,
+        Denial::TokenMultiple,
+        Denial::TokenTooLarge,
+        Denial::TokenMalformed,
+        Denial::AlgorithmNotAllowed,
+        Denial::CriticalHeaderUnsupported,
+        Denial::TokenSourceNotAllowed,
+        Denial::KeyNotFound,
+        Denial::SignatureInvalid,
+        Denial::IssuerNotTrusted,
+        Denial::AudienceMismatch,
+        Denial::TokenExpired,
+        Denial::TokenNotYetValid,
+        Denial::TokenIssuedInFuture,
+        Denial::TokenLifetimeExceeded,
+        Denial::ClaimMissing,
+        Denial::ClaimInvalid,
+        Denial::TenantMissing,
+        Denial::TenantMismatch,
+        Denial::HostUnknown,
+        Denial::RoleRequired,
+        Denial::RouteDenied,
+        Denial::PathInvalid,
+        Denial::KeysUnavailable,
+    ];
+
+    /// HTTP status of the local reply.
+    pub fn status(self) -> u32 {
+        match self {
+            Denial::TokenMultiple | Denial::PathInvalid => 400,
+            Denial::TenantMismatch
+            | Denial::HostUnknown
+            | Denial::RoleRequired
+            | Denial::RouteDenied => 403,
+            Denial::KeysUnavailable => 503,
+            _ => 401,
+        }
+    }
+
+    /// The `error` attribute of `WWW-Authenticate`, if any. A missing token gets none
+    /// (RFC 6750 section 3.1: the client did not try to authenticate).
+    pub fn bearer_error(self) -> Option<BearerError> {
+        match self {
+            Denial::TokenMissing
+            | Denial::KeysUnavailable
+            | Denial::HostUnknown
+            | Denial::RouteDenied => None,
+            Denial::TokenMultiple | Denial::PathInvalid => Some(BearerError::InvalidRequest),
+            Denial::TenantMismatch | Denial::RoleRequired => Some(BearerError::InsufficientScope),
+            _ => Some(BearerError::InvalidToken),
+        }
+    }
+
+    /// Stable machine-readable code, used in the JSON body and in metric names.
+    pub fn code(self) -> &'static str {
+        match self {
+            Denial::TokenMissing => "token_missing",
+            Denial::TokenMultiple => "token_multiple",
+            Denial::TokenTooLarge => "token_too_large",
+            Denial::TokenMalformed => "token_malformed",
+            Denial::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Denial::CriticalHeaderUnsupported => "crit_unsupported",
+            Denial::TokenSourceNotAllowed => "token_source_not_allowed",
+            Denial::KeyNotFound => "key_not_found",
+            Denial::SignatureInvalid => "signature_invalid",
+            Denial::IssuerNotTrusted => "issuer_not_trusted",
+            Denial::AudienceMismatch => "audience_mismatch",
+            Denial::TokenExpired => "token_expired",
+            Denial::TokenNotYetValid => "token_not_yet_valid",
+            Denial::TokenIssuedInFuture => "token_issued_in_future",
+            Denial::TokenLifetimeExceeded => "token_lifetime_exceeded",
+            Denial::ClaimMissing => "claim_missing",
+            Denial::ClaimInvalid => "claim_invalid",
+            Denial::TenantMissing => "tenant_missing",
+            Denial::TenantMismatch => "tenant_mismatch",
+            Denial::HostUnknown => "host_unknown",
+            Denial::RoleRequired => "role_required",
+            Denial::RouteDenied => "route_denied",
+            Denial::PathInvalid => "path_invalid",
+            Denial::KeysUnavailable => "jwks_unavailable",
+        }
+    }
+
+    /// A short human message. Never includes the token or any claim value.
+    pub fn message(self) -> &'static str {
+        match self {
+            Denial::TokenMissing => "a bearer token is required",
+            Denial::TokenMultiple => "more than one credential was presented",
+            Denial::TokenTooLarge => "the token exceeds the maximum accepted size",
+            Denial::TokenMalformed => "the token is not a well-formed JWS compact serialization",
+            Denial::AlgorithmNotAllowed => {
+                "the token's signing algorithm is not allowed (RS256 only)"
+            }
+            Denial::CriticalHeaderUnsupported => {
+                "the token carries a critical header that is not supported"
+            }
+            Denial::TokenSourceNotAllowed => {
+                "the token's issuer does not accept tokens from where it was presented"
+            }
+            Denial::KeyNotFound => "no trusted key matches the token's key id",
+            Denial::SignatureInvalid => "the token's signature does not verify",
+            Denial::IssuerNotTrusted => "the token's issuer is not trusted",
+            Denial::AudienceMismatch => "the token is not intended for this audience",
+            Denial::TokenExpired => "the token has expired",
+            Denial::TokenNotYetValid => "the token is not valid yet",
+            Denial::TokenIssuedInFuture => "the token's issue time is in the future",
+            Denial::TokenLifetimeExceeded => "the token's lifetime exceeds the allowed maximum",
+            Denial::ClaimMissing => "the token lacks a required claim",
+            Denial::ClaimInvalid => "a claim of the token has the wrong type or value",
+            Denial::TenantMissing => "the token names no tenant",
+            Denial::TenantMismatch => "the token's tenant does not own this host",
+            Denial::HostUnknown => "no tenant is served at this host",
+            Denial::RoleRequired => "the token lacks a role this route requires",
+            Denial::RouteDenied => "no rule allows this route",
+            Denial::PathInvalid => "the request path is not acceptable",
+            Denial::KeysUnavailable => "the signing keys are not available yet; retry shortly",
+        }
+    }
+
+    /// The `WWW-Authenticate` value for this refusal. Every refusal carries the challenge, so
+    /// clients always learn the scheme and realm; `error=` only where RFC 6750 defines one.
+    pub fn www_authenticate(self, realm: &str) -> String {
+        match self.bearer_error() {
+            None => format!("Bearer realm=\"{}\"", realm),
+            Some(err) => format!(
+                "Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"",
+                realm,
+                err.as_str(),
+                self.message()
+            ),
+        }
+    }
+
+    /// The short JSON body of the local reply: `{"error":"<code>","message":"<message>"}`.
+    pub fn json_body(self) -> String {
+        // Codes and messages are static ASCII without quotes or backslashes: no escaping needed,
+        // which a test below asserts.
+        format!(
+            "{{\"error\":\"{}\",\"message\":\"{}\"}}",
+            self.code(),
+            self.message()
+        )
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message(), self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_bodies_are_valid_json() {
+        let mut seen = HashSet::new();
+        for d in Denial::ALL {
+            assert!(seen.insert(d.code()), "duplicate code {}", d.code());
+            let v: serde_json::Value = serde_json::from_str(&d.json_body()).expect("valid JSON");
+            assert_eq!(v["error"], d.code());
+            assert_eq!(v["message"], d.message());
+            assert!(!d.message().contains('"') && !d.message().contains('\\'));
+        }
+    }
+
+    /// The row `docs/security.md` shows for a refusal.
+    fn doc_row(d: Denial) -> String {
+        let error = d.bearer_error().map_or("", BearerError::as_str);
+        format!(
+            "| `{}` | {} | {} | {} |",
+            d.code(),
+            d.status(),
+            error,
+            d.message()
+        )
+    }
+
+    #[test]
+    fn security_doc_lists_every_refusal() {
+        let doc = include_str!("../../../docs/security.md");
+        let missing: Vec<String> = Denial::ALL
+            .into_iter()
+            .map(doc_row)
+            .filter(|row| !doc.contains(row.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/security.md lacks these rows:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn statuses_follow_rfc6750() {
+        assert_eq!(Denial::TokenMissing.status(), 401);
+        assert_eq!(
+            Denial::TokenMissing.www_authenticate("r"),
+            "Bearer realm=\"r\""
+        );
+        assert_eq!(Denial::TokenExpired.status(), 401);
+        assert!(Denial::TokenExpired
+            .www_authenticate("r")
+            .contains("error=\"invalid_token\""));
+        assert_eq!(Denial::RoleRequired.status(), 403);
+        assert!(Denial::TenantMismatch
+            .www_authenticate("r")
+            .contains("error=\"insufficient_scope\""));
+        assert_eq!(Denial::TokenMultiple.status(), 400);
+        assert!(Denial::TokenMultiple
+            .www_authenticate("r")
+            .contains("error=\"invalid_request\""));
+        assert_eq!(Denial::KeysUnavailable.status(), 503);
+    }
+}

@@ -1,0 +1,552 @@
+//! docs/configuration.md and docs/tenantgate.schema.json against the real parser.
+//!
+//! Every ```json block of the page is a whole configuration. Valid ones must pass the schema and
+//! `config::parse`. A block after a `<!-- invalid -->` line must be refused by the parser with
+//! exactly the text of the ```text block that follows it. The schema and the parser must also
+//! agree on every field name, at every depth, and on every default.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use tenantgate_core::config;
+
+const DOC: &str = include_str!("../../../docs/configuration.md");
+const SCHEMA: &str = include_str!("../../../docs/tenantgate.schema.json");
+const INVALID_MARK: &str = "<!-- invalid -->";
+
+struct Example {
+    line: usize,
+    json: String,
+    /// For an invalid example, the documented error text.
+    expected_error: Option<String>,
+}
+
+/// Fenced blocks as (language, first line number, body).
+fn fenced_blocks(doc: &str) -> Vec<(String, usize, String, bool)> {
+    let mut blocks = Vec::new();
+    let mut lines = doc.lines().enumerate().peekable();
+    let mut previous = "";
+    while let Some((number, line)) = lines.next() {
+        if let Some(lang) = line.strip_prefix("```") {
+            let marked = previous.trim() == INVALID_MARK;
+            let mut body = String::new();
+            for (_, inner) in lines.by_ref() {
+                if inner.starts_with("```") {
+                    break;
+                }
+                body.push_str(inner);
+                body.push('\n');
+            }
+            blocks.push((lang.trim().to_owned(), number + 1, body, marked));
+            previous = "";
+            continue;
+        }
+        previous = line;
+    }
+    blocks
+}
+
+fn examples() -> Vec<Example> {
+    let blocks = fenced_blocks(DOC);
+    let mut out = Vec::new();
+    for (i, (lang, line, body, marked)) in blocks.iter().enumerate() {
+        if lang != "json" {
+            assert!(
+                !marked,
+                "line {line}: {INVALID_MARK} must precede a ```json block"
+            );
+            continue;
+        }
+        let expected_error = marked.then(|| {
+            let (next_lang, _, text, _) = blocks
+                .get(i + 1)
+                .unwrap_or_else(|| panic!("line {line}: an invalid example needs a ```text block"));
+            assert_eq!(
+                next_lang, "text",
+                "line {line}: the error follows as ```text"
+            );
+            text.trim_end().to_owned()
+        });
+        out.push(Example {
+            line: *line,
+            json: body.clone(),
+            expected_error,
+        });
+    }
+    out
+}
+
+fn schema() -> Value {
+    serde_json::from_str(SCHEMA).expect("the schema is JSON")
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema = schema();
+    assert!(
+        jsonschema::meta::is_valid(&schema),
+        "the schema is a valid draft 2020-12 schema"
+    );
+    jsonschema::draft202012::new(&schema).expect("the schema compiles")
+}
+
+fn schema_errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {}", e.instance_path, e))
+        .collect()
+}
+
+#[test]
+fn documented_examples_pass_or_fail_as_documented() {
+    let validator = validator();
+    let examples = examples();
+    let valid = examples
+        .iter()
+        .filter(|e| e.expected_error.is_none())
+        .count();
+    assert!(valid >= 4, "a full example and the smaller ones");
+    assert!(
+        examples.len() - valid >= 3,
+        "invalid examples with their errors"
+    );
+    let mut failures = Vec::new();
+    for example in &examples {
+        let parsed = config::parse(example.json.as_bytes());
+        match (&example.expected_error, parsed) {
+            (None, Ok(_)) => {
+                let instance: Value = serde_json::from_str(&example.json).expect("JSON");
+                let errors = schema_errors(&validator, &instance);
+                if !errors.is_empty() {
+                    failures.push(format!(
+                        "line {}: schema refuses a valid example: {errors:?}",
+                        example.line
+                    ));
+                }
+            }
+            (None, Err(errors)) => failures.push(format!(
+                "line {}: parser refuses a valid example:\n{errors}",
+                example.line
+            )),
+            (Some(expected), Ok(_)) => failures.push(format!(
+                "line {}: parser accepts an invalid example (documented: {expected})",
+                example.line
+            )),
+            (Some(expected), Err(errors)) => {
+                if errors.to_string() != *expected {
+                    failures.push(format!(
+                        "line {}: documented error differs.\n--- documented\n{expected}\n--- actual\n{errors}",
+                        example.line
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The modulus of a 2048-bit RSA public key (base64url), for inline key sets.
+const RSA_N: &str = "3aNrmcZnZrTDGJAHP7VaAAPTTDzjrwKo2fmTZbsTCuEuwzLSzcZD5gkp4z7H3yG1v7JXLMlpw9hg3gB7DF-kycTpm4s3HgM1KsW3j6lAvtUvGUlgKUycnpkkYKxSWqOeBBnHK9VOrXQcbBpXrWjEd4c3FpDCT_je4FiaJn9-Nn3jk4c4w9Yi25LuVq3HtxPNYuB8HRlutJTO2P6_hil8DA9cfu-ACWEtfzwiJx_jO3EQsUDMj2Bb-o39LQ-nTU8hwnnezWbGOwhGf2PM_GwbotqG1uToTsDKgPpkUQKoTBR0i2JuytSEnopb2Od4fN1nifZ8mpkpXZb_8KPhA1YLzw";
+
+/// A configuration with every field of the schema set to a non-default value.
+fn maximal() -> Value {
+    json!({
+        "realm": "max",
+        "max_token_bytes": 16384,
+        "providers": [
+            {
+                "name": "shared",
+                "issuer": "https://issuer.example.com",
+                "audiences": ["api", "admin"],
+                "tenant_claim": "tid",
+                "roles_claim": "groups",
+                "token_sources": [
+                    {"type": "bearer"},
+                    {"type": "header", "name": "x-token"},
+                    {"type": "cookie", "name": "session"}
+                ],
+                "clock_skew_seconds": 30,
+                "max_lifetime_seconds": 900,
+                "jwks": {
+                    "remote": {"cluster": "issuer", "uri": "https://issuer.example.com/jwks", "timeout_ms": 2000},
+                    "refresh_default_seconds": 300,
+                    "refresh_min_seconds": 60,
+                    "refresh_max_seconds": 900,
+                    "max_response_bytes": 32768,
+                    "unknown_kid_refetch_seconds": 10,
+                    "backoff_initial_ms": 500,
+                    "backoff_max_ms": 30000
+                }
+            },
+            {
+                "name": "own",
+                "issuer": "https://login.acme.example",
+                "audiences": ["api"],
+                "tenant": "acme",
+                "jwks": {"inline": {"keys": [{"kty": "RSA", "kid": "acme-1", "e": "AQAB", "n": RSA_N}]}}
+            }
+        ],
+        "tenants": {"acme": {"hosts": ["acme.example.com"]}},
+        "host_templates": ["{tenant}.app.example.com"],
+        "allow_unlisted_tenants": true,
+        "routes": [
+            {
+                "name": "admin",
+                "path": {"prefix": "/admin"},
+                "methods": ["GET", "POST"],
+                "hosts": ["acme.example.com"],
+                "require": {"roles": {"any_of": ["admin"], "all_of": ["mfa"]}}
+            },
+            {"path": {"exact": "/healthz"}, "require": "public"},
+            {"path": {"glob": "/api/**"}, "require": "authenticated"},
+            {"path": {"prefix": "/internal"}, "require": "deny"}
+        ],
+        "default_requirement": "authenticated",
+        "headers": {"tenant": "x-t", "user": "x-u", "roles": "x-r", "forward_token": true},
+        "jwks_wait_ms": 1000,
+        "retry_after_seconds": 2,
+        "cache": {"max_entries": 5, "max_bytes": 4096, "negative_max_entries": 7}
+    })
+}
+
+#[test]
+fn the_demo_filter_configuration_passes_both() {
+    let json = include_str!("../../../envoy/tenantgate.json");
+    let instance: Value = serde_json::from_str(json).expect("envoy/tenantgate.json is JSON");
+    assert_eq!(schema_errors(&validator(), &instance), Vec::<String>::new());
+    let config = config::parse(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!config.providers.is_empty() && !config.routes.is_empty());
+}
+
+/// Resolves `{"$ref": "#/$defs/x"}` (and a `$ref` beside other keywords) to the referenced schema.
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("local reference");
+            resolve(root, root.pointer(pointer).expect("reference resolves"))
+        }
+        None => schema,
+    }
+}
+
+/// Property names a schema object allows, through `oneOf` branches.
+fn schema_properties(root: &Value, schema: &Value) -> BTreeSet<String> {
+    let schema = resolve(root, schema);
+    let mut names: BTreeSet<String> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    for branch in schema
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        names.extend(schema_properties(root, branch));
+    }
+    names
+}
+
+/// The field names serde lists when it refuses an unknown field.
+fn parser_fields(message: &str) -> BTreeSet<String> {
+    let expected = message
+        .split_once("expected ")
+        .unwrap_or_else(|| panic!("no field list in {message:?}"))
+        .1;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every object of a configuration: (JSON pointer, pointer of its schema).
+const OBJECTS: &[(&str, &str)] = &[
+    ("", ""),
+    ("/providers/0", "/$defs/provider"),
+    ("/providers/0/token_sources/1", "/$defs/token_source"),
+    ("/providers/0/jwks", "/$defs/jwks"),
+    ("/providers/0/jwks/remote", "/$defs/remote_jwks"),
+    ("/tenants/acme", "/$defs/tenant"),
+    ("/routes/0", "/$defs/route"),
+    ("/routes/0/path", "/$defs/path_match"),
+    ("/routes/0/require", "/$defs/requirement"),
+    ("/routes/0/require/roles", "/$defs/roles"),
+    ("/headers", "/$defs/headers"),
+    ("/cache", "/$defs/cache"),
+];
+
+#[test]
+fn a_maximal_configuration_passes_both_and_uses_every_schema_field() {
+    let validator = validator();
+    let doc = maximal();
+    assert_eq!(schema_errors(&validator, &doc), Vec::<String>::new());
+    let config = config::parse(doc.to_string().as_bytes()).expect("the parser accepts it");
+    assert!(config.headers.forward_token);
+
+    // Every schema object's fields, summed over the places that use it, are all used.
+    let root = schema();
+    let coverage: &[(&str, &[&str])] = &[
+        ("", &[""]),
+        ("/$defs/provider", &["/providers/0", "/providers/1"]),
+        (
+            "/$defs/token_source",
+            &[
+                "/providers/0/token_sources/0",
+                "/providers/0/token_sources/1",
+                "/providers/0/token_sources/2",
+            ],
+        ),
+        ("/$defs/jwks", &["/providers/0/jwks", "/providers/1/jwks"]),
+        ("/$defs/remote_jwks", &["/providers/0/jwks/remote"]),
+        ("/$defs/tenant", &["/tenants/acme"]),
+        ("/$defs/route", &["/routes/0"]),
+        (
+            "/$defs/path_match",
+            &["/routes/0/path", "/routes/1/path", "/routes/2/path"],
+        ),
+        ("/$defs/requirement", &["/routes/0/require"]),
+        ("/$defs/roles", &["/routes/0/require/roles"]),
+        ("/$defs/headers", &["/headers"]),
+        ("/$defs/cache", &["/cache"]),
+    ];
+    for (schema_at, instances) in coverage {
+        let mut used = BTreeSet::new();
+        for instance in *instances {
+            let object = doc.pointer(instance).and_then(Value::as_object);
+            used.extend(
+                object
+                    .expect("object in the maximal config")
+                    .keys()
+                    .cloned(),
+            );
+        }
+        let allowed = schema_properties(&root, root.pointer(schema_at).expect("schema pointer"));
+        assert_eq!(
+            used, allowed,
+            "fields of {instances:?} vs schema {schema_at}"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_fail_both_and_field_names_agree_at_every_depth() {
+    let validator = validator();
+    let root = schema();
+    for (instance, schema_at) in OBJECTS {
+        let mut doc = maximal();
+        doc.pointer_mut(instance)
+            .and_then(Value::as_object_mut)
+            .expect("object")
+            .insert("zz_unknown".into(), json!(1));
+        assert!(
+            !schema_errors(&validator, &doc).is_empty(),
+            "the schema accepts an unknown field at {instance:?}"
+        );
+        let errors = config::parse(doc.to_string().as_bytes()).expect_err("parser refuses");
+        let error = &errors.errors[0];
+        assert!(
+            error.message.contains("`zz_unknown`"),
+            "{instance:?}: {error}"
+        );
+        let from_parser = parser_fields(&error.message);
+        let from_schema = schema_properties(&root, root.pointer(schema_at).expect("schema"));
+        assert_eq!(
+            from_parser, from_schema,
+            "field names at {instance:?}: parser vs schema {schema_at}"
+        );
+    }
+}
+
+#[test]
+fn every_schema_object_refuses_additional_properties() {
+    fn walk(value: &Value, at: String, missing: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                // The inline JWKS is a foreign document whose JWK members are open.
+                let foreign = at.ends_with("/properties/inline");
+                if map.contains_key("properties")
+                    && !foreign
+                    && map.get("additionalProperties") != Some(&Value::Bool(false))
+                {
+                    missing.push(at.clone());
+                }
+                for (key, child) in map {
+                    if key != "properties" || !foreign {
+                        walk(child, format!("{at}/{key}"), missing);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, format!("{at}/{i}"), missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&schema(), String::new(), &mut missing);
+    // Branches that only add constraints (anyOf minItems) carry no properties of their own.
+    missing.retain(|at| !at.contains("/anyOf/"));
+    assert_eq!(missing, Vec::<String>::new());
+}
+
+#[test]
+fn schema_defaults_are_the_parser_defaults() {
+    let minimal = json!({
+        "providers": [{
+            "name": "p",
+            "issuer": "https://issuer.example.com",
+            "audiences": ["api"],
+            "jwks": {"remote": {"cluster": "c", "uri": "https://issuer.example.com/jwks"}}
+        }],
+        "tenants": {"acme": {"hosts": ["acme.example.com"]}},
+        "routes": [{"path": {"exact": "/"}, "require": {"roles": {"any_of": ["x"]}}}]
+    });
+    // Serde's view only: defaults are a matter of shape, and some omissions would not validate.
+    let shape = |doc: &Value| {
+        let config: config::Config =
+            serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        format!("{config:?}")
+    };
+    let root = schema();
+    // (schema object, where its fields live in the minimal configuration)
+    let places = [
+        ("", ""),
+        ("/$defs/provider", "/providers/0"),
+        ("/$defs/jwks", "/providers/0/jwks"),
+        ("/$defs/remote_jwks", "/providers/0/jwks/remote"),
+        ("/$defs/tenant", "/tenants/acme"),
+        ("/$defs/roles", "/routes/0/require/roles"),
+        ("/$defs/headers", "/headers"),
+        ("/$defs/cache", "/cache"),
+    ];
+    let mut checked = 0;
+    for (schema_at, instance) in places {
+        let properties = root
+            .pointer(&format!("{schema_at}/properties"))
+            .and_then(Value::as_object)
+            .expect("properties");
+        for (name, property) in properties {
+            let Some(default) = property
+                .get("default")
+                .or_else(|| resolve(&root, property).get("default"))
+            else {
+                continue;
+            };
+            let mut omitted = minimal.clone();
+            if omitted.pointer(instance).is_none() {
+                let (parent, key) = instance.rsplit_once('/').expect("nested");
+                omitted
+                    .pointer_mut(parent)
+                    .and_then(Value::as_object_mut)
+                    .expect("parent object")
+                    .insert(key.to_owned(), json!({}));
+            }
+            let object = omitted
+                .pointer_mut(instance)
+                .and_then(Value::as_object_mut)
+                .expect("object");
+            object.remove(name);
+            let mut explicit = omitted.clone();
+            explicit
+                .pointer_mut(instance)
+                .and_then(Value::as_object_mut)
+                .expect("object")
+                .insert(name.clone(), default.clone());
+            assert_eq!(
+                shape(&explicit),
+                shape(&omitted),
+                "schema default of {schema_at}/properties/{name} differs from the parser's"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} defaults checked");
+}
+
+/// `providers[0].jwks` for the pointer `/providers/0/jwks`.
+fn field_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer.split('/').skip(1) {
+        if segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+#[test]
+fn schema_ranges_are_the_parser_ranges() {
+    let minimal = json!({
+        "providers": [{
+            "name": "p",
+            "issuer": "https://issuer.example.com",
+            "audiences": ["api"],
+            "jwks": {"remote": {"cluster": "c", "uri": "https://issuer.example.com/jwks"}}
+        }],
+        "tenants": {"acme": {"hosts": ["acme.example.com"]}}
+    });
+    let root = schema();
+    let places = [
+        ("", ""),
+        ("/$defs/provider", "/providers/0"),
+        ("/$defs/jwks", "/providers/0/jwks"),
+        ("/$defs/remote_jwks", "/providers/0/jwks/remote"),
+        ("/$defs/cache", "/cache"),
+    ];
+    let mut checked = 0;
+    for (schema_at, instance) in places {
+        let properties = root
+            .pointer(&format!("{schema_at}/properties"))
+            .and_then(Value::as_object)
+            .expect("properties");
+        for (name, property) in properties {
+            let (Some(min), Some(max)) = (
+                property.get("minimum").and_then(Value::as_u64),
+                property.get("maximum").and_then(Value::as_u64),
+            ) else {
+                continue;
+            };
+            let path = field_path(&format!("{instance}/{name}"));
+            let mut outside = vec![max + 1];
+            if min > 0 {
+                outside.push(min - 1);
+            }
+            for value in outside {
+                let mut doc = minimal.clone();
+                if doc.pointer(instance).is_none() {
+                    doc.as_object_mut()
+                        .expect("root")
+                        .insert(instance.trim_start_matches('/').to_owned(), json!({}));
+                }
+                doc.pointer_mut(instance)
+                    .and_then(Value::as_object_mut)
+                    .expect("object")
+                    .insert(name.clone(), json!(value));
+                let errors = config::parse(doc.to_string().as_bytes())
+                    .expect_err(&format!("{path} = {value} is outside the schema's range"));
+                let error = errors
+                    .iter()
+                    .find(|e| e.path == path)
+                    .unwrap_or_else(|| panic!("no error at {path} for {value}: {errors}"));
+                // The default refresh interval is bounded by the two clamps instead.
+                if name != "refresh_default_seconds" {
+                    assert!(
+                        error.message.contains(&format!("between {min} and {max}")),
+                        "{error}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 25, "only {checked} bounds checked");
+}

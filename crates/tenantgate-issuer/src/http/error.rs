@@ -1,0 +1,190 @@
+//! Every refusal of the HTTP API: status, stable `error` code and an actionable message, sent as
+//! `{"error": "<code>", "message": "..."}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::ops::OpError;
+use crate::storage::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    InvalidRequest(String),
+    InvalidJson(String),
+    UnsupportedMediaType,
+    BodyTooLarge(usize),
+    NotFound,
+    MethodNotAllowed,
+    TenantNotFound,
+    TenantDisabled,
+    InvalidCredentials,
+    RateLimited { retry_after: u64 },
+    RefreshTokenMissing,
+    RefreshTokenInvalid,
+    CsrfInvalid,
+    TokenTheftDetected,
+    SessionRevoked,
+    SessionExpired,
+    CredentialsMissing,
+    AccessTokenInvalid,
+    AdminUnauthorized,
+    AdminDisabled,
+    Missing(String),
+    Conflict(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidRequest(_) | InvalidJson(_) => StatusCode::BAD_REQUEST,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            NotFound | TenantNotFound | Missing(_) | AdminDisabled => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            TenantDisabled | CsrfInvalid => StatusCode::FORBIDDEN,
+            InvalidCredentials | RefreshTokenMissing | RefreshTokenInvalid | TokenTheftDetected
+            | SessionRevoked | SessionExpired | CredentialsMissing | AccessTokenInvalid
+            | AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Conflict(_) => StatusCode::CONFLICT,
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidRequest(_) => "invalid_request",
+            InvalidJson(_) => "invalid_json",
+            UnsupportedMediaType => "unsupported_media_type",
+            BodyTooLarge(_) => "body_too_large",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            TenantNotFound => "tenant_not_found",
+            TenantDisabled => "tenant_disabled",
+            InvalidCredentials => "invalid_credentials",
+            RateLimited { .. } => "rate_limited",
+            RefreshTokenMissing => "refresh_token_missing",
+            RefreshTokenInvalid => "refresh_token_invalid",
+            CsrfInvalid => "csrf_invalid",
+            TokenTheftDetected => "token_theft_detected",
+            SessionRevoked => "session_revoked",
+            SessionExpired => "session_expired",
+            CredentialsMissing => "credentials_missing",
+            AccessTokenInvalid => "access_token_invalid",
+            AdminUnauthorized => "admin_unauthorized",
+            AdminDisabled => "admin_disabled",
+            Missing(_) => "not_found",
+            Conflict(_) => "conflict",
+            Unavailable(_) => "unavailable",
+            Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        use ApiError::*;
+        match self {
+            InvalidRequest(m) | Missing(m) | Conflict(m) => m.clone(),
+            InvalidJson(m) => format!("the body is not the expected JSON: {m}"),
+            UnsupportedMediaType => "send the body as Content-Type: application/json".into(),
+            BodyTooLarge(n) => format!("the body exceeds {n} bytes"),
+            NotFound => "no such endpoint".into(),
+            MethodNotAllowed => "this endpoint does not accept that method".into(),
+            TenantNotFound => "no such tenant".into(),
+            TenantDisabled => "this tenant is disabled".into(),
+            InvalidCredentials => "email or password is wrong, or the user is not a member of this tenant".into(),
+            RateLimited { retry_after } => format!("too many sign-in attempts; retry in {retry_after} s"),
+            RefreshTokenMissing => "send the refresh token in the cookie (with X-CSRF-Token) or as {\"refresh_token\": ...}".into(),
+            RefreshTokenInvalid => "the refresh token is unknown or belongs to another tenant; sign in again".into(),
+            CsrfInvalid => "the X-CSRF-Token header is missing or does not match this session".into(),
+            TokenTheftDetected => "this refresh token was already used; the session is revoked, sign in again".into(),
+            SessionRevoked => "the session was revoked; sign in again".into(),
+            SessionExpired => "the session timed out; sign in again".into(),
+            CredentialsMissing => "send a bearer access token or {\"refresh_token\": ...} of the session to end".into(),
+            AccessTokenInvalid => "the access token is not valid for this tenant or carries no session".into(),
+            AdminUnauthorized => "send Authorization: Bearer <admin token>".into(),
+            AdminDisabled => "the admin API is disabled (no admin.token_file configured)".into(),
+            Unavailable(m) => format!("temporarily unavailable: {m}"),
+            Internal(_) => "internal error; see the issuer's log".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) | ApiError::Unavailable(detail) = &self {
+            eprintln!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "request failed", "code": self.code(), "error": detail})
+            );
+        }
+        let body = serde_json::json!({"error": self.code(), "message": self.message()}).to_string();
+        let mut r = (self.status(), body).into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let ApiError::RateLimited { retry_after } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Invalid(m) => ApiError::InvalidRequest(m),
+            OpError::NotFound(m) => ApiError::Missing(m),
+            OpError::Conflict(m) => ApiError::Conflict(m),
+            OpError::Store(s) => s.into(),
+            OpError::Keys(k) => ApiError::Unavailable(k.to_string()),
+            OpError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::NotFound(m) => ApiError::Missing(m),
+            StoreError::Invalid(m) => ApiError::InvalidRequest(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_statuses_match() {
+        assert_eq!(ApiError::TokenTheftDetected.code(), "token_theft_detected");
+        assert_eq!(
+            ApiError::TokenTheftDetected.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ApiError::InvalidJson("x".into()).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::RateLimited { retry_after: 3 }.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let e: ApiError = OpError::Conflict("tenant exists".into()).into();
+        assert_eq!(e.code(), "conflict");
+    }
+}

@@ -1,0 +1,115 @@
+//! Schema migrations, applied in order inside one transaction at startup. Each replica may start
+//! at the same time: on PostgreSQL an advisory lock serializes them, on SQLite the write lock does.
+
+use super::{StoreError, Tx, Val};
+use crate::time::now;
+
+/// (version, description, SQL valid on both SQLite and PostgreSQL). Never edit a released entry;
+/// append a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "tenants, users, roles, sessions, refresh tokens, signing keys",
+    r#"
+CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    disabled BIGINT NOT NULL DEFAULT 0,
+    access_ttl BIGINT NOT NULL,
+    refresh_idle BIGINT NOT NULL,
+    session_absolute BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE memberships (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+CREATE TABLE roles (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE role_grants (
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL REFERENCES roles(name),
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, role),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES memberships(tenant_id, user_id)
+);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    csrf_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_refresh_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    revoke_reason TEXT
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE INDEX sessions_expiry ON sessions(expires_at);
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    issued_at BIGINT NOT NULL,
+    rotated_at BIGINT
+);
+CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL UNIQUE,
+    n TEXT NOT NULL,
+    e TEXT NOT NULL,
+    sealed_private_key TEXT,
+    created_at BIGINT NOT NULL,
+    activates_at BIGINT NOT NULL
+);
+"#,
+)];
+
+/// The newest schema version this build knows.
+pub const LATEST: i64 = 1;
+
+pub(super) fn migrate(tx: &mut dyn Tx) -> Result<(), StoreError> {
+    tx.lock_for_migration()?;
+    tx.batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )?;
+    let current = tx
+        .query_opt("SELECT MAX(version) FROM schema_migrations", &[])?
+        .map(|r| r.opt_int(0))
+        .transpose()?
+        .flatten()
+        .unwrap_or(0);
+    if current > LATEST {
+        return Err(StoreError::Migration(format!(
+            "the database is at schema version {current}, newer than this issuer supports ({LATEST}); run a newer tenantgate-issuer"
+        )));
+    }
+    for (version, description, sql) in MIGRATIONS {
+        if *version > current {
+            tx.batch(sql).map_err(|e| {
+                StoreError::Migration(format!("version {version} ({description}): {e}"))
+            })?;
+            tx.exec(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+                &[Val::Int(*version), Val::from(*description), Val::Int(now())],
+            )?;
+        }
+    }
+    Ok(())
+}
