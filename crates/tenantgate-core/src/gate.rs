@@ -1,8 +1,11 @@
 //! The whole decision for one request, with no host calls: the filter, the `tenantgate explain`
-//! CLI and the tests all go through [`Gate::decide`].
+//! CLI and the tests all go through [`Gate::decide`]. A gate is built by the one compile step
+//! ([`crate::compile`]) and is valid by construction.
 
-use crate::config::{self, Config, Requirement, TokenSource};
+use crate::compile::{self, Compiled};
+use crate::config::{self, Config, Provider, Requirement, TokenSource};
 use crate::denial::Denial;
+use crate::jwks::CompiledJwks;
 use crate::policy::Policy;
 use crate::token::extract;
 use crate::verify::{self, cache::TokenCache, KeySource, VerifiedToken, VerifyFailure};
@@ -53,11 +56,20 @@ pub struct Place {
     pub tenant: Option<usize>,
 }
 
+/// One provider as the gate holds it: its configuration and its compiled key source.
+#[derive(Debug, Clone, Copy)]
+pub struct GateProvider<'a> {
+    pub config: &'a Provider,
+    pub jwks: &'a CompiledJwks,
+}
+
 /// A compiled configuration, immutable once built.
 #[derive(Debug)]
 pub struct Gate {
     config: Config,
     policy: Policy,
+    /// Each provider's key source, in `config.providers` order.
+    jwks: Vec<CompiledJwks>,
     /// Every token source any provider accepts, without duplicates: a credential anywhere in
     /// them counts, so two credentials in two places are caught.
     sources: Vec<TokenSource>,
@@ -66,15 +78,15 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Parses and validates a configuration; every error names its field path.
+    /// Parses and compiles a configuration; every error names its field path.
     pub fn from_json(json: &[u8]) -> Result<Gate, config::ConfigErrors> {
         let config = config::parse(json)?;
         Gate::new(config)
     }
 
-    /// Compiles an already parsed configuration.
+    /// Compiles an already parsed configuration (one built in code is held to the same checks).
     pub fn new(config: Config) -> Result<Gate, config::ConfigErrors> {
-        let policy = Policy::compile(&config)?;
+        let Compiled { policy, jwks } = compile::compile(&config)?;
         let mut sources: Vec<TokenSource> = Vec::new();
         for provider in &config.providers {
             for source in &provider.token_sources {
@@ -87,6 +99,7 @@ impl Gate {
         Ok(Gate {
             config,
             policy,
+            jwks,
             sources,
             tenant_ids,
         })
@@ -94,6 +107,16 @@ impl Gate {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Each provider with its compiled key source (the inline keys, or the callout that fetches
+    /// them), in configuration order: what the glue builds its fetchers from.
+    pub fn providers(&self) -> impl ExactSizeIterator<Item = GateProvider<'_>> + '_ {
+        self.config
+            .providers
+            .iter()
+            .zip(&self.jwks)
+            .map(|(config, jwks)| GateProvider { config, jwks })
     }
 
     /// Decides one request. `now` is unix seconds. The cache, when given, short-cuts verification.

@@ -10,6 +10,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod compile;
 pub mod config;
 pub mod denial;
 pub mod gate;

@@ -1,28 +1,28 @@
 //! The filter configuration: the JSON that Envoy passes as `configuration` (Istio: `pluginConfig`).
 //!
 //! Parsing is strict: unknown fields are refused, and every error names the JSON path of the field
-//! that is wrong. `docs/tenantgate.schema.json` describes the same shape for editors and Istio users.
-//! [`parse`] checks the shape, then [`validate`] everything serde cannot say (ranges, names,
-//! hosts, route patterns), reporting every problem at once.
+//! that is wrong. [`parse`] checks the shape only; everything serde cannot say (ranges, names,
+//! hosts, route patterns, key sets) is checked by [`crate::compile`] while it builds the gate, so
+//! a configuration is checked exactly once. This module is a leaf: it imports no other part of
+//! the crate, which all read it. `docs/tenantgate.schema.json` is generated from these types
+//! (cargo feature `schema`).
 
 mod de;
 mod error;
 pub mod syntax;
-mod validate;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use validate::validate;
 
 /// The path of the document itself in errors.
 const ROOT: &str = "(root)";
 
-/// Parses and validates the filter configuration (UTF-8 JSON). Shape errors (syntax, types,
-/// unknown or missing fields) stop at the first, with its JSON path; a well-formed document then
-/// gets every semantic error at once.
+/// Parses the filter configuration (UTF-8 JSON): its shape only. Shape errors (syntax, types,
+/// unknown or missing fields) stop at the first, with its JSON path. The semantic checks are the
+/// compile step's ([`crate::gate::Gate::from_json`] runs both).
 pub fn parse(json: &[u8]) -> Result<Config, ConfigErrors> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -33,9 +33,13 @@ pub fn parse(json: &[u8]) -> Result<Config, ConfigErrors> {
     // Trailing characters after the document are refused like any syntax error.
     de.end()
         .map_err(|e| ConfigErrors::single(ROOT, e.to_string()))?;
-    validate(&config)?;
     Ok(config)
 }
+
+/// Default name of the claim naming the tenant (what the issuer emits: see `token::claims`).
+pub const DEFAULT_TENANT_CLAIM: &str = "tenantId";
+/// Default name of the claim holding the roles (what the issuer emits: see `token::claims`).
+pub const DEFAULT_ROLES_CLAIM: &str = "roles";
 
 /// Allowed ranges (inclusive) of the numeric settings; errors name them.
 pub mod limits {
@@ -133,7 +137,7 @@ impl Provider {
     pub fn tenant_claim_name(&self) -> &str {
         self.tenant_claim
             .as_deref()
-            .unwrap_or(crate::token::claims::TENANT_CLAIM)
+            .unwrap_or(DEFAULT_TENANT_CLAIM)
     }
 }
 
@@ -337,7 +341,7 @@ fn default_retry_after_seconds() -> u64 {
     5
 }
 fn default_roles_claim() -> String {
-    crate::token::claims::ROLES_CLAIM.into()
+    DEFAULT_ROLES_CLAIM.into()
 }
 fn default_token_sources() -> Vec<TokenSource> {
     vec![TokenSource::Bearer]
@@ -345,7 +349,7 @@ fn default_token_sources() -> Vec<TokenSource> {
 fn default_clock_skew_seconds() -> u64 {
     60
 }
-fn default_refresh_seconds() -> u64 {
+pub(crate) fn default_refresh_seconds() -> u64 {
     600
 }
 fn default_refresh_min_seconds() -> u64 {
@@ -386,4 +390,4 @@ fn default_negative_entries() -> usize {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

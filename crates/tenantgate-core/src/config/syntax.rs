@@ -1,6 +1,6 @@
 //! Syntax of the names the configuration carries: tenant ids, provider names, HTTP tokens,
-//! DNS names and host templates. Shared by validation and by the policy compiler, so a name that
-//! validates is a name the policy can match.
+//! DNS names and host templates. The compile step checks names with these and the policy matches
+//! with what they return, so a name that compiles is a name the policy can match.
 
 /// Longest tenant id: it must fit a DNS label, since host templates put it in one.
 pub const MAX_TENANT_ID_LEN: usize = 63;

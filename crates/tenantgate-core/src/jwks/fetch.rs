@@ -6,106 +6,11 @@
 //! happens: a bad response (status, size, content) only schedules a retry, with exponential
 //! backoff and jitter so that every worker of every proxy does not retry at the same instant.
 
-use crate::config;
-
 use super::keyset::KeySet;
+use super::source::{CompiledJwks, JwksSource};
 use super::JwksError;
 
-/// The timing and size limits of one provider's fetches, in milliseconds and bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchPolicy {
-    pub refresh_default_ms: u64,
-    pub refresh_min_ms: u64,
-    pub refresh_max_ms: u64,
-    pub max_response_bytes: usize,
-    pub unknown_kid_refetch_ms: u64,
-    pub backoff_initial_ms: u64,
-    pub backoff_max_ms: u64,
-    /// A fetch with no news after this long is considered lost, and may be started again.
-    pub lost_after_ms: u64,
-}
-
-impl FetchPolicy {
-    pub fn from_config(cfg: &config::Jwks) -> FetchPolicy {
-        let timeout_ms = cfg.remote.as_ref().map_or(5_000, |r| r.timeout_ms);
-        FetchPolicy {
-            refresh_default_ms: cfg.refresh_default_seconds.saturating_mul(1000),
-            refresh_min_ms: cfg.refresh_min_seconds.saturating_mul(1000),
-            refresh_max_ms: cfg.refresh_max_seconds.saturating_mul(1000),
-            max_response_bytes: cfg.max_response_bytes,
-            unknown_kid_refetch_ms: cfg.unknown_kid_refetch_seconds.saturating_mul(1000),
-            backoff_initial_ms: cfg.backoff_initial_ms,
-            backoff_max_ms: cfg.backoff_max_ms,
-            // The host enforces the callout timeout; this only recovers from a lost callback.
-            lost_after_ms: timeout_ms.saturating_mul(2).saturating_add(1_000),
-        }
-    }
-
-    /// The refresh interval for a response's `Cache-Control`, clamped to [min, max].
-    pub fn refresh_ms(&self, cache_control: Option<&str>) -> u64 {
-        let wanted = match cache_control.map(parse_cache_control) {
-            Some(CacheDirective::NoCache) => self.refresh_min_ms,
-            Some(CacheDirective::MaxAge(seconds)) => seconds.saturating_mul(1000),
-            Some(CacheDirective::Unspecified) | None => self.refresh_default_ms,
-        };
-        // Not `clamp`: it panics when min > max, and the configuration is not ours to trust here.
-        wanted
-            .max(self.refresh_min_ms)
-            .min(self.refresh_max_ms)
-            .max(1)
-    }
-
-    /// The backoff before retry number `failures` (1 for the first retry), without jitter.
-    pub fn backoff_ms(&self, failures: u32) -> u64 {
-        let doublings = failures.saturating_sub(1).min(63);
-        let delay = self
-            .backoff_initial_ms
-            .checked_shl(doublings)
-            .unwrap_or(u64::MAX);
-        // Doubling past 2^64 wraps bits away: detect it by shifting back.
-        let delay = if delay >> doublings == self.backoff_initial_ms {
-            delay
-        } else {
-            u64::MAX
-        };
-        delay.min(self.backoff_max_ms).max(1)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CacheDirective {
-    MaxAge(u64),
-    NoCache,
-    Unspecified,
-}
-
-/// The directives of `Cache-Control` (RFC 9111 section 5.2) that set a refresh interval:
-/// `no-cache`/`no-store` (refresh as often as allowed) win over `max-age`; the first `max-age`
-/// counts.
-fn parse_cache_control(value: &str) -> CacheDirective {
-    let mut max_age = None;
-    for directive in value.split(',') {
-        let (name, arg) = match directive.split_once('=') {
-            Some((name, arg)) => (name.trim(), Some(arg.trim().trim_matches('"'))),
-            None => (directive.trim(), None),
-        };
-        if name.eq_ignore_ascii_case("no-cache") || name.eq_ignore_ascii_case("no-store") {
-            return CacheDirective::NoCache;
-        }
-        if name.eq_ignore_ascii_case("max-age") && max_age.is_none() {
-            max_age = arg.and_then(parse_delta_seconds);
-        }
-    }
-    max_age.map_or(CacheDirective::Unspecified, CacheDirective::MaxAge)
-}
-
-/// RFC 9111 delta-seconds: digits only; too large saturates.
-fn parse_delta_seconds(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(s.parse().unwrap_or(u64::MAX))
-}
+pub use super::policy::FetchPolicy;
 
 /// One provider's key set and its fetch schedule.
 #[derive(Debug, Clone)]
@@ -123,19 +28,16 @@ pub struct KeySetFetcher {
 }
 
 impl KeySetFetcher {
-    /// The fetcher of one provider. An inline key set is loaded now (an error if unusable); a
-    /// remote one is due at once. `seed` drives the jitter, so workers spread their retries.
-    pub fn new(cfg: &config::Jwks, seed: u64) -> Result<KeySetFetcher, JwksError> {
-        let keys = match &cfg.inline {
-            Some(doc) => Some(KeySet::from_value(doc)?),
-            None => None,
+    /// The fetcher of one provider's compiled key source: an inline key set is there from the
+    /// start, a remote one is due at once. `seed` drives the jitter, so workers spread their
+    /// retries.
+    pub fn new(jwks: &CompiledJwks, seed: u64) -> KeySetFetcher {
+        let (keys, remote) = match &jwks.source {
+            JwksSource::Inline(keys) => (Some(keys.clone()), false),
+            JwksSource::Remote(_) => (None, true),
         };
-        let remote = cfg.remote.is_some();
-        if keys.is_none() && !remote {
-            return Err(JwksError::NoSource);
-        }
-        Ok(KeySetFetcher {
-            policy: FetchPolicy::from_config(cfg),
+        KeySetFetcher {
+            policy: jwks.policy.clone(),
             remote,
             keys,
             in_flight_since: None,
@@ -144,7 +46,7 @@ impl KeySetFetcher {
             last_unknown_kid_refetch: None,
             last_error: None,
             rng: seed,
-        })
+        }
     }
 
     pub fn policy(&self) -> &FetchPolicy {
@@ -341,96 +243,10 @@ impl KeySetFetcher {
     }
 }
 
-/// Split `jwks.remote.uri` into the callout's `:authority` and `:path` (with the query, if any).
-/// Accepts `http://` and `https://` only (TLS is the cluster's business); refuses user info,
-/// fragments, whitespace and control characters.
-pub fn callout_target(uri: &str) -> Result<(String, String), JwksError> {
-    let bad = |why: &str| JwksError::BadUri(format!("{why} (got {uri:?})"));
-    if !uri.is_ascii() || uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(bad("must be ASCII without spaces or control characters"));
-    }
-    let (scheme, rest) = uri
-        .split_once("://")
-        .ok_or_else(|| bad("must start with http:// or https://"))?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(bad("the scheme must be http or https"));
-    }
-    if rest.contains('#') {
-        return Err(bad("must not have a fragment"));
-    }
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(at) => (
-            rest.get(..at).unwrap_or_default(),
-            rest.get(at..).unwrap_or_default(),
-        ),
-        None => (rest, ""),
-    };
-    if authority.contains('@') {
-        return Err(bad("must not carry user info"));
-    }
-    let host = match authority.strip_prefix('[') {
-        // IPv6 literal: `[addr]` or `[addr]:port`.
-        Some(v6) => {
-            let (addr, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed IPv6 literal"))?;
-            if addr.is_empty()
-                || !addr
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-            {
-                return Err(bad("invalid IPv6 literal"));
-            }
-            check_port(after, &bad)?;
-            addr
-        }
-        None => {
-            let (host, port) = match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            };
-            if let Some(port) = port {
-                check_port(&format!(":{port}"), &bad)?;
-            }
-            if !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-            {
-                return Err(bad("invalid host name"));
-            }
-            host
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("has no host"));
-    }
-    let path = if path.is_empty() {
-        "/".to_owned()
-    } else if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_owned()
-    };
-    Ok((authority.to_owned(), path))
-}
-
-/// `after` is empty or `:port` with a port in 1..=65535.
-fn check_port(after: &str, bad: &dyn Fn(&str) -> JwksError) -> Result<(), JwksError> {
-    if after.is_empty() {
-        return Ok(());
-    }
-    let port = after
-        .strip_prefix(':')
-        .ok_or_else(|| bad("unexpected characters after the host"))?;
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
-        _ => Err(bad("the port must be a number from 1 to 65535")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
     use crate::jwks::keyset::tests::jwk;
 
     fn jwks_config(remote: bool, inline: Option<serde_json::Value>) -> config::Jwks {
@@ -450,8 +266,12 @@ mod tests {
         serde_json::json!({ "keys": keys }).to_string().into_bytes()
     }
 
+    fn fetcher(cfg: &config::Jwks, seed: u64) -> KeySetFetcher {
+        KeySetFetcher::new(&crate::compile::jwks_for_tests(cfg), seed)
+    }
+
     fn remote() -> KeySetFetcher {
-        KeySetFetcher::new(&jwks_config(true, None), 42).expect("valid")
+        fetcher(&jwks_config(true, None), 42)
     }
 
     #[test]
@@ -471,59 +291,6 @@ mod tests {
             "{next}"
         );
         assert!(!f.poll(next - 1) && f.poll(next));
-    }
-
-    #[test]
-    fn refresh_follows_cache_control_within_the_clamp() {
-        let p = remote().policy().clone();
-        assert_eq!(p.refresh_ms(Some("max-age=120")), 120_000);
-        assert_eq!(p.refresh_ms(Some("public, Max-Age=\"300\"")), 300_000);
-        assert_eq!(p.refresh_ms(Some("max-age=5")), 30_000, "clamped up to min");
-        assert_eq!(
-            p.refresh_ms(Some("max-age=86400")),
-            600_000,
-            "clamped down to max"
-        );
-        assert_eq!(
-            p.refresh_ms(Some("max-age=99999999999999999999999")),
-            600_000
-        );
-        assert_eq!(p.refresh_ms(Some("no-cache")), 30_000);
-        assert_eq!(p.refresh_ms(Some("max-age=300, no-store")), 30_000);
-        assert_eq!(
-            p.refresh_ms(Some("max-age=abc")),
-            600_000,
-            "unparsable: the default"
-        );
-        assert_eq!(p.refresh_ms(Some("public")), 600_000);
-        assert_eq!(p.refresh_ms(None), 600_000);
-    }
-
-    #[test]
-    fn an_inverted_clamp_does_not_panic() {
-        let mut p = remote().policy().clone();
-        p.refresh_min_ms = 10_000;
-        p.refresh_max_ms = 5_000;
-        assert_eq!(p.refresh_ms(Some("max-age=1")), 5_000);
-    }
-
-    #[test]
-    fn backoff_doubles_to_the_max() {
-        let p = remote().policy().clone();
-        let delays: Vec<_> = (1..=9).map(|n| p.backoff_ms(n)).collect();
-        assert_eq!(
-            delays,
-            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
-        );
-        assert_eq!(p.backoff_ms(u32::MAX), 60_000);
-        let mut huge = p.clone();
-        huge.backoff_initial_ms = u64::MAX / 3;
-        huge.backoff_max_ms = u64::MAX;
-        assert_eq!(
-            huge.backoff_ms(3),
-            u64::MAX,
-            "saturates instead of wrapping"
-        );
     }
 
     #[test]
@@ -597,7 +364,7 @@ mod tests {
     fn jitter_differs_between_seeds() {
         let waits: std::collections::BTreeSet<u64> = (0..16)
             .map(|seed| {
-                let mut f = KeySetFetcher::new(&jwks_config(true, None), seed).expect("valid");
+                let mut f = fetcher(&jwks_config(true, None), seed);
                 f.fetch_started(0);
                 f.on_failure(0);
                 f.next_wakeup().unwrap_or(0)
@@ -632,20 +399,15 @@ mod tests {
     #[test]
     fn inline_sets_load_at_construction_and_never_fetch() {
         let inline = serde_json::from_slice(&body(&["x"])).expect("json");
-        let mut f = KeySetFetcher::new(&jwks_config(false, Some(inline)), 1).expect("valid");
+        let mut f = fetcher(&jwks_config(false, Some(inline)), 1);
         assert!(f.key_set().is_some_and(|k| k.contains("x")));
         assert!(!f.poll(0) && !f.poll(u64::MAX));
         assert_eq!(f.next_wakeup(), None);
         assert!(!f.may_refetch(0) && !f.request_refetch(0));
-        let bad = serde_json::json!({"keys": [{"kty": "RSA"}]});
-        assert!(matches!(
-            KeySetFetcher::new(&jwks_config(false, Some(bad)), 1),
-            Err(JwksError::NoUsableKey { total: 1, .. })
-        ));
-        assert_eq!(
-            KeySetFetcher::new(&jwks_config(false, None), 1).err(),
-            Some(JwksError::NoSource)
-        );
+        // Configuration, never replaced by a fetched set (unusable inline sets and a missing
+        // source are refused by the compile step: see compile::tests::providers).
+        assert_eq!(f.adopt_key_set(&body(&["y"])), Err(JwksError::NoSource));
+        assert!(f.key_set().is_some_and(|k| k.contains("x") && !k.contains("y")));
     }
 
     #[test]
@@ -694,49 +456,4 @@ mod tests {
         assert!(!f.poll(lost - 1) && f.poll(lost));
     }
 
-    #[test]
-    fn callout_targets() {
-        let ok = |uri: &str| callout_target(uri).expect(uri);
-        assert_eq!(
-            ok("https://idp.example.com/.well-known/jwks.json"),
-            ("idp.example.com".into(), "/.well-known/jwks.json".into())
-        );
-        assert_eq!(
-            ok("http://idp:8080/jwks?tenant=a"),
-            ("idp:8080".into(), "/jwks?tenant=a".into())
-        );
-        assert_eq!(
-            ok("HTTPS://idp.example.com"),
-            ("idp.example.com".into(), "/".into())
-        );
-        assert_eq!(ok("https://idp?x=1"), ("idp".into(), "/?x=1".into()));
-        assert_eq!(
-            ok("http://[::1]:9000/k"),
-            ("[::1]:9000".into(), "/k".into())
-        );
-        for bad in [
-            "ftp://idp/jwks",
-            "idp/jwks",
-            "https:///jwks",
-            "https://user:pw@idp/jwks",
-            "https://idp/jwks#frag",
-            "https://idp:0/jwks",
-            "https://idp:99999/jwks",
-            "https://idp:/jwks",
-            "https://idp:+80/jwks",
-            "https://id p/jwks",
-            "https://idp/jw\nks",
-            "https://[::1/jwks",
-            "https://[]/jwks",
-            "https://[::1]x/jwks",
-            "https://idé/jwks",
-            "",
-        ] {
-            let err = callout_target(bad).expect_err(bad);
-            assert!(
-                matches!(&err, JwksError::BadUri(msg) if msg.contains("got")),
-                "{err}"
-            );
-        }
-    }
 }

@@ -1,15 +1,20 @@
-//! Provider key sets: JWKS parsing and key selection ([`keyset`]), the fetch lifecycle as a
-//! pure state machine driven by the glue ([`fetch`]), and one fetch per Envoy rather than per
-//! worker through the host's shared data ([`shared`]).
+//! Provider key sets: JWKS parsing and key selection ([`keyset`]), a provider's compiled key
+//! source ([`source`]: inline keys or the callout), the fetch limits ([`policy`]), the fetch
+//! lifecycle as a pure state machine driven by the glue ([`fetch`]), and one fetch per Envoy
+//! rather than per worker through the host's shared data ([`shared`]).
 
 pub mod fetch;
 pub mod keyset;
+pub mod policy;
 pub mod shared;
+pub mod source;
 
 use std::fmt;
 
-pub use fetch::{callout_target, KeySetFetcher};
+pub use fetch::KeySetFetcher;
 pub use keyset::{KeyRejection, KeySet, RsaKey};
+pub use policy::FetchPolicy;
+pub use source::{callout_target, Callout, CompiledJwks, JwksSource};
 
 /// Why a key set could not be loaded or fetched. The last good key set is kept on every one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +34,7 @@ pub enum JwksError {
     TooLarge { size: usize, max: usize },
     /// The request got no response: timeout, reset, or the cluster is unavailable.
     FetchFailed,
-    /// Neither `jwks.remote` nor `jwks.inline` is configured.
+    /// The key set is configured inline, so nothing fetched can replace it.
     NoSource,
     /// `jwks.remote.uri` cannot be turned into a callout; the message names the URI.
     BadUri(String),
@@ -68,7 +73,9 @@ impl fmt::Display for JwksError {
             JwksError::FetchFailed => f.write_str(
                 "the JWKS request got no response (timeout, reset or cluster unavailable)",
             ),
-            JwksError::NoSource => f.write_str("set exactly one of jwks.remote and jwks.inline"),
+            JwksError::NoSource => {
+                f.write_str("the key set is configured inline (jwks.inline): it is never fetched")
+            }
             // The caller prefixes the field path (`providers[i].jwks.remote.uri`).
             JwksError::BadUri(why) => f.write_str(why),
         }

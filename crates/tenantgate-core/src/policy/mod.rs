@@ -7,7 +7,7 @@ pub mod path;
 pub mod routes;
 pub mod tenancy;
 
-use crate::config::{self, Config, ConfigErrors, Requirement};
+use crate::config::Requirement;
 
 pub use routes::RouteTable;
 pub use tenancy::HostTable;
@@ -20,16 +20,9 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Validates the configuration (the same checks as [`config::parse`], so a configuration built
-    /// in code is held to them too) and compiles its tables.
-    pub fn compile(config: &Config) -> Result<Policy, ConfigErrors> {
-        config::validate(config)?;
-        let routes =
-            RouteTable::compile(&config.routes).map_err(|errors| ConfigErrors { errors })?;
-        Ok(Policy {
-            hosts: HostTable::compile(config),
-            routes,
-        })
+    /// The policy of compiled tables ([`crate::compile`] builds them from a configuration).
+    pub fn new(hosts: HostTable, routes: RouteTable) -> Policy {
+        Policy { hosts, routes }
     }
 
     /// The tenant that owns a normalized host.
@@ -55,7 +48,11 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{PathMatch, Route};
+    use crate::config::{self, Config, PathMatch, Route};
+
+    fn compile(config: &Config) -> Result<Policy, config::ConfigErrors> {
+        crate::compile::compile(config).map(|compiled| compiled.policy)
+    }
 
     fn config() -> Config {
         config::parse(
@@ -78,7 +75,7 @@ mod tests {
 
     #[test]
     fn compiled_policy_answers_ownership_and_routes() {
-        let policy = Policy::compile(&config()).expect("compiles");
+        let policy = compile(&config()).expect("compiles");
         assert_eq!(policy.owner("acme.example.com"), Some("acme"));
         assert_eq!(policy.owner("acme.app.example.com"), Some("acme"));
         assert_eq!(policy.owner("other.app.example.com"), None);
@@ -110,7 +107,7 @@ mod tests {
             require: Requirement::Public,
         });
         config.host_templates.push("nope".into());
-        let errors = Policy::compile(&config).expect_err("invalid");
+        let errors = compile(&config).expect_err("invalid");
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["host_templates[1]", "routes[2].path.glob"]);
     }

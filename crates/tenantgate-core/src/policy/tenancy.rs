@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{syntax, syntax::HostTemplate, Config};
+use crate::config::syntax::HostTemplate;
 
-/// The compiled host table. Validation guarantees that no host has two owners, so the order of
-/// the checks below does not change any answer.
+/// The compiled host table. The compile step guarantees that no host has two owners, so the
+/// order of the checks below does not change any answer.
 #[derive(Debug, Clone, Default)]
 pub struct HostTable {
     /// Normalized host → tenant id. A `BTreeMap`: no hasher that wants randomness inside V8.
@@ -17,27 +17,19 @@ pub struct HostTable {
 }
 
 impl HostTable {
-    /// Builds the table from a configuration that passed [`crate::config::validate`]. Entries
-    /// validation would refuse are skipped, never half-applied.
-    pub fn compile(config: &Config) -> HostTable {
-        let mut explicit = BTreeMap::new();
-        for (tenant, spec) in &config.tenants {
-            for host in &spec.hosts {
-                if let Ok(host) = syntax::dns_name(host) {
-                    explicit.insert(host, tenant.clone());
-                }
-            }
-        }
-        let templates = config
-            .host_templates
-            .iter()
-            .filter_map(|t| HostTemplate::parse(t).ok())
-            .collect();
+    /// The table of explicit hosts (normalized host → tenant id), host templates and configured
+    /// tenant ids (sorted), as [`crate::compile`] builds it.
+    pub fn new(
+        explicit: BTreeMap<String, String>,
+        templates: Vec<HostTemplate>,
+        tenants: Vec<String>,
+        allow_unlisted: bool,
+    ) -> HostTable {
         HostTable {
             explicit,
             templates,
-            tenants: config.tenants.keys().cloned().collect(),
-            allow_unlisted: config.allow_unlisted_tenants,
+            tenants,
+            allow_unlisted,
         }
     }
 
@@ -60,10 +52,11 @@ impl HostTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn table(json: serde_json::Value) -> HostTable {
         let config: Config = serde_json::from_value(json).expect("config shape");
-        HostTable::compile(&config)
+        crate::compile::host_table_for_tests(&config)
     }
 
     fn base(extra: serde_json::Value) -> serde_json::Value {

@@ -7,6 +7,11 @@ use std::rc::Rc;
 use super::*;
 use crate::jwks::keyset::tests::jwk;
 
+/// The fetcher of a key source, compiled as the gate compiles it.
+fn fetcher_for(cfg: &config::Jwks, seed: u64) -> KeySetFetcher {
+    KeySetFetcher::new(&crate::compile::jwks_for_tests(cfg), seed)
+}
+
 /// The host's shared data: one CAS counter for every write, a CAS mismatch only on an existing
 /// key (an absent key takes any write), and an optional outage.
 #[derive(Default)]
@@ -157,7 +162,7 @@ impl Sim {
             .map(|i| {
                 let i = i as u64;
                 Worker {
-                    fetcher: KeySetFetcher::new(cfg, i * 7_919 + 13).expect("valid"),
+                    fetcher: fetcher_for(cfg, i * 7_919 + 13),
                     shared: SharedKeys::new(ns.clone(), 1_000 + i),
                     phase: (i * TICK_MS / n as u64) / STEP_MS * STEP_MS,
                 }
@@ -329,8 +334,7 @@ fn without_shared_data_every_worker_fetches_on_its_own() {
 #[test]
 fn a_winner_that_never_answers_is_taken_over() {
     let cfg = jwks_config(serde_json::json!({}));
-    let lost_after = KeySetFetcher::new(&cfg, 0)
-        .expect("valid")
+    let lost_after = fetcher_for(&cfg, 0)
         .policy()
         .lost_after_ms;
     for n in [1, 2, 8] {
@@ -387,7 +391,7 @@ fn a_winner_that_never_answers_is_taken_over() {
 #[test]
 fn failures_back_off_together() {
     let cfg = jwks_config(serde_json::json!({}));
-    let policy = KeySetFetcher::new(&cfg, 0).expect("valid").policy().clone();
+    let policy = fetcher_for(&cfg, 0).policy().clone();
     for n in [1, 2, 8] {
         let mut sim = Sim::new(n, &cfg, |i| match i {
             0 => keys("k0", "max-age=300"),
@@ -589,8 +593,7 @@ fn an_unknown_kid_flood_makes_one_fetch() {
 #[test]
 fn the_unknown_kid_rate_limit_holds_before_a_worker_has_seen_the_mark() {
     let cfg = jwks_config(serde_json::json!({}));
-    let lost_after = KeySetFetcher::new(&cfg, 0)
-        .expect("valid")
+    let lost_after = fetcher_for(&cfg, 0)
         .policy()
         .lost_after_ms;
     let mut sim = Sim::new(2, &cfg, |i| match i {
@@ -728,7 +731,7 @@ fn inline_key_sets_never_touch_the_store() {
         inline: Some(serde_json::from_slice(&body(&["x"])).expect("json")),
         ..jwks_config(serde_json::json!({}))
     };
-    let mut fetcher = KeySetFetcher::new(&cfg, 1).expect("valid");
+    let mut fetcher = fetcher_for(&cfg, 1);
     let ns = Namespace::new("acme", &jwks_config(serde_json::json!({}))).expect("remote");
     let mut shared = SharedKeys::new(ns, 1);
     let store = MemStore::default();
@@ -752,11 +755,11 @@ fn a_concurrent_lease_taker_wins_and_the_other_stands_by() {
     let store = MemStore::default();
     let mut a = (
         SharedKeys::new(ns.clone(), 1),
-        KeySetFetcher::new(&cfg, 1).expect("valid"),
+        fetcher_for(&cfg, 1),
     );
     let b = Rc::new(RefCell::new((
         SharedKeys::new(ns.clone(), 2),
-        KeySetFetcher::new(&cfg, 2).expect("valid"),
+        fetcher_for(&cfg, 2),
     )));
     let tick = a.0.tick(&store, &mut a.1, START);
     assert_eq!(tick, Tick::default(), "created, no lease yet");
@@ -791,15 +794,14 @@ fn a_concurrent_lease_taker_wins_and_the_other_stands_by() {
 fn a_lapsed_winner_cannot_overwrite_the_body_of_its_successor() {
     let cfg = jwks_config(serde_json::json!({}));
     let ns = Namespace::new("acme", &cfg).expect("remote");
-    let lost_after = KeySetFetcher::new(&cfg, 0)
-        .expect("valid")
+    let lost_after = fetcher_for(&cfg, 0)
         .policy()
         .lost_after_ms;
     let store = MemStore::default();
     let worker = |id: u64| {
         (
             SharedKeys::new(ns.clone(), id),
-            KeySetFetcher::new(&cfg, id).expect("valid"),
+            fetcher_for(&cfg, id),
         )
     };
     let (mut a, b, mut c, mut d) = (
@@ -874,11 +876,11 @@ fn a_worker_with_a_callout_under_way_is_not_elected() {
     let store = MemStore::default();
     let mut a = (
         SharedKeys::new(ns.clone(), 1),
-        KeySetFetcher::new(&cfg, 1).expect("valid"),
+        fetcher_for(&cfg, 1),
     );
     let mut b = (
         SharedKeys::new(ns.clone(), 2),
-        KeySetFetcher::new(&cfg, 2).expect("valid"),
+        fetcher_for(&cfg, 2),
     );
     // During an outage A fetches on its own.
     store.down.set(true);
@@ -975,7 +977,7 @@ fn an_unreadable_entry_falls_back_to_the_worker_s_own_fetches() {
         .borrow_mut()
         .insert(ns.state_key().to_owned(), (b"garbage".to_vec(), 1));
     let mut shared = SharedKeys::new(ns.clone(), 1);
-    let mut fetcher = KeySetFetcher::new(&cfg, 1).expect("valid");
+    let mut fetcher = fetcher_for(&cfg, 1);
     assert!(shared.tick(&store, &mut fetcher, START).fetch);
     assert_eq!(shared.mode(), Mode::PerWorker);
     fetcher.fetch_started(START);
