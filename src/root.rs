@@ -132,13 +132,7 @@ impl RootContext for GateRoot {
                 return false;
             }
         };
-        let mut worker = match Worker::new(gate) {
-            Ok(worker) => worker,
-            Err(error) => {
-                log::error!("tenantgate: invalid configuration: {error}");
-                return false;
-            }
-        };
+        let mut worker = Worker::new(gate);
         let now = now_ms();
         for provider in 0..worker.providers.len() {
             worker.tick_provider(provider, now);

@@ -1,11 +1,11 @@
 //! The per-VM (per Envoy worker) state shared by the root context and the HTTP contexts.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
 
 use tenantgate_core::gate::{Gate, Outcome, RequestView};
-use tenantgate_core::jwks::fetch::{callout_target, KeySetFetcher};
+use tenantgate_core::jwks::fetch::KeySetFetcher;
 use tenantgate_core::jwks::keyset::KeySet;
 use tenantgate_core::jwks::shared::{Namespace, Refetch, SharedKeys, Tick};
 use tenantgate_core::verify::cache::TokenCache;
@@ -27,13 +27,8 @@ pub struct ProviderKeys {
     refetch_wanted: bool,
 }
 
-/// Where a remote key set is fetched from.
-pub struct Callout {
-    pub cluster: String,
-    pub authority: String,
-    pub path: String,
-    pub timeout: Duration,
-}
+/// Where a remote key set is fetched from, as the configuration compiled it.
+pub use tenantgate_core::jwks::Callout;
 
 /// A request paused while its provider's keys load.
 pub struct Pending {
@@ -116,49 +111,34 @@ pub fn now_ms() -> u64 {
 }
 
 impl Worker {
-    pub fn new(gate: Gate) -> Result<Worker, String> {
-        let mut providers = Vec::with_capacity(gate.config().providers.len());
+    /// The worker of a compiled configuration: nothing is left to check.
+    pub fn new(gate: Gate) -> Worker {
         let worker_id = worker_id();
-        for (index, provider) in gate.config().providers.iter().enumerate() {
-            // Per-worker seeds spread the workers' retries apart.
-            let seed = worker_id ^ (index as u64);
-            let fetcher = KeySetFetcher::new(&provider.jwks, seed)
-                .map_err(|e| format!("providers[{index}].jwks: {e}"))?;
-            let remote = match &provider.jwks.remote {
-                Some(remote) => {
-                    let (authority, path) = callout_target(&remote.uri)
-                        .map_err(|e| format!("providers[{index}].jwks.remote.uri: {e}"))?;
-                    Some(Callout {
-                        cluster: remote.cluster.clone(),
-                        authority,
-                        path,
-                        timeout: Duration::from_millis(remote.timeout_ms),
-                    })
-                }
-                None => None,
-            };
-            let shared = Namespace::new(&provider.name, &provider.jwks)
-                .map(|ns| SharedKeys::new(ns, worker_id));
-            providers.push(ProviderKeys {
-                fetcher,
-                remote,
-                shared,
+        let providers: Vec<ProviderKeys> = gate
+            .providers()
+            .enumerate()
+            .map(|(index, provider)| ProviderKeys {
+                // Per-worker seeds spread the workers' retries apart.
+                fetcher: KeySetFetcher::new(provider.jwks, worker_id ^ (index as u64)),
+                remote: provider.jwks.callout().cloned(),
+                shared: Namespace::new(&provider.config.name, &provider.config.jwks)
+                    .map(|ns| SharedKeys::new(ns, worker_id)),
                 in_flight: None,
                 refetch_wanted: false,
-            });
-        }
+            })
+            .collect();
         let cache = TokenCache::new(&gate.config().cache);
         let metrics = Metrics::define(gate.config());
         for (index, p) in providers.iter().enumerate() {
             metrics.keys_loaded(index, p.fetcher.key_set().map_or(0, KeySet::len));
         }
-        Ok(Worker {
+        Worker {
             gate,
             providers,
             cache,
             pending: Vec::new(),
             metrics,
-        })
+        }
     }
 
     /// Decides a request against the current keys and the cache.

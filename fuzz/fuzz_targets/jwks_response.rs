@@ -3,15 +3,23 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tenantgate_core::gate::Gate;
 use tenantgate_core::jwks::KeySetFetcher;
 
 fuzz_target!(|data: &[u8]| {
-    let cfg: tenantgate_core::config::Jwks = serde_json::from_value(serde_json::json!({
-        "remote": {"cluster": "idp", "uri": "https://idp/jwks"},
-        "refresh_min_seconds": 30, "refresh_max_seconds": 600,
-    }))
-    .expect("config");
-    let mut fetcher = KeySetFetcher::new(&cfg, data.len() as u64).expect("fetcher");
+    let config = serde_json::json!({
+        "providers": [{
+            "name": "idp", "issuer": "https://idp", "audiences": ["api"],
+            "jwks": {
+                "remote": {"cluster": "idp", "uri": "https://idp/jwks"},
+                "refresh_min_seconds": 30, "refresh_max_seconds": 600
+            }
+        }],
+        "tenants": {"acme": {"hosts": ["acme.example.com"]}}
+    });
+    let gate = Gate::from_json(config.to_string().as_bytes()).expect("config");
+    let provider = gate.providers().next().expect("one provider");
+    let mut fetcher = KeySetFetcher::new(provider.jwks, data.len() as u64);
     // First line: Cache-Control; the rest: the body.
     let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
     let cache_control = std::str::from_utf8(&data[..split]).ok();

@@ -1,7 +1,7 @@
 //! docs/configuration.md and docs/tenantgate.schema.json against the real parser.
 //!
 //! Every ```json block of the page is a whole configuration. Valid ones must pass the schema and
-//! `config::parse`. A block after a `<!-- invalid -->` line must be refused by the parser with
+//! the parser (`Gate::from_json`: parse, then compile). A block after a `<!-- invalid -->` line must be refused by the parser with
 //! exactly the text of the ```text block that follows it. The schema and the parser must also
 //! agree on every field name, at every depth, and on every default.
 
@@ -9,6 +9,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 use tenantgate_core::config;
+use tenantgate_core::gate::Gate;
+
+/// The parser as the filter runs it: the shape (`config::parse`), then every other check.
+fn parse(json: &[u8]) -> Result<config::Config, config::ConfigErrors> {
+    Gate::from_json(json).map(|gate| gate.config().clone())
+}
 
 const DOC: &str = include_str!("../../../docs/configuration.md");
 const SCHEMA: &str = include_str!("../../../docs/tenantgate.schema.json");
@@ -111,7 +117,7 @@ fn documented_examples_pass_or_fail_as_documented() {
     );
     let mut failures = Vec::new();
     for example in &examples {
-        let parsed = config::parse(example.json.as_bytes());
+        let parsed = parse(example.json.as_bytes());
         match (&example.expected_error, parsed) {
             (None, Ok(_)) => {
                 let instance: Value = serde_json::from_str(&example.json).expect("JSON");
@@ -213,7 +219,7 @@ fn the_demo_filter_configuration_passes_both() {
     let json = include_str!("../../../envoy/tenantgate.json");
     let instance: Value = serde_json::from_str(json).expect("envoy/tenantgate.json is JSON");
     assert_eq!(schema_errors(&validator(), &instance), Vec::<String>::new());
-    let config = config::parse(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let config = parse(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     assert!(!config.providers.is_empty() && !config.routes.is_empty());
 }
 
@@ -282,7 +288,7 @@ fn a_maximal_configuration_passes_both_and_uses_every_schema_field() {
     let validator = validator();
     let doc = maximal();
     assert_eq!(schema_errors(&validator, &doc), Vec::<String>::new());
-    let config = config::parse(doc.to_string().as_bytes()).expect("the parser accepts it");
+    let config = parse(doc.to_string().as_bytes()).expect("the parser accepts it");
     assert!(config.headers.forward_token);
 
     // Every schema object's fields, summed over the places that use it, are all used.
@@ -344,7 +350,7 @@ fn unknown_fields_fail_both_and_field_names_agree_at_every_depth() {
             !schema_errors(&validator, &doc).is_empty(),
             "the schema accepts an unknown field at {instance:?}"
         );
-        let errors = config::parse(doc.to_string().as_bytes()).expect_err("parser refuses");
+        let errors = parse(doc.to_string().as_bytes()).expect_err("parser refuses");
         let error = &errors.errors[0];
         assert!(
             error.message.contains("`zz_unknown`"),
@@ -531,7 +537,7 @@ fn schema_ranges_are_the_parser_ranges() {
                     .and_then(Value::as_object_mut)
                     .expect("object")
                     .insert(name.clone(), json!(value));
-                let errors = config::parse(doc.to_string().as_bytes())
+                let errors = parse(doc.to_string().as_bytes())
                     .expect_err(&format!("{path} = {value} is outside the schema's range"));
                 let error = errors
                     .iter()
