@@ -2,6 +2,7 @@
 //!
 //! `tenantgate check CONFIG` validates a filter configuration exactly as `on_configure` would.
 //! `tenantgate explain` decides one request with the filter's own code and says why.
+//! `tenantgate schema` prints the configuration's JSON Schema, generated from the parser's types.
 //! Exit codes: 0 valid / allowed, 1 invalid configuration, 2 usage error or unreadable file,
 //! 3 refused, 4 undecidable without the provider's keys (pass `--jwks`).
 
@@ -36,6 +37,8 @@ enum Command {
     },
     /// Decide one request with the filter's own code: the outcome, the rule that matched and why.
     Explain(ExplainArgs),
+    /// Print the JSON Schema of the filter configuration (docs/tenantgate.schema.json).
+    Schema,
 }
 
 #[derive(clap::Args)]
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
     let status = match cli.command {
         Command::Check { config } => check(&config),
         Command::Explain(args) => explain(&args),
+        Command::Schema => schema(),
     };
     status.into()
 }
@@ -138,6 +142,20 @@ fn check(path: &Path) -> Status {
                 eprintln!("{error}");
             }
             Status::Invalid
+        }
+    }
+}
+
+/// The schema, pretty-printed as the checked-in file is.
+fn schema() -> Status {
+    match serde_json::to_string_pretty(&tenantgate_core::config::schema()) {
+        Ok(text) => {
+            println!("{text}");
+            Status::Ok
+        }
+        Err(err) => {
+            eprintln!("tenantgate: cannot print the schema: {err}");
+            Status::Usage
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `tenantgate`: `check` and `explain` for gateway owners.
+//! `tenantgate`: `check`, `explain` and `schema` for gateway owners.
 
 mod cli;
 

@@ -134,7 +134,7 @@ impl Compiler {
                  tenants or add host_templates",
             );
         }
-            let explicit = owners
+        let explicit = owners
             .into_iter()
             .map(|(host, (owner, _))| (host, owner.to_owned()))
             .collect();

@@ -9,6 +9,8 @@
 
 mod de;
 mod error;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod syntax;
 
 use std::collections::BTreeMap;
@@ -16,6 +18,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
+#[cfg(feature = "schema")]
+pub use schema::schema;
 
 /// The path of the document itself in errors.
 const ROOT: &str = "(root)";
@@ -57,42 +61,60 @@ pub mod limits {
     pub const CACHE_BYTES: (u64, u64) = (0, 268_435_456);
 }
 
-/// The whole filter configuration.
+/// The JSON given to the tenantgate proxy-wasm filter as Envoy `configuration` or Istio
+/// WasmPlugin `pluginConfig`. Unknown fields are refused. See docs/configuration.md.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(rename = "Config", title = "tenantgate filter configuration")
+)]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `realm` of the `WWW-Authenticate` challenge.
     #[serde(default = "default_realm")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1, max = 128), regex(pattern = r"^[ !#-\[\]-~]+$"))
+    )]
     pub realm: String,
     /// Largest token accepted, in bytes (default 8 KiB).
     #[serde(default = "default_max_token_bytes")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::MAX_TOKEN_BYTES.0, max = limits::MAX_TOKEN_BYTES.1)))]
     pub max_token_bytes: usize,
     /// Trusted token issuers.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub providers: Vec<Provider>,
     /// Tenants by id, each with the hosts it owns. A repeated id is refused, not merged.
     #[serde(default, deserialize_with = "de::unique_keys")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = {}, "propertyNames" = {"$ref": "#/$defs/tenant_id"})))]
     pub tenants: BTreeMap<String, Tenant>,
     /// Host templates such as `{tenant}.app.example.com`; they apply to configured tenants, and to
     /// any tenant id when `allow_unlisted_tenants` is true.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("uniqueItems" = true), inner(regex(pattern = r"^([A-Za-z0-9_-]+\.)*\{tenant\}(\.[A-Za-z0-9_-]+)*\.?$"))))]
     pub host_templates: Vec<String>,
     /// Let a host template name a tenant that is not in `tenants` (many-tenant SaaS). Default false.
     #[serde(default)]
     pub allow_unlisted_tenants: bool,
     /// Ordered route rules; the first match decides.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = [])))]
     pub routes: Vec<Route>,
     /// What applies to a request that no route matches. Default `deny`.
     #[serde(default = "default_requirement")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "deny")))]
     pub default_requirement: Requirement,
     /// Names of the identity headers set upstream, and whether `Authorization` is forwarded.
     #[serde(default)]
     pub headers: Headers,
     /// How long a request waits for the first key set before a 503 (milliseconds, default 5000).
     #[serde(default = "default_jwks_wait_ms")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::JWKS_WAIT_MS.0, max = limits::JWKS_WAIT_MS.1)))]
     pub jwks_wait_ms: u64,
     /// `Retry-After` seconds on a 503 (default 5).
     #[serde(default = "default_retry_after_seconds")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::RETRY_AFTER_SECONDS.0, max = limits::RETRY_AFTER_SECONDS.1)))]
     pub retry_after_seconds: u64,
     /// Verified-token cache bounds.
     #[serde(default)]
@@ -100,33 +122,44 @@ pub struct Config {
 }
 
 /// One trusted issuer.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "provider", extend("not" = {"description": "`tenant` and `tenant_claim` are mutually exclusive.", "required": ["tenant", "tenant_claim"]})))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
     /// A short name used in metrics and logs (`[a-z0-9_-]+`).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[a-z0-9_-]{1,64}$")))]
     pub name: String,
     /// The exact `iss` value of its tokens.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub issuer: String,
     /// Accepted audiences; the token's `aud` must contain one of them. Must not be empty.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1), inner(length(min = 1))))]
     pub audiences: Vec<String>,
     /// Bind the provider to one tenant (a tenant's own IdP): its tokens need no tenant claim, and
     /// a tenant claim they carry is ignored. Mutually exclusive with `tenant_claim`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<schema::TenantId>"))]
     pub tenant: Option<String>,
     /// Claim naming the tenant, for a shared issuer (default `tenantId`).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub tenant_claim: Option<String>,
     /// Claim holding the role names, an array of strings (default `roles`).
     #[serde(default = "default_roles_claim")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub roles_claim: String,
     /// Where its tokens are taken from (default: `Authorization: Bearer`).
     #[serde(default = "default_token_sources")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1), extend("uniqueItems" = true, "default" = [{"type": "bearer"}])))]
     pub token_sources: Vec<TokenSource>,
     /// Tolerance for `exp`, `nbf` and `iat`, in seconds (default 60).
     #[serde(default = "default_clock_skew_seconds")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::CLOCK_SKEW_SECONDS.0, max = limits::CLOCK_SKEW_SECONDS.1)))]
     pub clock_skew_seconds: u64,
     /// Refuse tokens whose `exp - iat` (or `exp - now` without `iat`) exceeds this, in seconds.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::MAX_LIFETIME_SECONDS.0, max = limits::MAX_LIFETIME_SECONDS.1)))]
     pub max_lifetime_seconds: Option<u64>,
     /// Where the keys come from.
     pub jwks: Jwks,
@@ -135,9 +168,7 @@ pub struct Provider {
 impl Provider {
     /// The tenant claim name in force for a shared issuer.
     pub fn tenant_claim_name(&self) -> &str {
-        self.tenant_claim
-            .as_deref()
-            .unwrap_or(DEFAULT_TENANT_CLAIM)
+        self.tenant_claim.as_deref().unwrap_or(DEFAULT_TENANT_CLAIM)
     }
 }
 
@@ -154,71 +185,104 @@ pub enum TokenSource {
 }
 
 /// A provider's key set: fetched from a cluster, or given inline. Exactly one of the two.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "jwks", extend("oneOf" = [{"required": ["remote"]}, {"required": ["inline"]}])))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jwks {
+    /// Fetch the key set through an Envoy cluster.
     #[serde(default)]
     pub remote: Option<RemoteJwks>,
-    /// A JWKS document (`{"keys":[...]}`) inline.
+    /// A JWKS document (`{"keys": [...]}`) inline, checked as the filter loads it: keys that are
+    /// not RSA with 2048 to 8192 bits and use/alg/key_ops compatible with RS256 are skipped, and
+    /// at least one must remain. JWK members are open.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<schema::InlineJwks>"))]
     pub inline: Option<serde_json::Value>,
     /// Refresh interval when the response has no `Cache-Control: max-age` (seconds, default 600).
     #[serde(default = "default_refresh_seconds")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::REFRESH_SECONDS.0, max = limits::REFRESH_SECONDS.1)))]
     pub refresh_default_seconds: u64,
     /// Lower clamp on the max-age (seconds, default 30).
     #[serde(default = "default_refresh_min_seconds")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::REFRESH_SECONDS.0, max = limits::REFRESH_SECONDS.1)))]
     pub refresh_min_seconds: u64,
     /// Upper clamp on the max-age (seconds, default 600).
     #[serde(default = "default_refresh_seconds")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::REFRESH_SECONDS.0, max = limits::REFRESH_SECONDS.1)))]
     pub refresh_max_seconds: u64,
     /// Largest JWKS response accepted (bytes, default 64 KiB).
     #[serde(default = "default_max_jwks_bytes")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::JWKS_RESPONSE_BYTES.0, max = limits::JWKS_RESPONSE_BYTES.1)))]
     pub max_response_bytes: usize,
     /// At most one refetch for an unknown `kid` per this many seconds (default 30).
     #[serde(default = "default_unknown_kid_refetch_seconds")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::UNKNOWN_KID_REFETCH_SECONDS.0, max = limits::UNKNOWN_KID_REFETCH_SECONDS.1)))]
     pub unknown_kid_refetch_seconds: u64,
     /// First retry delay after a failed fetch (milliseconds, default 1000); doubles up to the max.
     #[serde(default = "default_backoff_initial_ms")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::BACKOFF_MS.0, max = limits::BACKOFF_MS.1)))]
     pub backoff_initial_ms: u64,
     /// Longest retry delay (milliseconds, default 60000).
     #[serde(default = "default_backoff_max_ms")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::BACKOFF_MS.0, max = limits::BACKOFF_MS.1)))]
     pub backoff_max_ms: u64,
 }
 
 /// A JWKS fetched with `dispatch_http_call` through a named Envoy cluster.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "remote_jwks"))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteJwks {
     /// The Envoy cluster the callout goes through.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub cluster: String,
     /// `http://` or `https://` URL; its authority and path become `:authority` and `:path`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]+/[^#\s]*$"))
+    )]
     pub uri: String,
     /// Callout timeout (milliseconds, default 5000).
     #[serde(default = "default_fetch_timeout_ms")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::FETCH_TIMEOUT_MS.0, max = limits::FETCH_TIMEOUT_MS.1)))]
     pub timeout_ms: u64,
 }
 
 /// A tenant and the hosts it owns.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "tenant"))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
+    /// The hosts this tenant owns.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<schema::Host>"))]
     pub hosts: Vec<String>,
 }
 
 /// One route rule.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "route"))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Optional name, shown by `tenantgate explain` and in debug logs.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub name: Option<String>,
     pub path: PathMatch,
     /// Methods this rule applies to (upper case); all when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1), extend("uniqueItems" = true), inner(regex(pattern = r"^[!#$%&'*+.^_`|~0-9A-Z-]+$"))))]
     pub methods: Option<Vec<String>>,
     /// Hosts this rule applies to; all when absent.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<Vec<schema::Host>>", length(min = 1))
+    )]
     pub hosts: Option<Vec<String>>,
     pub require: Requirement,
 }
@@ -250,14 +314,18 @@ pub enum Requirement {
     Roles(RoleRequirement),
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "roles", extend("anyOf" = [{"required": ["any_of"], "properties": {"any_of": {"minItems": 1}}}, {"required": ["all_of"], "properties": {"all_of": {"minItems": 1}}}])))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRequirement {
     /// At least one of these roles.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(inner(length(min = 1))))]
     pub any_of: Vec<String>,
     /// Every one of these roles.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(inner(length(min = 1))))]
     pub all_of: Vec<String>,
 }
 
@@ -274,14 +342,22 @@ impl RoleRequirement {
 }
 
 /// Identity headers set upstream.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "headers"))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Headers {
+    /// The header carrying the verified tenant id.
     #[serde(default = "default_tenant_header")]
+    #[cfg_attr(feature = "schema", schemars(with = "schema::IdentityHeader"))]
     pub tenant: String,
+    /// The header carrying the token's subject.
     #[serde(default = "default_user_header")]
+    #[cfg_attr(feature = "schema", schemars(with = "schema::IdentityHeader"))]
     pub user: String,
+    /// The header carrying the roles, comma-separated.
     #[serde(default = "default_roles_header")]
+    #[cfg_attr(feature = "schema", schemars(with = "schema::IdentityHeader"))]
     pub roles: String,
     /// Forward the `Authorization` header (and other token sources) upstream. Default false, as
     /// Envoy's `jwt_authn` `forward`: the upstream gets verified identity, not a replayable token.
@@ -301,17 +377,22 @@ impl Default for Headers {
 }
 
 /// Verified-token cache bounds.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "cache"))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     /// Most verified tokens kept per worker (0 turns the cache off; default 10000).
     #[serde(default = "default_cache_entries")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::CACHE_ENTRIES.0, max = limits::CACHE_ENTRIES.1)))]
     pub max_entries: usize,
     /// Most bytes of cached tokens and identities per worker (default 8 MiB).
     #[serde(default = "default_cache_bytes")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::CACHE_BYTES.0, max = limits::CACHE_BYTES.1)))]
     pub max_bytes: usize,
     /// Most refused tokens remembered, so a flood of one bad token costs nothing (default 1024).
     #[serde(default = "default_negative_entries")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::CACHE_ENTRIES.0, max = limits::CACHE_ENTRIES.1)))]
     pub negative_max_entries: usize,
 }
 

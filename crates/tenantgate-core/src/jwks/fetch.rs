@@ -407,7 +407,9 @@ mod tests {
         // Configuration, never replaced by a fetched set (unusable inline sets and a missing
         // source are refused by the compile step: see compile::tests::providers).
         assert_eq!(f.adopt_key_set(&body(&["y"])), Err(JwksError::NoSource));
-        assert!(f.key_set().is_some_and(|k| k.contains("x") && !k.contains("y")));
+        assert!(f
+            .key_set()
+            .is_some_and(|k| k.contains("x") && !k.contains("y")));
     }
 
     #[test]
@@ -455,5 +457,4 @@ mod tests {
         assert_eq!(f.next_wakeup(), Some(lost));
         assert!(!f.poll(lost - 1) && f.poll(lost));
     }
-
 }

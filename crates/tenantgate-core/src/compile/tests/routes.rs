@@ -85,7 +85,11 @@ fn route_errors_name_the_field_and_every_route_is_checked() {
             {"path": {"prefix": "/ok"}, "hosts": ["ok.example.com", "bad host"], "require": "public"}
         ]),
     );
-    set(&mut doc, "/routes/2", json!({"path": {"exact": "/x"}, "require": "deny"}));
+    set(
+        &mut doc,
+        "/routes/2",
+        json!({"path": {"exact": "/x"}, "require": "deny"}),
+    );
     let paths: Vec<String> = errors_of(&doc).into_iter().map(|(p, _)| p).collect();
     assert_eq!(paths, ["routes[0].path.glob", "routes[1].hosts[1]"]);
 }

@@ -334,9 +334,7 @@ fn without_shared_data_every_worker_fetches_on_its_own() {
 #[test]
 fn a_winner_that_never_answers_is_taken_over() {
     let cfg = jwks_config(serde_json::json!({}));
-    let lost_after = fetcher_for(&cfg, 0)
-        .policy()
-        .lost_after_ms;
+    let lost_after = fetcher_for(&cfg, 0).policy().lost_after_ms;
     for n in [1, 2, 8] {
         let mut sim = Sim::new(n, &cfg, |i| match i {
             0 | 3 => Answer::Never,
@@ -593,9 +591,7 @@ fn an_unknown_kid_flood_makes_one_fetch() {
 #[test]
 fn the_unknown_kid_rate_limit_holds_before_a_worker_has_seen_the_mark() {
     let cfg = jwks_config(serde_json::json!({}));
-    let lost_after = fetcher_for(&cfg, 0)
-        .policy()
-        .lost_after_ms;
+    let lost_after = fetcher_for(&cfg, 0).policy().lost_after_ms;
     let mut sim = Sim::new(2, &cfg, |i| match i {
         0 => keys("k0", "max-age=600"),
         _ => Answer::Never,
@@ -753,10 +749,7 @@ fn a_concurrent_lease_taker_wins_and_the_other_stands_by() {
     let cfg = jwks_config(serde_json::json!({}));
     let ns = Namespace::new("acme", &cfg).expect("remote");
     let store = MemStore::default();
-    let mut a = (
-        SharedKeys::new(ns.clone(), 1),
-        fetcher_for(&cfg, 1),
-    );
+    let mut a = (SharedKeys::new(ns.clone(), 1), fetcher_for(&cfg, 1));
     let b = Rc::new(RefCell::new((
         SharedKeys::new(ns.clone(), 2),
         fetcher_for(&cfg, 2),
@@ -794,16 +787,9 @@ fn a_concurrent_lease_taker_wins_and_the_other_stands_by() {
 fn a_lapsed_winner_cannot_overwrite_the_body_of_its_successor() {
     let cfg = jwks_config(serde_json::json!({}));
     let ns = Namespace::new("acme", &cfg).expect("remote");
-    let lost_after = fetcher_for(&cfg, 0)
-        .policy()
-        .lost_after_ms;
+    let lost_after = fetcher_for(&cfg, 0).policy().lost_after_ms;
     let store = MemStore::default();
-    let worker = |id: u64| {
-        (
-            SharedKeys::new(ns.clone(), id),
-            fetcher_for(&cfg, id),
-        )
-    };
+    let worker = |id: u64| (SharedKeys::new(ns.clone(), id), fetcher_for(&cfg, id));
     let (mut a, b, mut c, mut d) = (
         worker(1),
         Rc::new(RefCell::new(worker(2))),
@@ -874,14 +860,8 @@ fn a_worker_with_a_callout_under_way_is_not_elected() {
     let cfg = jwks_config(serde_json::json!({}));
     let ns = Namespace::new("acme", &cfg).expect("remote");
     let store = MemStore::default();
-    let mut a = (
-        SharedKeys::new(ns.clone(), 1),
-        fetcher_for(&cfg, 1),
-    );
-    let mut b = (
-        SharedKeys::new(ns.clone(), 2),
-        fetcher_for(&cfg, 2),
-    );
+    let mut a = (SharedKeys::new(ns.clone(), 1), fetcher_for(&cfg, 1));
+    let mut b = (SharedKeys::new(ns.clone(), 2), fetcher_for(&cfg, 2));
     // During an outage A fetches on its own.
     store.down.set(true);
     assert!(a.0.tick(&store, &mut a.1, START).fetch);
