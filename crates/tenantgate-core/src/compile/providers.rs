@@ -180,6 +180,21 @@ impl Compiler {
             .inline
             .as_ref()
             .and_then(|doc| self.inline_keys(&format!("{at}.inline"), doc));
+        self.fetch_limits(at, jwks);
+        let source = match (remote, inline) {
+            (Some(callout), None) => JwksSource::Remote(callout),
+            (None, Some(keys)) => JwksSource::Inline(keys),
+            // Neither or both: an error is recorded above.
+            _ => return None,
+        };
+        self.clean_since(mark).then(|| CompiledJwks {
+            policy: FetchPolicy::from_config(jwks),
+            source,
+        })
+    }
+
+    /// The refresh clamp, response size, refetch rate and backoff of a key source.
+    fn fetch_limits(&mut self, at: &str, jwks: &Jwks) {
         let (min, default, max) = (
             jwks.refresh_min_seconds,
             jwks.refresh_default_seconds,
@@ -246,16 +261,6 @@ impl Compiler {
                 format!("must not exceed backoff_max_ms ({backoff_max}) (got {initial})"),
             );
         }
-        let source = match (remote, inline) {
-            (Some(callout), None) => JwksSource::Remote(callout),
-            (None, Some(keys)) => JwksSource::Inline(keys),
-            // Neither or both: an error is recorded above.
-            _ => return None,
-        };
-        self.clean_since(mark).then(|| CompiledJwks {
-            policy: FetchPolicy::from_config(jwks),
-            source,
-        })
     }
 
     /// The callout that fetches a remote key set.

@@ -10,77 +10,8 @@ use crate::policy::HostTable;
 impl Compiler {
     /// Checks tenants and host templates; returns the host table they make.
     pub(super) fn tenancy(&mut self, config: &Config) -> HostTable {
-        // Normalized host → (owning tenant, field path), for explicit hosts.
-        let mut owners: BTreeMap<String, (&str, String)> = BTreeMap::new();
-        for (id, tenant) in &config.tenants {
-            let at = format!("tenants.{id}");
-            if !syntax::is_tenant_id(id) {
-                self.err(
-                    at.clone(),
-                    format!(
-                        "{id:?} is not a valid tenant id: use [a-z0-9][a-z0-9_-]*, at most {} \
-                         characters",
-                        syntax::MAX_TENANT_ID_LEN
-                    ),
-                );
-            }
-            for (h, host) in tenant.hosts.iter().enumerate() {
-                let path = format!("{at}.hosts[{h}]");
-                let host = match syntax::dns_name(host) {
-                    Ok(host) => host,
-                    Err(why) => {
-                        self.err(path, why);
-                        continue;
-                    }
-                };
-                match owners.get(&host) {
-                    Some((owner, first)) if *owner == id.as_str() => {
-                        let message = format!("duplicate host {host:?} (also {first})");
-                        self.err(path, message);
-                    }
-                    Some((owner, first)) => {
-                        let message =
-                            format!("host {host:?} is already owned by tenant {owner:?} ({first})");
-                        self.err(path, message);
-                    }
-                    None => {
-                        owners.insert(host, (id.as_str(), path));
-                    }
-                }
-            }
-        }
-
-        let mut templates: Vec<(usize, HostTemplate)> = Vec::new();
-        for (k, raw) in config.host_templates.iter().enumerate() {
-            let path = format!("host_templates[{k}]");
-            let template = match HostTemplate::parse(raw) {
-                Ok(template) => template,
-                Err(why) => {
-                    self.err(path, why);
-                    continue;
-                }
-            };
-            if let Some((first, _)) = templates.iter().find(|(_, t)| *t == template) {
-                self.err(path, format!("duplicate of host_templates[{first}]"));
-                continue;
-            }
-            if config.allow_unlisted_tenants {
-                if let Some((first, example)) = templates
-                    .iter()
-                    .find_map(|(j, t)| overlap(t, &template).map(|host| (*j, host)))
-                {
-                    self.err(
-                        path.clone(),
-                        format!(
-                            "overlaps host_templates[{first}]: with allow_unlisted_tenants, a \
-                             host such as {example:?} would belong to two tenants"
-                        ),
-                    );
-                }
-            }
-            templates.push((k, template));
-        }
-
+        let owners = self.tenant_hosts(config);
+        let templates = self.host_templates(config);
         // An explicit host that a template gives another tenant has two owners.
         for (host, (owner, path)) in &owners {
             for (k, template) in &templates {
@@ -141,6 +72,85 @@ impl Compiler {
         let templates = templates.into_iter().map(|(_, t)| t).collect();
         let tenants = config.tenants.keys().cloned().collect();
         HostTable::new(explicit, templates, tenants, config.allow_unlisted_tenants)
+    }
+
+    /// Tenant ids and their explicit hosts: normalized host → (owning tenant, field path).
+    fn tenant_hosts<'c>(&mut self, config: &'c Config) -> BTreeMap<String, (&'c str, String)> {
+        // Normalized host → (owning tenant, field path), for explicit hosts.
+        let mut owners: BTreeMap<String, (&str, String)> = BTreeMap::new();
+        for (id, tenant) in &config.tenants {
+            let at = format!("tenants.{id}");
+            if !syntax::is_tenant_id(id) {
+                self.err(
+                    at.clone(),
+                    format!(
+                        "{id:?} is not a valid tenant id: use [a-z0-9][a-z0-9_-]*, at most {} \
+                         characters",
+                        syntax::MAX_TENANT_ID_LEN
+                    ),
+                );
+            }
+            for (h, host) in tenant.hosts.iter().enumerate() {
+                let path = format!("{at}.hosts[{h}]");
+                let host = match syntax::dns_name(host) {
+                    Ok(host) => host,
+                    Err(why) => {
+                        self.err(path, why);
+                        continue;
+                    }
+                };
+                match owners.get(&host) {
+                    Some((owner, first)) if *owner == id.as_str() => {
+                        let message = format!("duplicate host {host:?} (also {first})");
+                        self.err(path, message);
+                    }
+                    Some((owner, first)) => {
+                        let message =
+                            format!("host {host:?} is already owned by tenant {owner:?} ({first})");
+                        self.err(path, message);
+                    }
+                    None => {
+                        owners.insert(host, (id.as_str(), path));
+                    }
+                }
+            }
+        }
+        owners
+    }
+
+    /// Host templates, parsed, with their index in `host_templates`.
+    fn host_templates(&mut self, config: &Config) -> Vec<(usize, HostTemplate)> {
+        let mut templates: Vec<(usize, HostTemplate)> = Vec::new();
+        for (k, raw) in config.host_templates.iter().enumerate() {
+            let path = format!("host_templates[{k}]");
+            let template = match HostTemplate::parse(raw) {
+                Ok(template) => template,
+                Err(why) => {
+                    self.err(path, why);
+                    continue;
+                }
+            };
+            if let Some((first, _)) = templates.iter().find(|(_, t)| *t == template) {
+                self.err(path, format!("duplicate of host_templates[{first}]"));
+                continue;
+            }
+            if config.allow_unlisted_tenants {
+                if let Some((first, example)) = templates
+                    .iter()
+                    .find_map(|(j, t)| overlap(t, &template).map(|host| (*j, host)))
+                {
+                    self.err(
+                        path.clone(),
+                        format!(
+                            "overlaps host_templates[{first}]: with allow_unlisted_tenants, a \
+                             host such as {example:?} would belong to two tenants"
+                        ),
+                    );
+                }
+            }
+            templates.push((k, template));
+        }
+        templates
     }
 }
 
