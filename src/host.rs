@@ -69,8 +69,8 @@ pub trait Host: SharedStore {
     fn set_effective_context(&self, context_id: u32) -> Result<(), HostError>;
 
     /// Starts a callout; its answer comes to the worker's `on_callout_response` with the
-    /// returned token. The answer goes to the context whose callback dispatched, so only root
-    /// callbacks (configure, tick, callout answers) dispatch.
+    /// returned token. The host answers the context whose callback dispatched, so the worker
+    /// dispatches only from the root's callbacks (configure and tick).
     fn dispatch_callout(&self, request: &CalloutRequest<'_>) -> Result<u32, HostError>;
 
     /// The headers of the callout answer being delivered (`:status` included).

@@ -1,7 +1,7 @@
 //! [`Host`] over proxy-wasm host calls: the SDK's `hostcalls` where they cannot panic on outside
 //! input, [`super::abi`] where they could.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
@@ -117,6 +117,3 @@ impl Host for ProxyHost {
         host_result(hostcalls::record_metric(id, value))
     }
 }
-
-/// How often the root wakes to start due fetches and expire waiting requests.
-pub const TICK: Duration = Duration::from_millis(100);

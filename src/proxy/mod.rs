@@ -6,13 +6,17 @@ mod host;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType};
 
 use crate::worker::{Verdict, Worker};
-use host::{ProxyHost, TICK};
+use host::ProxyHost;
+
+/// How often the root wakes to start due fetches and expire waiting requests.
+const TICK: Duration = Duration::from_millis(100);
 
 /// `None` until a configuration is accepted.
 type SharedWorker = Rc<RefCell<Option<Worker<ProxyHost>>>>;

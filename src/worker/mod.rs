@@ -131,10 +131,6 @@ impl<H: Host> Worker<H> {
         })
     }
 
-    pub fn host(&self) -> &H {
-        &self.host
-    }
-
     /// The headers of request `context_id` arrived (it is the host's effective request).
     pub fn on_request(&mut self, context_id: u32) -> Verdict {
         let request = OwnedRequest {
