@@ -1,6 +1,7 @@
-//! The two shared-data values of a provider, byte for byte. Both begin with a format byte; any
-//! value this version cannot read decodes to `None`, on which the workers fall back to fetching
-//! on their own. All integers are little-endian.
+//! The two shared-data values of a provider, byte for byte. Both begin with a format byte, and
+//! anything this version cannot read decodes to `None`: a `state` value that does not decode
+//! makes the workers fall back to fetching on their own, a `keys` value is never adopted. All
+//! integers are little-endian.
 //!
 //! ```text
 //! state:  off len
