@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use super::audit::AuditLog;
 use super::config::Config;
+use super::flows;
 use super::http::{self, App};
 use super::keys::{KeyRing, Rotation, Vault};
 use super::ops::{self, Ctx, TenantSettings};
@@ -255,7 +256,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let aud = if m.aud.is_empty() { None } else { Some(m.aud) };
             println!(
                 "{}",
-                ops::mint(&ctx, &m.tenant, &m.sub, &roles, ttl, aud).map_err(e)?
+                flows::mint(&ctx, &m.tenant, &m.sub, &roles, ttl, aud).map_err(|e| e.to_string())?
             );
             Ok(())
         }
