@@ -9,25 +9,66 @@ fn every_bad_input_gets_a_json_400_family_error() {
     issuer.tenant(&t, json!({}));
     let user = email();
     issuer.member(&t, &user, Some(PW), &[]);
-    let sign_in = format!("/v1/tenants/{t}/sign-in");
-    let refresh = format!("/v1/tenants/{t}/refresh");
-    let sign_out = format!("/v1/tenants/{t}/sign-out");
-    let json_ct = [("content-type", "application/json")];
+    let paths = TenantPaths {
+        sign_in: format!("/v1/tenants/{t}/sign-in"),
+        refresh: format!("/v1/tenants/{t}/refresh"),
+        sign_out: format!("/v1/tenants/{t}/sign-out"),
+    };
     let big = vec![b'x'; 64 * 1024];
+    for (method, path, headers, body, status, code) in session_cases(&paths, &big) {
+        let r = issuer.request(method, path, &headers, body.as_deref());
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (status, code),
+            "{method} {path} {:?}: {}",
+            body.as_ref()
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(80)]).to_string()),
+            r.text()
+        );
+        assert!(r.json()["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
 
-    // (method, path, headers, body, expected status, expected code)
-    type Case<'a> = (
-        &'a str,
-        &'a str,
-        Vec<(&'a str, &'a str)>,
-        Option<Vec<u8>>,
-        u16,
-        &'a str,
+    for (method, path, body, status, code) in admin_cases(&t, &user) {
+        let r = issuer.admin(method, &path, body.as_ref());
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (status, code),
+            "{method} {path} {body:?}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(
+        issuer.get("/healthz").status,
+        200,
+        "still healthy after all that"
     );
-    let cases: Vec<Case<'_>> = vec![
+    assert!(!issuer.stderr().contains("panicked"), "{}", issuer.stderr());
+}
+
+/// The session endpoints of the test tenant.
+struct TenantPaths {
+    sign_in: String,
+    refresh: String,
+    sign_out: String,
+}
+
+/// (method, path, headers, body, expected status, expected code)
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    Option<Vec<u8>>,
+    u16,
+    &'a str,
+);
+
+/// Malformed requests to the session endpoints and the router (a table: one case per entry).
+fn session_cases<'a>(p: &'a TenantPaths, big: &[u8]) -> Vec<Case<'a>> {
+    let json_ct = [("content-type", "application/json")];
+    vec![
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(b"{".to_vec()),
             400,
@@ -35,7 +76,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(b"[]".to_vec()),
             400,
@@ -43,7 +84,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(br#"{"email":"a@b.c"}"#.to_vec()),
             400,
@@ -51,7 +92,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(br#"{"email":1,"password":"x"}"#.to_vec()),
             400,
@@ -59,7 +100,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(br#"{"email":"a@b.c","password":"p","admin":true}"#.to_vec()),
             400,
@@ -67,7 +108,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(br#"{"email":"a@b.c","password":"p","refresh_token_delivery":"pigeon"}"#.to_vec()),
             400,
@@ -75,7 +116,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(br#"{"email":"not-an-email","password":"secret12"}"#.to_vec()),
             400,
@@ -83,7 +124,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(br#"{"email":"a@b.c","password":""}"#.to_vec()),
             400,
@@ -91,7 +132,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(format!(r#"{{"email":"a@b.c","password":"{}"}}"#, "p".repeat(300)).into_bytes()),
             400,
@@ -99,7 +140,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             Some(vec![0xff, 0xfe, b'{']),
             400,
@@ -107,7 +148,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
             None,
             400,
@@ -115,7 +156,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             vec![("content-type", "text/plain")],
             Some(br#"{"email":"a@b.c","password":"p"}"#.to_vec()),
             415,
@@ -123,9 +164,9 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_in,
+            &p.sign_in,
             json_ct.to_vec(),
-            Some(big.clone()),
+            Some(big.to_vec()),
             413,
             "body_too_large",
         ),
@@ -147,7 +188,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &refresh,
+            &p.refresh,
             json_ct.to_vec(),
             Some(br#"{"refresh_token":5}"#.to_vec()),
             400,
@@ -155,7 +196,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &refresh,
+            &p.refresh,
             json_ct.to_vec(),
             Some(br#"{"refresh_token":""}"#.to_vec()),
             400,
@@ -163,7 +204,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &refresh,
+            &p.refresh,
             json_ct.to_vec(),
             Some(format!(r#"{{"refresh_token":"{}"}}"#, "t".repeat(300)).into_bytes()),
             400,
@@ -171,7 +212,7 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &refresh,
+            &p.refresh,
             json_ct.to_vec(),
             Some(br#"{"refresh_token":"x","extra":1}"#.to_vec()),
             400,
@@ -179,30 +220,23 @@ fn every_bad_input_gets_a_json_400_family_error() {
         ),
         (
             "POST",
-            &sign_out,
+            &p.sign_out,
             vec![("authorization", "Basic abc")],
             None,
             400,
             "invalid_request",
         ),
-        ("GET", &sign_in, vec![], None, 405, "method_not_allowed"),
+        ("GET", &p.sign_in, vec![], None, 405, "method_not_allowed"),
         ("GET", "/nope", vec![], None, 404, "not_found"),
-    ];
-    for (method, path, headers, body, status, code) in cases {
-        let r = issuer.request(method, path, &headers, body.as_deref());
-        assert_eq!(
-            (r.status, r.error().as_str()),
-            (status, code),
-            "{method} {path} {:?}: {}",
-            body.as_ref()
-                .map(|b| String::from_utf8_lossy(&b[..b.len().min(80)]).to_string()),
-            r.text()
-        );
-        assert!(r.json()["message"].as_str().is_some_and(|m| !m.is_empty()));
-    }
+    ]
+}
 
-    // Admin API input.
-    let admin_cases: Vec<(&str, String, Option<Value>, u16, &str)> = vec![
+/// Malformed admin API input for tenant `t` with member `user` (a table: one case per entry).
+fn admin_cases(
+    t: &str,
+    user: &str,
+) -> Vec<(&'static str, String, Option<Value>, u16, &'static str)> {
+    vec![
         (
             "POST",
             "/admin/tenants".into(),
@@ -309,20 +343,5 @@ fn every_bad_input_gets_a_json_400_family_error() {
             "not_found",
         ),
         ("GET", "/admin/sessions/none".into(), None, 404, "not_found"),
-    ];
-    for (method, path, body, status, code) in admin_cases {
-        let r = issuer.admin(method, &path, body.as_ref());
-        assert_eq!(
-            (r.status, r.error().as_str()),
-            (status, code),
-            "{method} {path} {body:?}: {}",
-            r.text()
-        );
-    }
-    assert_eq!(
-        issuer.get("/healthz").status,
-        200,
-        "still healthy after all that"
-    );
-    assert!(!issuer.stderr().contains("panicked"), "{}", issuer.stderr());
+    ]
 }
