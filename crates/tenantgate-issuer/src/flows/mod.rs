@@ -1,7 +1,8 @@
 //! The session flows: sign-in, refresh and sign-out, and the signing of access tokens they share
 //! with `mint`. Each flow takes already-parsed input, runs its storage work, counts its metrics
-//! and writes its audit lines; the transports ([`crate::http`], [`crate::cli`]) only parse the
-//! request and render the outcome, so both behave identically.
+//! and writes its audit lines; the transports only parse the request and render the outcome
+//! ([`crate::http`] runs every flow, [`crate::cli`] runs `mint`), so the behaviour lives here
+//! once.
 //!
 //! Every flow blocks (storage, Argon2, RSA): async callers run it on the blocking pool.
 

@@ -1,5 +1,5 @@
-//! Signing keys: the rotation [`schedule`], the [`vault`] that keeps private keys at rest, and
-//! the [`signer`] that signs tokens and renders the JWKS.
+//! Signing keys: the rotation schedule (`schedule.rs`), the vault that keeps private keys at rest
+//! (`vault.rs`), and the signer that signs tokens and renders the JWKS (`signer.rs`).
 //!
 //! A key's state is derived from timestamps alone, so every replica reading the same rows at the
 //! same time agrees without coordination:
