@@ -5,7 +5,7 @@ use tenantgate_core::config::Provider;
 use tenantgate_core::jwks::keyset::KeySet;
 use tenantgate_core::verify::KeySource;
 
-pub const KEY_DER: &[u8] = include_bytes!("../../src/verify/testdata/rsa2048_a.der");
+pub const KEY_DER: &[u8] = include_bytes!("../../crates/tenantgate-core/src/verify/testdata/rsa2048_a.der");
 pub const NOW: u64 = 1_700_000_000;
 
 pub struct Keys(pub KeySet);
