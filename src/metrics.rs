@@ -7,11 +7,10 @@
 
 use std::collections::HashMap;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
-
 use tenantgate_core::config::Config;
 use tenantgate_core::denial::Denial;
+
+use crate::host::{Host, MetricKind};
 
 const OTHER_TENANT: &str = "_other";
 
@@ -44,26 +43,26 @@ pub enum FetchResult {
     Rejected,
 }
 
-fn define(kind: MetricType, name: &str) -> Option<u32> {
-    match hostcalls::define_metric(kind, name) {
+fn define(host: &impl Host, kind: MetricKind, name: &str) -> Option<u32> {
+    match host.define_metric(kind, name) {
         Ok(id) => Some(id),
         Err(status) => {
-            log::warn!("tenantgate: cannot define metric {name}: {status:?}");
+            log::warn!("tenantgate: cannot define metric {name}: {status}");
             None
         }
     }
 }
 
-fn bump(id: Option<u32>) {
+fn bump(host: &impl Host, id: Option<u32>) {
     if let Some(id) = id {
         // A failed increment loses one count; never worth failing a request over.
-        let _ = hostcalls::increment_metric(id, 1);
+        let _ = host.increment_metric(id, 1);
     }
 }
 
 impl Metrics {
-    pub fn define(config: &Config) -> Metrics {
-        let counter = |name: &str| define(MetricType::Counter, name);
+    pub fn define(host: &impl Host, config: &Config) -> Metrics {
+        let counter = |name: &str| define(host, MetricKind::Counter, name);
         let mut metrics = Metrics {
             allowed: counter("tenantgate.requests.allowed"),
             denied: counter("tenantgate.requests.denied"),
@@ -92,7 +91,7 @@ impl Metrics {
                 success: counter(&format!("{prefix}.fetch.success")),
                 failure: counter(&format!("{prefix}.fetch.failure")),
                 rejected: counter(&format!("{prefix}.fetch.rejected")),
-                keys: define(MetricType::Gauge, &format!("{prefix}.keys")),
+                keys: define(host, MetricKind::Gauge, &format!("{prefix}.keys")),
             });
         }
         metrics
@@ -105,31 +104,34 @@ impl Metrics {
             .or_else(|| self.by_tenant.last())
     }
 
-    pub fn allowed(&self, tenant: Option<usize>) {
-        bump(self.allowed);
-        bump(self.tenant(tenant).and_then(|pair| pair.0));
+    pub fn allowed(&self, host: &impl Host, tenant: Option<usize>) {
+        bump(host, self.allowed);
+        bump(host, self.tenant(tenant).and_then(|pair| pair.0));
     }
 
-    pub fn denied(&self, denial: Denial, tenant: Option<usize>) {
-        bump(self.denied);
-        bump(self.by_denial.get(&denial).copied());
-        bump(self.tenant(tenant).and_then(|pair| pair.1));
+    pub fn denied(&self, host: &impl Host, denial: Denial, tenant: Option<usize>) {
+        bump(host, self.denied);
+        bump(host, self.by_denial.get(&denial).copied());
+        bump(host, self.tenant(tenant).and_then(|pair| pair.1));
     }
 
-    pub fn fetch(&self, provider: usize, result: FetchResult) {
+    pub fn fetch(&self, host: &impl Host, provider: usize, result: FetchResult) {
         let Some(m) = self.jwks.get(provider) else {
             return;
         };
-        bump(match result {
-            FetchResult::Success => m.success,
-            FetchResult::Failure => m.failure,
-            FetchResult::Rejected => m.rejected,
-        });
+        bump(
+            host,
+            match result {
+                FetchResult::Success => m.success,
+                FetchResult::Failure => m.failure,
+                FetchResult::Rejected => m.rejected,
+            },
+        );
     }
 
-    pub fn keys_loaded(&self, provider: usize, count: usize) {
+    pub fn keys_loaded(&self, host: &impl Host, provider: usize, count: usize) {
         if let Some(id) = self.jwks.get(provider).and_then(|m| m.keys) {
-            let _ = hostcalls::record_metric(id, count as u64);
+            let _ = host.record_metric(id, count as u64);
         }
     }
 }

@@ -1,24 +1,22 @@
-//! Applying a decision to the request the host is currently working on. Free functions over
-//! `hostcalls`, so the root context can apply them too after `set_effective_context` (for requests
-//! that waited for keys).
-
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MapType, Status};
+//! Applying a decision to the host's effective request. Free functions over the [`Host`], so the
+//! root can apply them too after `set_effective_context` (for requests that waited for keys).
 
 use tenantgate_core::config::{Config, TokenSource};
 use tenantgate_core::denial::Denial;
 use tenantgate_core::gate::Identity;
 
-fn log_failure(what: &str, result: Result<(), Status>) {
+use crate::host::{Host, HostError};
+
+fn log_failure(what: &str, result: Result<(), HostError>) {
     if let Err(status) = result {
-        log::warn!("tenantgate: {what} failed: {status:?}");
+        log::warn!("tenantgate: {what} failed: {status}");
     }
 }
 
 /// Removes every client-sent copy of the identity headers. Runs first on every request, so
 /// nothing a client sends can pass for a verified identity, whatever the decision. `headers` is
 /// the request's complete header list: only names present in it cost a host call.
-pub fn strip_identity_headers(config: &Config, headers: &[(String, String)]) {
+pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(String, String)]) {
     for name in [
         &config.headers.tenant,
         &config.headers.user,
@@ -27,7 +25,7 @@ pub fn strip_identity_headers(config: &Config, headers: &[(String, String)]) {
         if headers.iter().any(|(n, _)| n == name) {
             log_failure(
                 "removing an identity header",
-                hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None),
+                host.set_request_header(name, None),
             );
         }
     }
@@ -35,12 +33,12 @@ pub fn strip_identity_headers(config: &Config, headers: &[(String, String)]) {
 
 /// Sets the verified identity headers and, unless configured to forward it, removes the token.
 /// `headers` is the request's header list as read at the start of the request.
-pub fn allow(config: &Config, identity: &Identity, headers: &[(String, String)]) {
+pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[(String, String)]) {
     let names = &config.headers;
     let set = |name: &str, value: &str| {
         log_failure(
             "setting an identity header",
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value)),
+            host.set_request_header(name, Some(value)),
         );
     };
     set(&names.tenant, &identity.tenant);
@@ -52,21 +50,21 @@ pub fn allow(config: &Config, identity: &Identity, headers: &[(String, String)])
         return;
     }
     match &identity.source {
-        TokenSource::Bearer => remove_header("authorization"),
-        TokenSource::Header { name } => remove_header(name),
-        TokenSource::Cookie { name } => remove_cookie(name, headers),
+        TokenSource::Bearer => remove_header(host, "authorization"),
+        TokenSource::Header { name } => remove_header(host, name),
+        TokenSource::Cookie { name } => remove_cookie(host, name, headers),
     }
 }
 
-fn remove_header(name: &str) {
+fn remove_header(host: &impl Host, name: &str) {
     log_failure(
         "removing the token header",
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None),
+        host.set_request_header(name, None),
     );
 }
 
 /// Rewrites the `cookie` header(s) without the named cookie, keeping the others in order.
-fn remove_cookie(name: &str, headers: &[(String, String)]) {
+fn remove_cookie(host: &impl Host, name: &str, headers: &[(String, String)]) {
     let kept: Vec<&str> = headers
         .iter()
         .filter(|(n, _)| n == "cookie")
@@ -79,12 +77,12 @@ fn remove_cookie(name: &str, headers: &[(String, String)]) {
     let value = (!value.is_empty()).then_some(value.as_str());
     log_failure(
         "rewriting the cookie header",
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, "cookie", value),
+        host.set_request_header("cookie", value),
     );
 }
 
 /// Sends the local reply for a refusal: status, `WWW-Authenticate`, and the JSON body.
-pub fn deny(config: &Config, denial: Denial) {
+pub fn deny(host: &impl Host, config: &Config, denial: Denial) {
     let challenge = denial.www_authenticate(&config.realm);
     let body = denial.json_body();
     let retry_after = config.retry_after_seconds.to_string();
@@ -98,6 +96,6 @@ pub fn deny(config: &Config, denial: Denial) {
     }
     log_failure(
         "sending the local reply",
-        hostcalls::send_http_response(denial.status(), headers, Some(body.as_bytes())),
+        host.send_reply(denial.status(), &headers, body.as_bytes()),
     );
 }

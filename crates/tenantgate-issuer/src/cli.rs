@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use super::audit::AuditLog;
 use super::config::Config;
+use super::directory::Tenant;
+use super::flows;
 use super::http::{self, App};
 use super::keys::{KeyRing, Rotation, Vault};
 use super::ops::{self, Ctx, TenantSettings};
@@ -220,24 +222,25 @@ fn duration_arg(field: &str, v: Option<String>) -> Result<Option<i64>, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     let s = open(cli.config)?;
-    if let Command::Serve = cli.command {
-        let audit = AuditLog::open(s.config.audit_path.as_deref(), Box::new(std::io::stdout()))
-            .map_err(|e| format!("cannot open the audit log: {e}"))?;
-        let app = App::new(s.config, s.store, s.keys, audit)?;
-        let report = app
-            .keys
-            .maintain(&app.store, now())
-            .map_err(|e| e.to_string())?;
-        ops::record_maintenance(&app.audit, Some(&app.metrics), &report, "scheduler");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the runtime: {e}"))?;
-        return runtime.block_on(http::serve(Arc::new(app)));
+    match cli.command {
+        Command::Serve => serve(s),
+        Command::Mint(m) => with_ctx(&s, |ctx| mint(ctx, m)),
+        Command::Tenant(c) => with_ctx(&s, |ctx| tenant(ctx, c)),
+        Command::User(c) => with_ctx(&s, |ctx| user(ctx, c)),
+        Command::Role(c) => with_ctx(&s, |ctx| role(ctx, c)),
+        Command::Session(c) => with_ctx(&s, |ctx| session(ctx, c)),
+        Command::Keys(c) => with_ctx(&s, |ctx| keys(ctx, c)),
     }
+}
+
+/// Runs a one-shot command as actor `cli`; its audit lines go to stderr (stdout is the answer).
+fn with_ctx(
+    s: &Services,
+    command: impl FnOnce(&Ctx<'_>) -> Result<(), String>,
+) -> Result<(), String> {
     let audit = AuditLog::open(s.config.audit_path.as_deref(), Box::new(std::io::stderr()))
         .map_err(|e| format!("cannot open the audit log: {e}"))?;
-    let ctx = Ctx {
+    command(&Ctx {
         config: &s.config,
         store: &s.store,
         keys: &s.keys,
@@ -245,88 +248,117 @@ fn run(cli: Cli) -> Result<(), String> {
         metrics: None,
         actor: "cli",
         ip: None,
-    };
-    let e = |e: ops::OpError| e.to_string();
-    match cli.command {
-        Command::Serve => Ok(()),
-        Command::Mint(m) => {
-            let ttl = parse_duration(&m.ttl).map_err(|msg| format!("--ttl: {msg}"))?;
-            let roles: Vec<String> = m.roles.into_iter().filter(|r| !r.is_empty()).collect();
-            let aud = if m.aud.is_empty() { None } else { Some(m.aud) };
-            println!(
-                "{}",
-                ops::mint(&ctx, &m.tenant, &m.sub, &roles, ttl, aud).map_err(e)?
-            );
-            Ok(())
-        }
-        Command::Tenant(TenantCommand::Add {
+    })
+}
+
+/// `serve`: audit lines go to stdout (next to the server's log on stderr).
+fn serve(s: Services) -> Result<(), String> {
+    let audit = AuditLog::open(s.config.audit_path.as_deref(), Box::new(std::io::stdout()))
+        .map_err(|e| format!("cannot open the audit log: {e}"))?;
+    let app = App::new(s.config, s.store, s.keys, audit)?;
+    let report = app
+        .keys
+        .maintain(&app.store, now())
+        .map_err(|e| e.to_string())?;
+    ops::record_maintenance(&app.audit, Some(&app.metrics), &report, "scheduler");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(http::serve(Arc::new(app)))
+}
+
+fn op_error(e: ops::OpError) -> String {
+    e.to_string()
+}
+
+fn mint(ctx: &Ctx<'_>, m: MintArgs) -> Result<(), String> {
+    let ttl = parse_duration(&m.ttl).map_err(|msg| format!("--ttl: {msg}"))?;
+    let roles: Vec<String> = m.roles.into_iter().filter(|r| !r.is_empty()).collect();
+    let aud = if m.aud.is_empty() { None } else { Some(m.aud) };
+    let token = flows::mint(ctx, &m.tenant, &m.sub, &roles, ttl, aud).map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+fn tenant(ctx: &Ctx<'_>, command: TenantCommand) -> Result<(), String> {
+    match command {
+        TenantCommand::Add {
             id,
             name,
             access_ttl,
             refresh_idle,
             session_absolute,
-        }) => {
+        } => {
             let settings = TenantSettings {
                 access_ttl: duration_arg("access-ttl", access_ttl)?,
                 refresh_idle: duration_arg("refresh-idle", refresh_idle)?,
                 session_absolute: duration_arg("session-absolute", session_absolute)?,
             };
-            let t = ops::create_tenant(&ctx, &id, name.as_deref(), settings).map_err(e)?;
+            let t = ops::create_tenant(ctx, &id, name.as_deref(), settings).map_err(op_error)?;
             println!("created tenant {}", t.id);
-            Ok(())
         }
-        Command::Tenant(TenantCommand::List { json }) => {
-            let tenants = ops::list_tenants(&ctx).map_err(e)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&tenants).map_err(|e| e.to_string())?
-                );
-            } else {
-                println!(
-                    "{:<24} {:<9} {:>10} {:>12} {:>16}  NAME",
-                    "ID", "STATE", "ACCESS", "REFRESH-IDLE", "SESSION-ABSOLUTE"
-                );
-                for t in tenants {
-                    println!(
-                        "{:<24} {:<9} {:>10} {:>12} {:>16}  {}",
-                        t.id,
-                        if t.disabled { "disabled" } else { "enabled" },
-                        format_duration(t.access_ttl),
-                        format_duration(t.refresh_idle),
-                        format_duration(t.session_absolute),
-                        t.name
-                    );
-                }
-            }
-            Ok(())
+        TenantCommand::List { json } => {
+            print_tenants(ops::list_tenants(ctx).map_err(op_error)?, json)?
         }
-        Command::Tenant(TenantCommand::Disable { id }) => {
-            let (_, revoked) = ops::set_tenant_disabled(&ctx, &id, true).map_err(e)?;
+        TenantCommand::Disable { id } => {
+            let (_, revoked) = ops::set_tenant_disabled(ctx, &id, true).map_err(op_error)?;
             println!("disabled tenant {id}; revoked {revoked} open session(s)");
-            Ok(())
         }
-        Command::Tenant(TenantCommand::Enable { id }) => {
-            ops::set_tenant_disabled(&ctx, &id, false).map_err(e)?;
+        TenantCommand::Enable { id } => {
+            ops::set_tenant_disabled(ctx, &id, false).map_err(op_error)?;
             println!("enabled tenant {id}");
-            Ok(())
         }
-        Command::User(UserCommand::Add {
+    }
+    Ok(())
+}
+
+fn print_tenants(tenants: Vec<Tenant>, json: bool) -> Result<(), String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&tenants).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<9} {:>10} {:>12} {:>16}  NAME",
+        "ID", "STATE", "ACCESS", "REFRESH-IDLE", "SESSION-ABSOLUTE"
+    );
+    for t in tenants {
+        println!(
+            "{:<24} {:<9} {:>10} {:>12} {:>16}  {}",
+            t.id,
+            if t.disabled { "disabled" } else { "enabled" },
+            format_duration(t.access_ttl),
+            format_duration(t.refresh_idle),
+            format_duration(t.session_absolute),
+            t.name
+        );
+    }
+    Ok(())
+}
+
+/// The first line of stdin, without its line ending.
+fn password_from_stdin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn user(ctx: &Ctx<'_>, command: UserCommand) -> Result<(), String> {
+    match command {
+        UserCommand::Add {
             tenant,
             email,
             password_stdin,
-        }) => {
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-                Some(line.trim_end_matches(['\r', '\n']).to_string())
-            } else {
-                None
-            };
-            let added = ops::add_user(&ctx, &tenant, &email, password.as_deref()).map_err(e)?;
+        } => {
+            let password = password_stdin.then(password_from_stdin).transpose()?;
+            let added =
+                ops::add_user(ctx, &tenant, &email, password.as_deref()).map_err(op_error)?;
             println!(
                 "{} user {} ({}) {} tenant {tenant}",
                 if added.created { "created" } else { "existing" },
@@ -338,10 +370,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     "already in"
                 }
             );
-            Ok(())
         }
-        Command::User(UserCommand::List { tenant }) => {
-            for m in ops::list_members(&ctx, &tenant).map_err(e)? {
+        UserCommand::List { tenant } => {
+            for m in ops::list_members(ctx, &tenant).map_err(op_error)? {
                 println!(
                     "{:<40} {:<26} {}",
                     m.user.email,
@@ -349,20 +380,24 @@ fn run(cli: Cli) -> Result<(), String> {
                     m.roles.join(",")
                 );
             }
-            Ok(())
         }
-        Command::Role(RoleCommand::Define {
+    }
+    Ok(())
+}
+
+fn role(ctx: &Ctx<'_>, command: RoleCommand) -> Result<(), String> {
+    match command {
+        RoleCommand::Define {
             name,
             permissions,
             description,
-        }) => {
+        } => {
             let perms: Vec<String> = permissions.into_iter().filter(|p| !p.is_empty()).collect();
-            let role = ops::define_role(&ctx, &name, &description, &perms).map_err(e)?;
+            let role = ops::define_role(ctx, &name, &description, &perms).map_err(op_error)?;
             println!("role {} = [{}]", role.name, role.permissions.join(", "));
-            Ok(())
         }
-        Command::Role(RoleCommand::List) => {
-            for r in ops::list_roles(&ctx).map_err(e)? {
+        RoleCommand::List => {
+            for r in ops::list_roles(ctx).map_err(op_error)? {
                 println!(
                     "{:<32} [{}] {}",
                     r.name,
@@ -370,14 +405,13 @@ fn run(cli: Cli) -> Result<(), String> {
                     r.description
                 );
             }
-            Ok(())
         }
-        Command::Role(RoleCommand::Grant {
+        RoleCommand::Grant {
             tenant,
             email,
             role,
-        }) => {
-            let changed = ops::change_role(&ctx, &tenant, &email, &role, true).map_err(e)?;
+        } => {
+            let changed = ops::change_role(ctx, &tenant, &email, &role, true).map_err(op_error)?;
             println!(
                 "{} role {role} to {email} in {tenant}",
                 if changed {
@@ -386,27 +420,33 @@ fn run(cli: Cli) -> Result<(), String> {
                     "already granted"
                 }
             );
-            Ok(())
         }
-        Command::Role(RoleCommand::Revoke {
+        RoleCommand::Revoke {
             tenant,
             email,
             role,
-        }) => {
-            let changed = ops::change_role(&ctx, &tenant, &email, &role, false).map_err(e)?;
+        } => {
+            let changed = ops::change_role(ctx, &tenant, &email, &role, false).map_err(op_error)?;
             println!(
                 "{} role {role} of {email} in {tenant}",
                 if changed { "revoked" } else { "no grant of" }
             );
-            Ok(())
         }
-        Command::Session(SessionCommand::Revoke { email, tenant }) => {
-            let n = ops::revoke_sessions(&ctx, &email, tenant.as_deref()).map_err(e)?;
-            println!("revoked {n} session(s) of {email}");
-            Ok(())
-        }
-        Command::Keys(KeysCommand::List) => {
-            let keys = s.keys.list(&s.store, now()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn session(ctx: &Ctx<'_>, command: SessionCommand) -> Result<(), String> {
+    let SessionCommand::Revoke { email, tenant } = command;
+    let n = ops::revoke_sessions(ctx, &email, tenant.as_deref()).map_err(op_error)?;
+    println!("revoked {n} session(s) of {email}");
+    Ok(())
+}
+
+fn keys(ctx: &Ctx<'_>, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::List => {
+            let keys = ctx.keys.list(ctx.store, now()).map_err(|e| e.to_string())?;
             println!(
                 "{:<44} {:<8} {:<25} {:<25}",
                 "KID", "STATE", "ACTIVATES", "UNPUBLISHED"
@@ -424,26 +464,21 @@ fn run(cli: Cli) -> Result<(), String> {
                     k.unpublish_at.map_or("-".to_string(), |t| rfc3339(t, 0))
                 );
             }
-            Ok(())
         }
-        Command::Keys(KeysCommand::Rotate) => {
-            match ops::rotate_keys(&ctx).map_err(e)? {
-                Rotation::Created(k) => println!(
-                    "published key {}; it signs from {}",
-                    k.kid,
-                    rfc3339(k.activates_at, 0)
-                ),
-                Rotation::AlreadyPending(k) => {
-                    println!(
-                        "key {} is already published and signs from {}; nothing to do",
-                        k.kid,
-                        rfc3339(k.activates_at, 0)
-                    )
-                }
-            }
-            Ok(())
-        }
+        KeysCommand::Rotate => match ops::rotate_keys(ctx).map_err(op_error)? {
+            Rotation::Created(k) => println!(
+                "published key {}; it signs from {}",
+                k.kid,
+                rfc3339(k.activates_at, 0)
+            ),
+            Rotation::AlreadyPending(k) => println!(
+                "key {} is already published and signs from {}; nothing to do",
+                k.kid,
+                rfc3339(k.activates_at, 0)
+            ),
+        },
     }
+    Ok(())
 }
 
 #[cfg(test)]

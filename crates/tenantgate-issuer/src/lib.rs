@@ -3,13 +3,16 @@
 //! Per-tenant email/password sign-in, short-lived RS256 access tokens built from the one claim
 //! schema ([`tenantgate_core::token::claims`]), rotating refresh tokens with theft detection, and a JWKS
 //! whose keys rotate without a failed request. Everything durable lives in [`storage`] (SQLite by
-//! default, PostgreSQL for replicas); [`http`] and [`cli`] are thin layers over the same
-//! operations. See `docs/issuer.md` for the operator's view.
+//! default, PostgreSQL for replicas). The session flows ([`flows`]: sign-in, refresh, sign-out,
+//! `mint`) and the administrative operations ([`ops`]) hold the behaviour; [`http`] and [`cli`]
+//! are thin layers that parse input and render outcomes. See `docs/issuer.md` for the operator's
+//! view.
 
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod flows;
 pub mod http;
 pub mod keys;
 pub mod metrics;

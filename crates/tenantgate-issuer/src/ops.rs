@@ -1,5 +1,6 @@
 //! Administrative operations shared by the CLI and the admin API: each validates its input,
 //! runs in one transaction and writes its audit line, so both surfaces behave identically.
+//! The session flows (sign-in, refresh, sign-out, `mint`) are in [`crate::flows`].
 
 use std::fmt;
 
@@ -11,7 +12,6 @@ use super::metrics::{Counter, Metrics};
 use super::storage::{Store, StoreError};
 use super::time::now;
 use super::{password, random_token, validate};
-use tenantgate_core::token::claims::{AccessClaims, Audience};
 
 /// Longest lifetime accepted for tenant session settings (a year).
 const MAX_SESSION_SECONDS: i64 = 365 * 86_400;
@@ -69,13 +69,13 @@ pub struct Ctx<'a> {
     pub keys: &'a KeyRing,
     pub audit: &'a AuditLog,
     pub metrics: Option<&'a Metrics>,
-    /// `"admin"` (API) or `"cli"`.
+    /// `"admin"` (API) or `"cli"`; the session flows audit the user instead.
     pub actor: &'a str,
     pub ip: Option<&'a str>,
 }
 
 impl Ctx<'_> {
-    fn event(&self, action: Action, tenant: Option<&str>) -> Event {
+    pub(crate) fn event(&self, action: Action, tenant: Option<&str>) -> Event {
         Event::new(action, tenant, self.actor, self.ip)
     }
 }
@@ -309,72 +309,6 @@ pub fn rotate_keys(ctx: &Ctx<'_>) -> Result<Rotation, OpError> {
         );
     }
     Ok(rotation)
-}
-
-/// Signs an access token with the current key for any tenant, subject and roles (integration
-/// tests of policies); neither tenant nor user has to exist.
-pub fn mint(
-    ctx: &Ctx<'_>,
-    tenant: &str,
-    sub: &str,
-    roles: &[String],
-    ttl: i64,
-    audience: Option<Vec<String>>,
-) -> Result<String, OpError> {
-    let tenant = invalid(validate::tenant_id("tenant", tenant))?;
-    let sub = invalid(validate::subject("sub", sub))?;
-    let roles = roles
-        .iter()
-        .map(|r| validate::role_name("roles", r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(OpError::Invalid)?;
-    let max = ctx.config.timing.max_token_ttl;
-    if !(1..=max).contains(&ttl) {
-        return Err(OpError::Invalid(format!(
-            "ttl: must be 1s to {} (keys.max_token_ttl: a retired key is only published that long)",
-            super::time::format_duration(max)
-        )));
-    }
-    let aud = audience.unwrap_or_else(|| ctx.config.audience.clone());
-    if aud.is_empty() || aud.iter().any(String::is_empty) {
-        return Err(OpError::Invalid(
-            "aud: give one or more non-empty audiences".into(),
-        ));
-    }
-    let t = now();
-    let report = ctx.keys.maintain(ctx.store, t)?; // the first key, on a fresh database
-    record_maintenance(ctx.audit, ctx.metrics, &report, ctx.actor);
-    let jti = random_token(16).map_err(|_| OpError::Internal("random generator failed".into()))?;
-    let claims = AccessClaims {
-        iss: ctx.config.issuer.clone(),
-        sub: sub.clone(),
-        aud: audience_claim(aud),
-        tenant_id: tenant.clone(),
-        roles: roles.clone(),
-        iat: t,
-        nbf: t,
-        exp: t.saturating_add(ttl),
-        jti: jti.clone(),
-        sid: None,
-    };
-    let token = ctx.keys.sign(ctx.store, &claims, t)?;
-    ctx.audit.record(
-        ctx.event(Action::Mint, Some(&tenant))
-            .roles(&roles)
-            .with("sub", sub)
-            .with("jti", jti)
-            .with("exp", claims.exp),
-    );
-    Ok(token)
-}
-
-/// `aud` as one string when there is one audience, else an array.
-pub fn audience_claim(mut aud: Vec<String>) -> Audience {
-    if aud.len() == 1 {
-        Audience::One(aud.remove(0))
-    } else {
-        Audience::Many(aud)
-    }
 }
 
 /// Audits what a key maintenance pass did.

@@ -148,6 +148,13 @@ pub enum Csrf<'a> {
     Header(Option<&'a str>),
 }
 
+/// Whether the `X-CSRF-Token` header value hashes to the session's stored CSRF hash.
+fn csrf_matches(header: Option<&str>, stored_hash: &str) -> bool {
+    header.is_some_and(|h| {
+        constant_time_eq(sha256_b64(h.as_bytes()).as_bytes(), stored_hash.as_bytes())
+    })
+}
+
 /// Who a refused refresh concerned, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRef {
@@ -203,11 +210,7 @@ pub fn refresh(
     }
     // CSRF first: a forged cross-site request must not be able to trigger theft revocation.
     if let Csrf::Header(header) = csrf {
-        let stored = row.text(4)?;
-        let ok = header.is_some_and(|h| {
-            constant_time_eq(sha256_b64(h.as_bytes()).as_bytes(), stored.as_bytes())
-        });
-        if !ok {
+        if !csrf_matches(header, &row.text(4)?) {
             return Ok(Refresh::CsrfInvalid(session));
         }
     }
@@ -223,17 +226,11 @@ pub fn refresh(
         return Ok(Refresh::Invalid);
     };
     let expires_at = row.int(6)?;
-    if now >= expires_at {
-        return Ok(Refresh::Expired {
-            session,
-            idle: false,
-        });
-    }
-    if now >= row.int(5)?.saturating_add(tenant_row.refresh_idle) {
-        return Ok(Refresh::Expired {
-            session,
-            idle: true,
-        });
+    let idle_until = row.int(5)?.saturating_add(tenant_row.refresh_idle);
+    if now >= expires_at || now >= idle_until {
+        // The absolute limit wins when both have passed.
+        let idle = now < expires_at;
+        return Ok(Refresh::Expired { session, idle });
     }
     if tenant_row.disabled {
         return Ok(Refresh::TenantDisabled(session));

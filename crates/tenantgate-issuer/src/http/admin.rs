@@ -1,61 +1,18 @@
 //! `/admin/...`: tenants, users, the role catalog, grants, session revocation and keys. Every
 //! request needs `Authorization: Bearer <admin token>` (compared in constant time).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::blocking;
 use super::error::ApiError;
-use super::session::{json_response, JsonBody, JsonOrDefault, PathParam, TenantId};
-use super::{blocking, client_ip, App};
-use crate::constant_time_eq;
+use super::extract::{client_ip, Admin, JsonBody, JsonOrDefault, PathParam, TenantId};
+use super::reply::json_response;
 use crate::keys::Rotation;
 use crate::ops::{self, TenantSettings};
 use crate::time::{now, parse_duration};
-
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    let expected = app.admin_token.as_deref().ok_or(ApiError::AdminDisabled)?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::AdminUnauthorized)?;
-    if constant_time_eq(presented.trim().as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::AdminUnauthorized)
-    }
-}
-
-/// An authorized admin request. Every admin handler takes it first, so a request without the
-/// admin bearer is refused before its path or body is looked at.
-pub(super) struct Admin {
-    app: Arc<App>,
-    peer: SocketAddr,
-    headers: HeaderMap,
-}
-
-impl FromRequestParts<Arc<App>> for Admin {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
-        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        authorize(app, &parts.headers).map_err(IntoResponse::into_response)?;
-        Ok(Admin {
-            app: app.clone(),
-            peer,
-            headers: parts.headers.clone(),
-        })
-    }
-}
 
 impl Admin {
     /// Runs an admin operation on the blocking pool with actor `admin` and the client address.

@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::flows::FlowError;
 use crate::ops::OpError;
 use crate::storage::StoreError;
 
@@ -153,6 +154,28 @@ impl From<OpError> for ApiError {
     }
 }
 
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::Invalid(m) => ApiError::InvalidRequest(m),
+            FlowError::TenantNotFound => ApiError::TenantNotFound,
+            FlowError::TenantDisabled => ApiError::TenantDisabled,
+            FlowError::InvalidCredentials => ApiError::InvalidCredentials,
+            FlowError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            FlowError::RefreshTokenInvalid => ApiError::RefreshTokenInvalid,
+            FlowError::CsrfInvalid => ApiError::CsrfInvalid,
+            FlowError::TokenTheftDetected => ApiError::TokenTheftDetected,
+            FlowError::SessionRevoked => ApiError::SessionRevoked,
+            FlowError::SessionExpired => ApiError::SessionExpired,
+            FlowError::AccessTokenInvalid => ApiError::AccessTokenInvalid,
+            FlowError::Store(s) => s.into(),
+            // A key that cannot be read or used is an outage of the signer, not a bad request.
+            FlowError::Keys(k) => ApiError::Unavailable(k.to_string()),
+            FlowError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -186,5 +209,11 @@ mod tests {
         );
         let e: ApiError = OpError::Conflict("tenant exists".into()).into();
         assert_eq!(e.code(), "conflict");
+        let e: ApiError = FlowError::RateLimited { retry_after: 3 }.into();
+        assert_eq!(e, ApiError::RateLimited { retry_after: 3 });
+        let e: ApiError = FlowError::Keys(crate::keys::KeyError::NoCurrentKey).into();
+        assert_eq!(e.code(), "unavailable");
+        let e: ApiError = FlowError::Store(StoreError::Unavailable("down".into())).into();
+        assert_eq!(e.code(), "unavailable");
     }
 }

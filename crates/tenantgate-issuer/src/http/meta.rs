@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::session::json_response;
+use super::reply::json_response;
 use super::{blocking, App};
 use crate::time::now;
 

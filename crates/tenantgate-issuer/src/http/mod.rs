@@ -1,23 +1,22 @@
 //! The HTTP API: tenant-scoped session endpoints, the admin API, the well-known documents,
-//! `/healthz` and `/metrics`. Handlers are thin: they parse and bound the input (every malformed
-//! request gets a 400 with a JSON error), run the storage work on the blocking pool, and map
-//! outcomes to stable error codes ([`error::ApiError`]).
+//! `/healthz` and `/metrics`. Handlers are thin: the shared extractors parse and bound the input
+//! (every malformed request gets a 400 with a JSON error), the work runs on the blocking pool (the
+//! session flows of [`crate::flows`], the operations of [`crate::ops`]), and outcomes map to
+//! stable error codes ([`error::ApiError`]).
 
 mod admin;
 pub mod error;
+mod extract;
 mod meta;
+mod reply;
 mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
-use serde::de::DeserializeOwned;
 
 use self::error::ApiError;
 use super::audit::AuditLog;
@@ -139,76 +138,6 @@ pub(crate) async fn blocking<R: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&app))
         .await
         .map_err(|_| ApiError::Internal("request handler failed".into()))?
-}
-
-/// Reads a body of at most `limit` bytes; empty means `None`. A non-empty body must be JSON.
-pub(crate) async fn read_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Option<T>, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge(limit))?;
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| ApiError::InvalidJson(e.to_string()))
-}
-
-/// Like [`read_json`], for endpoints where the body is required.
-pub(crate) async fn require_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<T, ApiError> {
-    read_json(headers, body, limit)
-        .await?
-        .ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))
-}
-
-/// The client address: the TCP peer, or with `trusted_proxy_hops = n` the n-th address from the
-/// right of `X-Forwarded-For` (the one our closest trusted proxy saw).
-pub(crate) fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
-    let hops = app.config.trusted_proxy_hops;
-    if hops > 0 {
-        let forwarded: Vec<&str> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(ip) = forwarded
-            .len()
-            .checked_sub(hops)
-            .and_then(|i| forwarded.get(i))
-        {
-            if ip.parse::<std::net::IpAddr>().is_ok() {
-                return (*ip).to_string();
-            }
-        }
-    }
-    peer.ip().to_string()
-}
-
-/// Adds the headers every token-bearing response needs (RFC 6749 section 5.1).
-pub(crate) fn no_store(mut r: Response) -> Response {
-    let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
 }
 
 /// Starts the server and the key maintenance timer; returns when a shutdown signal arrives.

@@ -1,0 +1,102 @@
+//! The session flows: sign-in, refresh and sign-out, and the signing of access tokens they share
+//! with `mint`. Each flow takes already-parsed input, runs its storage work, counts its metrics
+//! and writes its audit lines; the transports only parse the request and render the outcome
+//! ([`crate::http`] runs every flow, [`crate::cli`] runs `mint`), so the behaviour lives here
+//! once.
+//!
+//! Every flow blocks (storage, Argon2, RSA): async callers run it on the blocking pool.
+
+mod refresh;
+mod sign_in;
+mod sign_out;
+mod token;
+
+use std::fmt;
+
+pub use refresh::{refresh, Presented, Refreshed};
+pub use sign_in::{sign_in, Delivery, SignInInput, SignInLimits, SignedIn};
+pub use sign_out::{sign_out, SignOutWith};
+pub use token::{audience_claim, mint};
+
+use crate::keys::KeyError;
+use crate::metrics::Counter;
+use crate::ops::Ctx;
+use crate::storage::StoreError;
+
+/// Why a flow refused or failed. The HTTP API maps each to a stable error code; the CLI prints
+/// the message.
+#[derive(Debug)]
+pub enum FlowError {
+    /// The input is malformed; the message names the field.
+    Invalid(String),
+    TenantNotFound,
+    TenantDisabled,
+    /// Wrong password, unknown user, or a user who is not a member of the tenant.
+    InvalidCredentials,
+    RateLimited {
+        retry_after: u64,
+    },
+    RefreshTokenInvalid,
+    CsrfInvalid,
+    /// A rotated refresh token came back: its session family is revoked.
+    TokenTheftDetected,
+    SessionRevoked,
+    SessionExpired,
+    AccessTokenInvalid,
+    Store(StoreError),
+    Keys(KeyError),
+    Internal(String),
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowError::Invalid(m) | FlowError::Internal(m) => f.write_str(m),
+            FlowError::TenantNotFound => f.write_str("no such tenant"),
+            FlowError::TenantDisabled => f.write_str("this tenant is disabled"),
+            FlowError::InvalidCredentials => f.write_str(
+                "email or password is wrong, or the user is not a member of this tenant",
+            ),
+            FlowError::RateLimited { retry_after } => {
+                write!(f, "too many sign-in attempts; retry in {retry_after} s")
+            }
+            FlowError::RefreshTokenInvalid => f.write_str("the refresh token is unknown"),
+            FlowError::CsrfInvalid => f.write_str("the CSRF token does not match this session"),
+            FlowError::TokenTheftDetected => {
+                f.write_str("this refresh token was already used; the session is revoked")
+            }
+            FlowError::SessionRevoked => f.write_str("the session was revoked"),
+            FlowError::SessionExpired => f.write_str("the session timed out"),
+            FlowError::AccessTokenInvalid => {
+                f.write_str("the access token is not valid for this tenant or carries no session")
+            }
+            FlowError::Store(e) => e.fmt(f),
+            FlowError::Keys(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for FlowError {}
+
+impl From<StoreError> for FlowError {
+    fn from(e: StoreError) -> Self {
+        FlowError::Store(e)
+    }
+}
+
+impl From<KeyError> for FlowError {
+    fn from(e: KeyError) -> Self {
+        FlowError::Keys(e)
+    }
+}
+
+fn rng_failed() -> FlowError {
+    FlowError::Internal("random generator failed".into())
+}
+
+/// Counts `counter` for `tenant` when the caller keeps metrics (the server does, the CLI not).
+fn count(ctx: &Ctx<'_>, counter: Counter, tenant: &str, reason: Option<&str>) {
+    if let Some(m) = ctx.metrics {
+        m.inc(counter, Some(tenant), reason);
+    }
+}

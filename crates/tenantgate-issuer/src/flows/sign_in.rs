@@ -1,0 +1,180 @@
+//! Sign-in: email and password for one tenant, rate-limited per address and per account; starts
+//! a session and signs its first access token.
+
+use serde::Deserialize;
+
+use super::token::session_token;
+use super::{count, rng_failed, FlowError};
+use crate::audit::{Action, Event};
+use crate::metrics::{Counter, UNKNOWN_TENANT};
+use crate::ops::Ctx;
+use crate::ratelimit::RateLimiter;
+use crate::sessions::{self, Issued, Secrets, StartRefused};
+use crate::time::now;
+use crate::{password, validate};
+
+/// How the client wants the refresh token.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// `HttpOnly` cookie scoped to the refresh path, plus a CSRF token in the body (browsers).
+    #[default]
+    Cookie,
+    /// The refresh token in the JSON body (non-browser clients; no cookie, no CSRF).
+    Body,
+}
+
+impl Delivery {
+    fn name(self) -> &'static str {
+        match self {
+            Delivery::Cookie => "cookie",
+            Delivery::Body => "body",
+        }
+    }
+}
+
+/// A sign-in attempt as the client sent it (validated here).
+pub struct SignInInput {
+    pub email: String,
+    pub password: String,
+    pub delivery: Delivery,
+}
+
+/// The attempt budgets sign-in draws from before any password is checked.
+pub struct SignInLimits<'a> {
+    /// Keyed by the client address (`ctx.ip`).
+    pub per_ip: &'a RateLimiter,
+    /// Keyed by tenant and email.
+    pub per_user: &'a RateLimiter,
+}
+
+/// A started session.
+pub struct SignedIn {
+    pub issued: Issued,
+    pub access_token: String,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: i64,
+    /// For cookie delivery: the token the client echoes in `X-CSRF-Token` when refreshing.
+    pub csrf_token: Option<String>,
+    /// When the session started.
+    pub at: i64,
+}
+
+fn check_input(input: &SignInInput) -> Result<String, FlowError> {
+    let email = validate::email("email", &input.email).map_err(FlowError::Invalid)?;
+    if input.password.is_empty() {
+        return Err(FlowError::Invalid("password: must not be empty".into()));
+    }
+    if input.password.chars().count() > validate::PASSWORD_MAX {
+        return Err(FlowError::Invalid(format!(
+            "password: must be at most {} characters",
+            validate::PASSWORD_MAX
+        )));
+    }
+    Ok(email)
+}
+
+/// Counts and audits one failed attempt.
+fn failed(ctx: &Ctx<'_>, tenant: &str, email: &str, reason: &str, user: Option<&str>) {
+    count(ctx, Counter::SignInFailure, tenant, None);
+    ctx.audit.record(
+        Event::new(
+            Action::SignInFailure,
+            Some(tenant),
+            user.unwrap_or("anonymous"),
+            ctx.ip,
+        )
+        .with("email", email)
+        .with("reason", reason),
+    );
+}
+
+/// Takes one attempt from each budget: per address, then per account.
+fn take_attempt(
+    ctx: &Ctx<'_>,
+    limits: &SignInLimits<'_>,
+    tenant: &str,
+    email: &str,
+) -> Result<(), FlowError> {
+    let by_ip = ctx.ip.map(|ip| (limits.per_ip, format!("ip:{ip}")));
+    let by_user = Some((limits.per_user, format!("user:{tenant}:{email}")));
+    for (limiter, key) in by_ip.into_iter().chain(by_user) {
+        if let Err(retry_after) = limiter.check(&key) {
+            count(ctx, Counter::SignInRateLimited, tenant, None);
+            failed(ctx, tenant, email, "rate_limited", None);
+            return Err(FlowError::RateLimited { retry_after });
+        }
+    }
+    Ok(())
+}
+
+/// Signs a member of `tenant` in (the tenant id is already validated).
+pub fn sign_in(
+    ctx: &Ctx<'_>,
+    limits: &SignInLimits<'_>,
+    tenant: &str,
+    input: &SignInInput,
+) -> Result<SignedIn, FlowError> {
+    let email = check_input(input)?;
+    let t = now();
+    let lookup = ctx
+        .store
+        .tx(|tx| sessions::sign_in_lookup(tx, tenant, &email))?;
+    let Some(tenant_row) = lookup.tenant else {
+        count(ctx, Counter::SignInFailure, UNKNOWN_TENANT, None);
+        return Err(FlowError::TenantNotFound);
+    };
+    let fail = |reason: &str, user: Option<&str>| failed(ctx, tenant, &email, reason, user);
+    // Limits apply before the password is checked.
+    take_attempt(ctx, limits, tenant, &email)?;
+    if tenant_row.disabled {
+        fail("tenant_disabled", None);
+        return Err(FlowError::TenantDisabled);
+    }
+    let user_id = match &lookup.user {
+        Some((id, hash, member)) => {
+            let ok = password::verify(&input.password, hash);
+            if !ok || !*member {
+                fail(if ok { "not_a_member" } else { "wrong_password" }, Some(id));
+                return Err(FlowError::InvalidCredentials);
+            }
+            id.clone()
+        }
+        None => {
+            password::verify_dummy(&input.password);
+            fail("unknown_user", None);
+            return Err(FlowError::InvalidCredentials);
+        }
+    };
+    let secrets = Secrets::generate().map_err(|_| rng_failed())?;
+    let issued = match ctx
+        .store
+        .tx(|tx| sessions::start(tx, tenant, &user_id, &secrets, t))?
+    {
+        Ok(issued) => issued,
+        Err(StartRefused::TenantGone) => return Err(FlowError::TenantNotFound),
+        Err(StartRefused::TenantDisabled) => {
+            fail("tenant_disabled", Some(&user_id));
+            return Err(FlowError::TenantDisabled);
+        }
+        Err(StartRefused::NotMember) => {
+            fail("not_a_member", Some(&user_id));
+            return Err(FlowError::InvalidCredentials);
+        }
+    };
+    let (access_token, expires_in) = session_token(ctx, &issued, t)?;
+    count(ctx, Counter::SignInSuccess, tenant, None);
+    ctx.audit.record(
+        Event::new(Action::SignIn, Some(tenant), &user_id, ctx.ip)
+            .roles(&issued.roles)
+            .with("sid", issued.session_id.as_str())
+            .with("delivery", input.delivery.name()),
+    );
+    Ok(SignedIn {
+        issued,
+        access_token,
+        expires_in,
+        csrf_token: (input.delivery == Delivery::Cookie).then_some(secrets.csrf_token),
+        at: t,
+    })
+}

@@ -1,0 +1,186 @@
+//! Signing keys: the rotation schedule (`schedule.rs`), the vault that keeps private keys at rest
+//! (`vault.rs`), and the signer that signs tokens and renders the JWKS (`signer.rs`).
+//!
+//! A key's state is derived from timestamps alone, so every replica reading the same rows at the
+//! same time agrees without coordination:
+//! - **next**: `now < activates_at`; published, signs nothing yet;
+//! - **current**: the newest key with `activates_at <= now`; signs;
+//! - **retired**: superseded at its successor's `activates_at`; published until every token it
+//!   can have signed has expired (`+ max_token_ttl + leeway`), then deleted.
+//!
+//! A new key is always created `publish_lead` (> JWKS max-age) before it activates, so any JWKS
+//! a verifier has cached already lists a key before its first token appears.
+
+mod schedule;
+mod signer;
+mod vault;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use ring::signature::RsaKeyPair;
+use serde::Serialize;
+
+use super::config::KeyTiming;
+use super::storage::{Row, Store, StoreError, Tx};
+
+pub use schedule::{classify, Maintenance, Rotation};
+pub use signer::{generate, sign, thumbprint};
+pub use vault::Vault;
+
+/// RSA modulus size of generated keys.
+pub const KEY_BITS: usize = 2048;
+
+#[derive(Debug)]
+pub enum KeyError {
+    Store(StoreError),
+    /// No key signs right now (only possible if the clock went backwards past the first key).
+    NoCurrentKey,
+    Generate(String),
+    /// The private key cannot be read, decrypted or parsed.
+    Load {
+        kid: String,
+        message: String,
+    },
+    /// The key-encryption key or the key directory is unusable.
+    Vault(String),
+    Sign(String),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::Store(e) => e.fmt(f),
+            KeyError::NoCurrentKey => {
+                f.write_str("no signing key is active; run `keys rotate` or check the system clock")
+            }
+            KeyError::Generate(m) => write!(f, "key generation failed: {m}"),
+            KeyError::Load { kid, message } => write!(f, "signing key {kid}: {message}"),
+            KeyError::Vault(m) => f.write_str(m),
+            KeyError::Sign(m) => write!(f, "signing failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl From<StoreError> for KeyError {
+    fn from(e: StoreError) -> Self {
+        KeyError::Store(e)
+    }
+}
+
+/// One stored key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub kid: String,
+    pub generation: i64,
+    /// base64url big-endian modulus and exponent (JWK `n`, `e`).
+    pub n: String,
+    pub e: String,
+    pub sealed: Option<String>,
+    pub created_at: i64,
+    pub activates_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Next,
+    Current,
+    Retired,
+    Expired,
+}
+
+/// A key with its derived state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub generation: i64,
+    pub state: KeyState,
+    pub created_at: i64,
+    pub activates_at: i64,
+    /// When a successor took over signing.
+    pub retired_at: Option<i64>,
+    /// When the key leaves the JWKS.
+    pub unpublish_at: Option<i64>,
+    #[serde(skip)]
+    pub n: String,
+    #[serde(skip)]
+    pub e: String,
+}
+
+impl KeyInfo {
+    pub fn published(&self) -> bool {
+        self.state != KeyState::Expired
+    }
+}
+
+/// The keys of the issuer: storage, schedule and a cache of parsed private keys.
+/// The keys of the issuer: storage, schedule and a cache of parsed private keys.
+pub struct KeyRing {
+    vault: Vault,
+    timing: KeyTiming,
+    parsed: Mutex<HashMap<String, Arc<RsaKeyPair>>>,
+}
+
+impl KeyRing {
+    pub fn new(vault: Vault, timing: KeyTiming) -> KeyRing {
+        KeyRing {
+            vault,
+            timing,
+            parsed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn timing(&self) -> &KeyTiming {
+        &self.timing
+    }
+
+    /// Every key with its state, oldest first.
+    pub fn list(&self, store: &Store, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
+        let rows = store.tx(load_rows)?;
+        Ok(classify(&rows, now, &self.timing))
+    }
+}
+
+fn load_rows(tx: &mut dyn Tx) -> Result<Vec<KeyRow>, StoreError> {
+    tx.query(
+        "SELECT kid, generation, n, e, sealed_private_key, created_at, activates_at FROM signing_keys ORDER BY generation",
+        &[],
+    )?
+    .iter()
+    .map(key_from)
+    .collect()
+}
+
+fn key_from(r: &Row) -> Result<KeyRow, StoreError> {
+    Ok(KeyRow {
+        kid: r.text(0)?,
+        generation: r.int(1)?,
+        n: r.text(2)?,
+        e: r.text(3)?,
+        sealed: r.opt_text(4)?,
+        created_at: r.int(5)?,
+        activates_at: r.int(6)?,
+    })
+}
+
+#[cfg(test)]
+mod test_rows {
+    use super::KeyRow;
+
+    /// A stored key without key material, created 100 s before it activates.
+    pub(super) fn row(generation: i64, activates_at: i64) -> KeyRow {
+        KeyRow {
+            kid: format!("k{generation}"),
+            generation,
+            n: String::new(),
+            e: String::new(),
+            sealed: None,
+            created_at: activates_at - 100,
+            activates_at,
+        }
+    }
+}

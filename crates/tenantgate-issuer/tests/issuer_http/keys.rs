@@ -1,0 +1,175 @@
+//! Signing keys: rotation with tokens in flight, restarts, keys sealed in the database.
+
+use super::*;
+
+on_both_backends!(
+    key_rotation_with_tokens_in_flight,
+    restart_keeps_sessions_and_keys,
+);
+
+fn key_rotation_with_tokens_in_flight(backend: Backend) {
+    let mut opts = Options::new(backend);
+    opts.jwks_max_age = "1s";
+    opts.publish_lead = "3s";
+    let issuer = Issuer::start(opts);
+    let t = tenant_id("rot");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &["admin"]);
+    let jwks_url = issuer.url("/.well-known/jwks.json");
+    let access = |r: Resp| {
+        r.json()["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    };
+
+    let jwks = issuer.get("/.well-known/jwks.json");
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=1"));
+    let before = access(issuer.sign_in(&t, &user, PW, "body"));
+    let old_kid = header(&before)["kid"].as_str().expect("kid").to_string();
+    assert_eq!(header(&before)["alg"], "RS256");
+
+    // Rotate: the new key is published at once but does not sign yet.
+    let r = issuer.admin("POST", "/admin/keys/rotate", None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let new_kid = r.json()["key"]["kid"].as_str().expect("kid").to_string();
+    assert_eq!(r.json()["key"]["state"], "next");
+    let kids: Vec<String> = issuer.get("/.well-known/jwks.json").json()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+    let during = access(issuer.sign_in(&t, &user, PW, "body"));
+    assert_eq!(
+        header(&during)["kid"],
+        old_kid.as_str(),
+        "the new key must not sign before the lead time"
+    );
+    // Rotating again while a key is pending changes nothing.
+    let r = issuer.admin("POST", "/admin/keys/rotate", None);
+    assert_eq!(
+        (r.status, r.json()["created"].as_bool()),
+        (200, Some(false))
+    );
+
+    sleep(Duration::from_millis(3300));
+    let after = access(issuer.sign_in(&t, &user, PW, "body"));
+    assert_eq!(header(&after)["kid"], new_kid.as_str());
+    // A token from after the rotation verifies as soon as it is issued ...
+    pyjwt_verify(&jwks_url, &after).expect("new token verifies at once");
+    // ... and tokens signed before it still verify.
+    pyjwt_verify(&jwks_url, &before).expect("token signed before rotation still verifies");
+    pyjwt_verify(&jwks_url, &during).expect("token signed during publication still verifies");
+
+    let keys = issuer.admin("GET", "/admin/keys", None).json();
+    let state = |kid: &str| {
+        keys["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .map(|k| k["state"].clone())
+    };
+    assert_eq!(state(&old_kid), Some(json!("retired")));
+    assert_eq!(state(&new_kid), Some(json!("current")));
+    let audit = issuer.audit();
+    let created: Vec<_> = audit
+        .iter()
+        .filter(|e| e["action"] == "key_rotation")
+        .map(|e| (e["trigger"].clone(), e["kid"].clone()))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            (json!("bootstrap"), json!(old_kid)),
+            (json!("manual"), json!(new_kid))
+        ]
+    );
+    assert!(issuer
+        .get("/metrics")
+        .text()
+        .contains("tenantgate_issuer_key_rotations_total 2"));
+}
+
+fn restart_keeps_sessions_and_keys(backend: Backend) {
+    let mut issuer = Issuer::start(Options::new(backend));
+    let t = tenant_id("keep");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &["admin"]);
+    let r = issuer.sign_in(&t, &user, PW, "cookie");
+    let access = r.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let csrf = r.json()["csrf_token"].as_str().expect("csrf").to_string();
+    let cookie = format!("tg_refresh={}", r.cookie("tg_refresh").expect("cookie"));
+    let body_rt = issuer.sign_in(&t, &user, PW, "body").json()["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_string();
+
+    issuer.restart(); // SIGKILL: only what was committed survives
+    let jwks_url = issuer.url("/.well-known/jwks.json");
+    pyjwt_verify(&jwks_url, &access)
+        .expect("token from before the restart verifies against the new process");
+    let r = issuer.request(
+        "POST",
+        &format!("/v1/tenants/{t}/refresh"),
+        &csrf_headers(&cookie, &csrf),
+        None,
+    );
+    assert_eq!(r.status, 200, "cookie session survives: {}", r.text());
+    let r = issuer.post_json(
+        &format!("/v1/tenants/{t}/refresh"),
+        &json!({"refresh_token": body_rt}),
+    );
+    assert_eq!(r.status, 200, "body session survives: {}", r.text());
+    let fresh = r.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(
+        header(&fresh)["kid"],
+        header(&access)["kid"],
+        "same signing key after restart"
+    );
+    // Theft detection state survives too.
+    let r = issuer.post_json(
+        &format!("/v1/tenants/{t}/refresh"),
+        &json!({"refresh_token": body_rt}),
+    );
+    assert_eq!(r.error(), "token_theft_detected");
+}
+
+#[test]
+fn sealed_keys_in_the_database() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.sealed_keys = true;
+    let mut issuer = Issuer::start(opts);
+    assert!(
+        !issuer.dir.path().join("keys").exists(),
+        "no key files when keys are sealed"
+    );
+    let out = issuer.cli(
+        &[
+            "mint", "--tenant", "acme", "--sub", "svc", "--roles", "reader", "--ttl", "5m",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    pyjwt_verify(&issuer.url("/.well-known/jwks.json"), &token).expect("verifies");
+    issuer.restart();
+    pyjwt_verify(&issuer.url("/.well-known/jwks.json"), &token).expect("verifies after restart");
+}

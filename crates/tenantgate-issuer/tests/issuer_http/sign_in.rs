@@ -1,0 +1,160 @@
+//! Sign-in: tenant-scoped roles in the token, and the rate limits per account and per address.
+
+use super::*;
+
+on_both_backends!(sign_in_per_tenant_carries_only_that_tenants_roles,);
+
+fn sign_in_per_tenant_carries_only_that_tenants_roles(backend: Backend) {
+    let issuer = Issuer::start(Options::new(backend));
+    let (a, b, c) = (tenant_id("a"), tenant_id("b"), tenant_id("c"));
+    for t in [&a, &b, &c] {
+        issuer.tenant(t, json!({}));
+    }
+    let user = email();
+    issuer.member(&a, &user, Some(PW), &["admin", "billing"]);
+    issuer.member(&b, &user, None, &["viewer"]);
+
+    let jwks = issuer.url("/.well-known/jwks.json");
+    let ra = issuer.sign_in(&a, &user, PW, "cookie");
+    assert_eq!(ra.status, 200, "{}", ra.text());
+    let ta = ra.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let claims_a = pyjwt_verify(&jwks, &ta).expect("PyJWT verifies the tenant-a token");
+    assert_eq!(claims_a["tenantId"], a.as_str());
+    assert_eq!(claims_a["roles"], json!(["admin", "billing"]));
+    assert_eq!(claims_a["iss"], ISSUER);
+    assert_eq!(claims_a["aud"], AUDIENCE);
+    assert_eq!(
+        claims_a["exp"].as_i64().expect("exp") - claims_a["iat"].as_i64().expect("iat"),
+        600,
+        "default lifetime 10 min"
+    );
+    assert_eq!(claims_a["sid"], ra.json()["session_id"]);
+
+    let rb = issuer.sign_in(&b, &user, PW, "cookie");
+    assert_eq!(rb.status, 200, "{}", rb.text());
+    let claims_b =
+        pyjwt_verify(&jwks, rb.json()["access_token"].as_str().expect("token")).expect("verifies");
+    assert_eq!(claims_b["tenantId"], b.as_str());
+    assert_eq!(
+        claims_b["roles"],
+        json!(["viewer"]),
+        "never the roles of another tenant"
+    );
+    assert_eq!(
+        claims_a["sub"], claims_b["sub"],
+        "one identity in both tenants"
+    );
+
+    // Sign-in response: cookie scoped to the refresh path, HttpOnly, Secure, SameSite=Strict.
+    let set_cookie = ra.header("set-cookie").expect("cookie");
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        &format!("Path=/v1/tenants/{a}/refresh"),
+    ] {
+        assert!(set_cookie.contains(attr), "{attr} missing in {set_cookie}");
+    }
+    assert_eq!(ra.header("cache-control"), Some("no-store"));
+    assert!(ra.json()["csrf_token"].is_string());
+    assert!(
+        ra.json().get("refresh_token").is_none(),
+        "cookie delivery keeps the token out of the body"
+    );
+
+    // Not a member of c, wrong password, unknown user, unknown tenant.
+    assert_eq!(
+        issuer.sign_in(&c, &user, PW, "cookie").error(),
+        "invalid_credentials"
+    );
+    assert_eq!(
+        issuer
+            .sign_in(&a, &user, "wrong password!", "cookie")
+            .error(),
+        "invalid_credentials"
+    );
+    assert_eq!(
+        issuer.sign_in(&a, &email(), PW, "cookie").error(),
+        "invalid_credentials"
+    );
+    let r = issuer.sign_in("no-such-tenant", &user, PW, "cookie");
+    assert_eq!((r.status, r.error().as_str()), (404, "tenant_not_found"));
+
+    // Audit and metrics saw it.
+    let audit = issuer.audit();
+    let ok = audit
+        .iter()
+        .find(|e| e["action"] == "sign_in" && e["tenantId"] == a.as_str())
+        .expect("sign_in audit");
+    assert_eq!(ok["roles"], json!(["admin", "billing"]));
+    assert_eq!(ok["ip"], "127.0.0.1");
+    assert!(ok["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(audit
+        .iter()
+        .any(|e| e["action"] == "sign_in_failure" && e["reason"] == "wrong_password"));
+    let metrics = issuer.get("/metrics").text();
+    assert!(
+        metrics.contains(&format!(
+            "tenantgate_issuer_sign_in_total{{tenant=\"{a}\",result=\"success\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "tenantgate_issuer_sign_in_total{{tenant=\"{a}\",result=\"failure\"}} 2"
+        )),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn sign_in_attempts_are_rate_limited_per_user() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.per_user_per_minute = 3;
+    let issuer = Issuer::start(opts);
+    let t = tenant_id("rl");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &[]);
+    for _ in 0..3 {
+        assert_eq!(
+            issuer.sign_in(&t, &user, "wrong password", "body").error(),
+            "invalid_credentials"
+        );
+    }
+    let r = issuer.sign_in(&t, &user, PW, "body");
+    assert_eq!((r.status, r.error().as_str()), (429, "rate_limited"));
+    assert!(r
+        .header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|s| s >= 1));
+    // Another account from the same address is not affected by this account's limit.
+    let other = email();
+    issuer.member(&t, &other, Some(PW), &[]);
+    assert_eq!(issuer.sign_in(&t, &other, PW, "body").status, 200);
+    assert!(issuer.get("/metrics").text().contains(&format!(
+        "tenantgate_issuer_sign_in_total{{tenant=\"{t}\",result=\"rate_limited\"}} 1"
+    )));
+}
+
+#[test]
+fn sign_in_attempts_are_rate_limited_per_address() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.per_ip_per_minute = 2;
+    let issuer = Issuer::start(opts);
+    let t = tenant_id("rlip");
+    issuer.tenant(&t, json!({}));
+    for _ in 0..2 {
+        assert_eq!(
+            issuer.sign_in(&t, &email(), PW, "body").error(),
+            "invalid_credentials"
+        );
+    }
+    assert_eq!(
+        issuer.sign_in(&t, &email(), PW, "body").error(),
+        "rate_limited"
+    );
+}

@@ -1,0 +1,365 @@
+//! An in-memory [`Host`] for the worker's unit tests: headers per request context, a clock the
+//! test moves, shared data with the host's compare-and-swap semantics (one store can back several
+//! workers), and a record of every reply, resume, callout and stat.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::Duration;
+
+use tenantgate_core::jwks::shared::{SharedStore, StoreError};
+
+use crate::host::{CalloutRequest, Host, HostError, MetricKind};
+
+/// The host's shared data: one CAS counter for every write, a CAS mismatch only on an existing
+/// key (an absent key takes any write), and an optional outage.
+#[derive(Default)]
+pub struct MemStore {
+    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+    last_cas: Cell<u32>,
+    pub down: Cell<bool>,
+}
+
+impl SharedStore for MemStore {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        if self.down.get() {
+            return Err(StoreError::Unavailable);
+        }
+        Ok(self.map.borrow().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        if self.down.get() {
+            return Err(StoreError::Unavailable);
+        }
+        let mut map = self.map.borrow_mut();
+        if let (Some(cas), Some((_, current))) = (cas, map.get(key)) {
+            if cas != *current {
+                return Err(StoreError::CasMismatch);
+            }
+        }
+        let next = self.last_cas.get().wrapping_add(1).max(1);
+        self.last_cas.set(next);
+        map.insert(key.to_owned(), (value.to_vec(), next));
+        Ok(())
+    }
+}
+
+/// A local reply sent to a request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub context_id: u32,
+    pub status: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `error` code of the JSON body.
+    pub fn code(&self) -> String {
+        let body: serde_json::Value = serde_json::from_str(&self.body).expect("JSON reply body");
+        body["error"].as_str().expect("error code").to_string()
+    }
+}
+
+/// A callout the worker dispatched.
+#[derive(Debug, Clone)]
+pub struct Callout {
+    pub token: u32,
+    /// The context whose callback dispatched it (the host answers that context).
+    pub from_context: u32,
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    now_ms: u64,
+    random: Option<u64>,
+    /// Live requests: their headers, by context id.
+    requests: BTreeMap<u32, Vec<(String, String)>>,
+    /// The context whose callback runs.
+    active: u32,
+    /// The context request calls act on.
+    effective: u32,
+    replies: Vec<Reply>,
+    resumed: Vec<u32>,
+    callouts: Vec<Callout>,
+    refuse_dispatch: bool,
+    /// The callout answer being delivered: headers and body.
+    answer: (Vec<(String, String)>, Vec<u8>),
+    /// The `max_bytes` of every body read.
+    body_reads: Vec<usize>,
+    metrics: BTreeMap<String, (MetricKind, u32)>,
+    values: HashMap<u32, i64>,
+}
+
+/// Cheap to clone: clones share the same state, so a test keeps one while the worker owns another.
+#[derive(Clone)]
+pub struct FakeHost {
+    state: Rc<RefCell<State>>,
+    store: Rc<MemStore>,
+}
+
+impl FakeHost {
+    /// A host at `now_ms` whose shared data is `store` (shared with other workers' hosts).
+    pub fn new(now_ms: u64, store: Rc<MemStore>, random: u64) -> FakeHost {
+        let state = State {
+            now_ms,
+            random: Some(random),
+            ..State::default()
+        };
+        FakeHost {
+            state: Rc::new(RefCell::new(state)),
+            store,
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.state.borrow().now_ms
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.state.borrow_mut().now_ms += ms;
+    }
+
+    /// A callback of `context_id` starts: it is the active and the effective context.
+    pub fn enter(&self, context_id: u32) {
+        let mut state = self.state.borrow_mut();
+        state.active = context_id;
+        state.effective = context_id;
+    }
+
+    /// A request with these headers arrives on `context_id`.
+    pub fn begin_request(&self, context_id: u32, headers: Vec<(String, String)>) {
+        self.state.borrow_mut().requests.insert(context_id, headers);
+        self.enter(context_id);
+    }
+
+    /// The host forgets the request (its stream is gone).
+    pub fn forget_request(&self, context_id: u32) {
+        self.state.borrow_mut().requests.remove(&context_id);
+    }
+
+    /// The request's headers as they are now (what the upstream would get).
+    pub fn headers_of(&self, context_id: u32) -> Vec<(String, String)> {
+        self.state
+            .borrow()
+            .requests
+            .get(&context_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The callout answer the next `on_callout_response` reads.
+    pub fn set_answer(&self, headers: Vec<(String, String)>, body: Vec<u8>) {
+        self.state.borrow_mut().answer = (headers, body);
+    }
+
+    pub fn refuse_dispatch(&self, refuse: bool) {
+        self.state.borrow_mut().refuse_dispatch = refuse;
+    }
+
+    pub fn replies(&self) -> Vec<Reply> {
+        self.state.borrow().replies.clone()
+    }
+
+    pub fn replies_to(&self, context_id: u32) -> Vec<Reply> {
+        let state = self.state.borrow();
+        let replies = state.replies.iter();
+        replies
+            .filter(|r| r.context_id == context_id)
+            .cloned()
+            .collect()
+    }
+
+    pub fn resumed(&self) -> Vec<u32> {
+        self.state.borrow().resumed.clone()
+    }
+
+    pub fn callouts(&self) -> Vec<Callout> {
+        self.state.borrow().callouts.clone()
+    }
+
+    pub fn body_reads(&self) -> Vec<usize> {
+        self.state.borrow().body_reads.clone()
+    }
+
+    /// The value of the stat `name` (0 when never touched); panics if it was never defined.
+    pub fn stat(&self, name: &str) -> i64 {
+        let state = self.state.borrow();
+        let (_, id) = state
+            .metrics
+            .get(name)
+            .unwrap_or_else(|| panic!("stat {name} is not defined"));
+        state.values.get(id).copied().unwrap_or(0)
+    }
+
+    /// Every stat with a value other than 0.
+    pub fn stats(&self) -> BTreeMap<String, i64> {
+        let state = self.state.borrow();
+        let named = state.metrics.iter();
+        named
+            .filter_map(|(name, (_, id))| {
+                let value = state.values.get(id).copied().unwrap_or(0);
+                (value != 0).then(|| (name.clone(), value))
+            })
+            .collect()
+    }
+
+    fn request_call(&self) -> Result<std::cell::RefMut<'_, State>, HostError> {
+        let state = self.state.borrow_mut();
+        if state.requests.contains_key(&state.effective) {
+            Ok(state)
+        } else {
+            Err(not_found())
+        }
+    }
+}
+
+fn not_found() -> HostError {
+    HostError {
+        status: "NotFound".into(),
+    }
+}
+
+impl SharedStore for FakeHost {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        self.store.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        self.store.set(key, value, cas)
+    }
+}
+
+impl Host for FakeHost {
+    fn now_ms(&self) -> u64 {
+        self.state.borrow().now_ms
+    }
+
+    fn random_u64(&self) -> Option<u64> {
+        self.state.borrow().random
+    }
+
+    fn request_headers(&self) -> Vec<(String, String)> {
+        let state = self.state.borrow();
+        state
+            .requests
+            .get(&state.effective)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        let mut state = self.request_call()?;
+        let effective = state.effective;
+        let headers = state.requests.entry(effective).or_default();
+        headers.retain(|(n, _)| n != name);
+        if let Some(value) = value {
+            headers.push((name.to_string(), value.to_string()));
+        }
+        Ok(())
+    }
+
+    fn send_reply(
+        &self,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), HostError> {
+        let mut state = self.request_call()?;
+        let reply = Reply {
+            context_id: state.effective,
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        };
+        state.replies.push(reply);
+        Ok(())
+    }
+
+    fn resume_request(&self) -> Result<(), HostError> {
+        let mut state = self.request_call()?;
+        let effective = state.effective;
+        state.resumed.push(effective);
+        Ok(())
+    }
+
+    fn set_effective_context(&self, context_id: u32) -> Result<(), HostError> {
+        let mut state = self.state.borrow_mut();
+        if !state.requests.contains_key(&context_id) {
+            return Err(not_found());
+        }
+        state.effective = context_id;
+        Ok(())
+    }
+
+    fn dispatch_callout(&self, request: &CalloutRequest<'_>) -> Result<u32, HostError> {
+        let mut state = self.state.borrow_mut();
+        if state.refuse_dispatch {
+            return Err(HostError {
+                status: "BadArgument".into(),
+            });
+        }
+        // Tokens start at 100, apart from context ids.
+        let token = 100 + u32::try_from(state.callouts.len()).expect("few callouts");
+        let callout = Callout {
+            token,
+            from_context: state.active,
+            cluster: request.cluster.to_string(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            timeout: request.timeout,
+        };
+        state.callouts.push(callout);
+        Ok(token)
+    }
+
+    fn callout_response_headers(&self) -> Vec<(String, String)> {
+        self.state.borrow().answer.0.clone()
+    }
+
+    fn callout_response_body(&self, max_bytes: usize) -> Vec<u8> {
+        let mut state = self.state.borrow_mut();
+        state.body_reads.push(max_bytes);
+        let body = &state.answer.1;
+        body[..body.len().min(max_bytes)].to_vec()
+    }
+
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {
+        let mut state = self.state.borrow_mut();
+        let next = u32::try_from(state.metrics.len()).expect("few stats") + 1;
+        let (defined_kind, id) = *state
+            .metrics
+            .entry(name.to_string())
+            .or_insert((kind, next));
+        assert_eq!(defined_kind, kind, "stat {name} defined with two kinds");
+        Ok(id)
+    }
+
+    fn increment_metric(&self, id: u32, offset: i64) -> Result<(), HostError> {
+        *self.state.borrow_mut().values.entry(id).or_default() += offset;
+        Ok(())
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError> {
+        let value = i64::try_from(value).expect("small gauge");
+        self.state.borrow_mut().values.insert(id, value);
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Host calls made through the ABI directly, where the SDK's wrappers could panic on input the
+//! client or the host controls (a panic kills the worker's VM and every request on it):
+//!
+//! - header maps: the SDK unwraps UTF-8 conversions, so one non-UTF-8 header byte would panic;
+//!   [`header_map`] decodes with [`tenantgate_core::wire::decode_header_map`] instead.
+//! - shared data: the SDK panics on statuses it does not expect; [`shared_get`] and [`shared_set`]
+//!   turn them into [`StoreError::Unavailable`], on which the workers fall back to fetching on
+//!   their own.
+
+use std::ptr::{null, null_mut};
+
+use proxy_wasm::types::{MapType, Status};
+
+use tenantgate_core::jwks::shared::StoreError;
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> Status;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> Status;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> Status;
+}
+
+/// All pairs of a header map (request headers, callout response headers...); empty when the
+/// host has none or sends something malformed.
+pub fn header_map(map_type: MapType) -> Vec<(String, String)> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: as for shared data below: the host hands over a buffer allocated through the SDK's
+    // `proxy_on_memory_allocate`, of exactly `size` bytes, which we then own.
+    let status = unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) };
+    if status != Status::Ok || data.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: see above.
+    let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
+    tenantgate_core::wire::decode_header_map(&bytes).unwrap_or_default()
+}
+
+/// The shared-data value of `key` and its CAS ([`tenantgate_core::jwks::shared::SharedStore::get`]).
+pub fn shared_get(key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    let mut cas: u32 = 0;
+    // SAFETY: the host writes a buffer it allocated through the SDK's exported
+    // `proxy_on_memory_allocate` (a Vec allocation of exactly `size` bytes), which we own.
+    let status =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match status {
+        Status::Ok if !data.is_null() => {
+            // SAFETY: see above; capacity equals the allocated size.
+            let value = unsafe { Vec::from_raw_parts(data, size, size) };
+            if cas == 0 {
+                Err(StoreError::Unavailable)
+            } else {
+                Ok(Some((value, cas)))
+            }
+        }
+        Status::Ok | Status::NotFound => Ok(None),
+        _ => Err(StoreError::Unavailable),
+    }
+}
+
+/// Writes a shared-data value ([`tenantgate_core::jwks::shared::SharedStore::set`]).
+pub fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+    let value_ptr = if value.is_empty() {
+        null()
+    } else {
+        value.as_ptr()
+    };
+    // SAFETY: plain pointers to live buffers, read by the host during the call.
+    let status = unsafe {
+        proxy_set_shared_data(
+            key.as_ptr(),
+            key.len(),
+            value_ptr,
+            value.len(),
+            cas.unwrap_or(0),
+        )
+    };
+    match status {
+        Status::Ok => Ok(()),
+        Status::CasMismatch => Err(StoreError::CasMismatch),
+        _ => Err(StoreError::Unavailable),
+    }
+}

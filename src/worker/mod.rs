@@ -1,0 +1,306 @@
+//! The per-VM (per Envoy worker) state and everything it does, over any [`Host`]: requests that
+//! wait for keys, the key-set lifecycle (callouts, adoption, refetch on an unknown `kid`), their
+//! deadlines, and applying decisions. The proxy-wasm contexts only forward their callbacks here.
+
+mod keys;
+#[cfg(test)]
+mod tests;
+
+use tenantgate_core::config::ConfigErrors;
+use tenantgate_core::denial::Denial;
+use tenantgate_core::gate::{Gate, Outcome, RequestView};
+use tenantgate_core::verify::cache::TokenCache;
+
+use crate::host::Host;
+use crate::metrics::Metrics;
+use crate::reply;
+
+use keys::{provider_keys, ProviderKeys, WorkerKeys};
+
+/// What the host does with a request after its headers were seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let it go on to the upstream.
+    Continue,
+    /// Hold it: it was answered locally, or it waits for keys (and is resumed or answered later).
+    Pause,
+}
+
+/// A request paused while its provider's keys load.
+struct Pending {
+    context_id: u32,
+    provider: usize,
+    deadline_ms: u64,
+    request: OwnedRequest,
+}
+
+/// The parts of a request the decision reads, kept while it waits.
+struct OwnedRequest {
+    headers: Vec<(String, String)>,
+}
+
+impl OwnedRequest {
+    /// A borrowed header list and the pseudo-headers, as the gate wants them.
+    fn with_view<R>(&self, f: impl FnOnce(&RequestView<'_>) -> R) -> R {
+        let pairs: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let find = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, v)| *v)
+        };
+        let view = RequestView {
+            method: find(":method"),
+            authority: find(":authority"),
+            path: find(":path"),
+            headers: &pairs,
+        };
+        f(&view)
+    }
+}
+
+/// One worker: the compiled configuration, one key-set fetcher per provider, the verified-token
+/// cache and the requests waiting for keys.
+pub struct Worker<H: Host> {
+    host: H,
+    gate: Gate,
+    providers: Vec<ProviderKeys>,
+    cache: TokenCache,
+    pending: Vec<Pending>,
+    metrics: Metrics,
+}
+
+impl<H: Host> Worker<H> {
+    /// Compiles the plugin configuration and starts the key sets: a remote provider's first fetch
+    /// goes out on this call or the next ticks (through the workers' election).
+    /// A configuration that does not parse or validate is refused with every error at its field
+    /// path; once compiled, nothing is left to fail.
+    pub fn configure(host: H, json: &[u8]) -> Result<Worker<H>, ConfigErrors> {
+        let mut worker = Worker::new(host, Gate::from_json(json)?);
+        let now = worker.host.now_ms();
+        for provider in 0..worker.providers.len() {
+            worker.tick_provider(provider, now);
+        }
+        Ok(worker)
+    }
+
+    fn new(host: H, gate: Gate) -> Worker<H> {
+        let worker_id = worker_id(&host);
+        let providers = gate
+            .providers()
+            .enumerate()
+            .map(|(index, provider)| provider_keys(index, provider, worker_id))
+            .collect::<Vec<_>>();
+        let cache = TokenCache::new(&gate.config().cache);
+        let metrics = Metrics::define(&host, gate.config());
+        for (index, p) in providers.iter().enumerate() {
+            metrics.keys_loaded(&host, index, p.loaded());
+        }
+        Worker {
+            host,
+            gate,
+            providers,
+            cache,
+            pending: Vec::new(),
+            metrics,
+        }
+    }
+
+    /// The headers of request `context_id` arrived (it is the host's effective request).
+    pub fn on_request(&mut self, context_id: u32) -> Verdict {
+        let request = OwnedRequest {
+            headers: self.host.request_headers(),
+        };
+        reply::strip_identity_headers(&self.host, self.gate.config(), &request.headers);
+        let now = self.host.now_ms();
+        let outcome = match self.decide_or_wait(&request, now) {
+            Outcome::AwaitKeys { provider, .. } => {
+                let wait_ms = self.gate.config().jwks_wait_ms;
+                if wait_ms > 0 {
+                    self.pending.push(Pending {
+                        context_id,
+                        provider,
+                        deadline_ms: now.saturating_add(wait_ms),
+                        request,
+                    });
+                    return Verdict::Pause;
+                }
+                // No waiting allowed: decide now, with the keys there are.
+                match request.with_view(|view| self.decide(view, now, false)) {
+                    Outcome::AwaitKeys { .. } => Outcome::Deny {
+                        denial: Denial::KeysUnavailable,
+                        at: Default::default(),
+                    },
+                    outcome => outcome,
+                }
+            }
+            outcome => outcome,
+        };
+        self.apply(&outcome, &request.headers);
+        if matches!(outcome, Outcome::Allow { .. }) {
+            Verdict::Continue
+        } else {
+            Verdict::Pause
+        }
+    }
+
+    /// Request `context_id` ended: if it was waiting for keys, it must not be answered later.
+    pub fn on_request_done(&mut self, context_id: u32) {
+        self.pending.retain(|p| p.context_id != context_id);
+    }
+
+    /// The root's periodic step: start due fetches, adopt other workers' key sets, decide again
+    /// the requests whose keys changed, and refuse those that waited too long.
+    pub fn on_tick(&mut self) {
+        let now = self.host.now_ms();
+        for provider in 0..self.providers.len() {
+            if self.tick_provider(provider, now) {
+                self.retry_pending(provider, now);
+            }
+        }
+        self.expire_pending(now);
+    }
+
+    /// A key-set callout answered (the root dispatches every fetch, so the answer comes to the
+    /// root). `num_headers == 0` is how Envoy reports a failed callout (no route, reset, timeout).
+    pub fn on_callout_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {
+        let Some(provider) = self.provider_of_callout(token_id) else {
+            return; // A callout this worker gave up on as lost.
+        };
+        let now = self.host.now_ms();
+        if num_headers == 0 {
+            self.fetched(provider, now, None);
+        } else {
+            let max_bytes = self
+                .gate
+                .config()
+                .providers
+                .get(provider)
+                .map_or(0, |p| p.jwks.max_response_bytes);
+            let headers = self.host.callout_response_headers();
+            let header = |n: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.as_str())
+            };
+            let status = header(":status")
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(0);
+            // Never read more than the cap; the fetcher refuses the oversized body by its length.
+            let body = self
+                .host
+                .callout_response_body(body_size.min(max_bytes.saturating_add(1)));
+            self.fetched(
+                provider,
+                now,
+                Some((status, header("cache-control"), &body)),
+            );
+        }
+        self.retry_pending(provider, now);
+    }
+
+    /// Decides a request against the current keys and the cache.
+    fn decide(&mut self, req: &RequestView<'_>, now_ms: u64, allow_refetch: bool) -> Outcome {
+        let keys = WorkerKeys::new(&self.providers, allow_refetch);
+        self.gate
+            .decide(req, &keys, Some(&mut self.cache), now_ms / 1000)
+    }
+
+    /// Decides `request`. A token whose `kid` is unknown asks the workers for a refetch; when
+    /// none is granted (rate-limited), the kid is final and the request is decided with the keys
+    /// there are. `AwaitKeys` left over means: the request waits for keys.
+    fn decide_or_wait(&mut self, request: &OwnedRequest, now_ms: u64) -> Outcome {
+        match request.with_view(|view| self.decide(view, now_ms, true)) {
+            Outcome::AwaitKeys {
+                provider,
+                unknown_kid: true,
+            } if !self.request_refetch(provider, now_ms) => {
+                request.with_view(|view| self.decide(view, now_ms, false))
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// Applies an `Allow` or `Deny` to the effective request and counts it.
+    fn apply(&self, outcome: &Outcome, headers: &[(String, String)]) {
+        let config = self.gate.config();
+        match outcome {
+            Outcome::Allow { identity, at } => {
+                self.metrics.allowed(&self.host, at.tenant);
+                if let Some(identity) = identity {
+                    reply::allow(&self.host, config, identity, headers);
+                }
+            }
+            Outcome::Deny { denial, at } => {
+                self.metrics.denied(&self.host, *denial, at.tenant);
+                log::debug!(
+                    "tenantgate: refused: {} (rule {})",
+                    denial.code(),
+                    at.rule
+                        .map_or_else(|| "default".to_string(), |r| r.to_string())
+                );
+                reply::deny(&self.host, config, *denial);
+            }
+            Outcome::AwaitKeys { .. } => {}
+        }
+    }
+
+    /// Decides again every request that waited for `provider`'s keys, now that they changed. A kid
+    /// still unknown asks the workers' shared state once more: the set that arrived may be another
+    /// worker's routine refresh rather than a refetch for this kid, and then a refetch is still
+    /// due. Once a refetch has been made (the shared rate limit says so), the kid is unknown for
+    /// good. Requests whose keys are still missing keep waiting, until their deadline.
+    fn retry_pending(&mut self, provider: usize, now: u64) {
+        let waiting = std::mem::take(&mut self.pending);
+        for pending in waiting {
+            if pending.provider != provider {
+                self.pending.push(pending);
+                continue;
+            }
+            if self.host.set_effective_context(pending.context_id).is_err() {
+                continue; // The request is gone (client reset); nothing to answer.
+            }
+            match self.decide_or_wait(&pending.request, now) {
+                Outcome::AwaitKeys { .. } => self.pending.push(pending),
+                outcome => {
+                    self.apply(&outcome, &pending.request.headers);
+                    if matches!(outcome, Outcome::Allow { .. }) {
+                        if let Err(status) = self.host.resume_request() {
+                            log::warn!("tenantgate: cannot resume a request: {status}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Requests that waited too long for keys are refused, never let through.
+    fn expire_pending(&mut self, now: u64) {
+        let waiting = std::mem::take(&mut self.pending);
+        for pending in waiting {
+            if pending.deadline_ms > now {
+                self.pending.push(pending);
+            } else if self.host.set_effective_context(pending.context_id).is_ok() {
+                let denial = Denial::KeysUnavailable;
+                self.metrics.denied(&self.host, denial, None);
+                log::debug!(
+                    "tenantgate: refused: {} (keys did not load in time)",
+                    denial.code()
+                );
+                reply::deny(&self.host, self.gate.config(), denial);
+            }
+        }
+    }
+}
+
+/// A random id for this worker's VM, so the workers can tell their leases apart.
+fn worker_id(host: &impl Host) -> u64 {
+    // Without host randomness, time is distinct enough between workers started apart.
+    host.random_u64()
+        .unwrap_or_else(|| host.now_ms().rotate_left(17))
+}
