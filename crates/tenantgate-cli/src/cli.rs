@@ -11,11 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use serde_json::{Map, Value};
-use tenantgate_core::config::Requirement;
-use tenantgate_core::gate::{Gate, Outcome, RequestView};
-use tenantgate_core::jwks::keyset::KeySet;
-use tenantgate_core::verify::KeySource;
+use tenantgate_core::gate::Gate;
+
+mod explain;
 
 #[derive(Parser)]
 #[command(
@@ -106,7 +104,7 @@ pub fn main() -> ExitCode {
     };
     let status = match cli.command {
         Command::Check { config } => check(&config),
-        Command::Explain(args) => explain(&args),
+        Command::Explain(args) => explain::explain(&args),
         Command::Schema => schema(),
     };
     status.into()
@@ -120,13 +118,20 @@ fn read_config(path: &Path) -> Result<Vec<u8>, Status> {
     })
 }
 
+/// Reads and compiles a configuration with the same steps as the filter's `on_configure`
+/// (parse, then compile), or prints every error with its field path.
+fn load_gate(path: &Path) -> Result<Gate, Status> {
+    let json = read_config(path)?;
+    Gate::from_json(&json).map_err(|errors| {
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        Status::Invalid
+    })
+}
+
 fn check(path: &Path) -> Status {
-    let json = match read_config(path) {
-        Ok(json) => json,
-        Err(status) => return status,
-    };
-    // The same steps as the filter's on_configure: parse, validate, compile.
-    match Gate::from_json(&json) {
+    match load_gate(path) {
         Ok(gate) => {
             let config = gate.config();
             println!(
@@ -137,12 +142,7 @@ fn check(path: &Path) -> Status {
             );
             Status::Ok
         }
-        Err(errors) => {
-            for error in &errors {
-                eprintln!("{error}");
-            }
-            Status::Invalid
-        }
+        Err(status) => status,
     }
 }
 
@@ -158,204 +158,4 @@ fn schema() -> Status {
             Status::Usage
         }
     }
-}
-
-/// Inline key sets from the configuration; remote ones from `--jwks`, if given.
-struct ExplainKeys(Vec<Option<KeySet>>);
-
-impl KeySource for ExplainKeys {
-    fn key_set(&self, provider: usize) -> Option<&KeySet> {
-        self.0.get(provider).and_then(Option::as_ref)
-    }
-}
-
-fn explain(args: &ExplainArgs) -> Status {
-    let json = match read_config(&args.config) {
-        Ok(json) => json,
-        Err(status) => return status,
-    };
-    let gate = match Gate::from_json(&json) {
-        Ok(gate) => gate,
-        Err(errors) => {
-            for error in &errors {
-                eprintln!("{error}");
-            }
-            return Status::Invalid;
-        }
-    };
-    let now = args.now.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    });
-    let authorization = args.token.as_ref().map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = authorization
-        .as_deref()
-        .map(|a| vec![("authorization", a)])
-        .unwrap_or_default();
-    let request = RequestView {
-        method: &args.method,
-        authority: &args.host,
-        path: &args.path,
-        headers: &headers,
-    };
-
-    let outcome = match &args.claims {
-        Some(claims) => {
-            let mut claims: Map<String, Value> = match serde_json::from_str(claims) {
-                Ok(claims) => claims,
-                Err(err) => {
-                    eprintln!("tenantgate: --claims is not a JSON object: {err}");
-                    return Status::Usage;
-                }
-            };
-            // Fill what a policy trial rarely cares about, so that only the policy speaks.
-            claims
-                .entry("exp")
-                .or_insert_with(|| Value::from(now.saturating_add(3600)));
-            if let Some(provider) = gate.config().providers.first() {
-                claims
-                    .entry("iss")
-                    .or_insert_with(|| Value::from(provider.issuer.clone()));
-                if let Some(aud) = provider.audiences.first() {
-                    claims
-                        .entry("aud")
-                        .or_insert_with(|| Value::from(aud.clone()));
-                }
-            }
-            gate.decide_with_claims(&request, &claims, now)
-        }
-        None => {
-            let remote = match &args.jwks {
-                Some(path) => match std::fs::read(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| KeySet::from_json(&b).map_err(|e| e.to_string()))
-                {
-                    Ok(set) => Some(set),
-                    Err(err) => {
-                        eprintln!("tenantgate: --jwks {}: {err}", path.display());
-                        return Status::Usage;
-                    }
-                },
-                None => None,
-            };
-            let keys = ExplainKeys(
-                gate.config()
-                    .providers
-                    .iter()
-                    .map(|p| match &p.jwks.inline {
-                        Some(doc) => KeySet::from_value(doc).ok(),
-                        None => remote.clone(),
-                    })
-                    .collect(),
-            );
-            gate.decide(&request, &keys, None, now)
-        }
-    };
-    report(&gate, args, &outcome)
-}
-
-fn describe_requirement(requirement: &Requirement) -> String {
-    match requirement {
-        Requirement::Public => "public".into(),
-        Requirement::Authenticated => "authenticated".into(),
-        Requirement::Deny => "deny".into(),
-        Requirement::Roles(roles) => {
-            let mut parts = Vec::new();
-            if !roles.any_of.is_empty() {
-                parts.push(format!("any_of [{}]", roles.any_of.join(", ")));
-            }
-            if !roles.all_of.is_empty() {
-                parts.push(format!("all_of [{}]", roles.all_of.join(", ")));
-            }
-            format!("roles {}", parts.join(" and "))
-        }
-    }
-}
-
-fn report(gate: &Gate, args: &ExplainArgs, outcome: &Outcome) -> Status {
-    let config = gate.config();
-    let place = match outcome {
-        Outcome::Allow { at, .. } | Outcome::Deny { at, .. } => Some(*at),
-        Outcome::AwaitKeys { .. } => None,
-    };
-    let rule = place
-        .and_then(|at| at.rule)
-        .and_then(|i| config.routes.get(i).map(|r| (i, r)));
-    let rule_text = match (rule, place) {
-        (Some((index, route)), _) => format!(
-            "#{index}{} requires {}",
-            route
-                .name
-                .as_deref()
-                .map(|n| format!(" \"{n}\""))
-                .unwrap_or_default(),
-            describe_requirement(&route.require)
-        ),
-        (None, Some(_)) => format!(
-            "no rule matched: default_requirement {}",
-            describe_requirement(&config.default_requirement)
-        ),
-        (None, None) => "-".into(),
-    };
-    let tenant = place
-        .and_then(|at| at.tenant)
-        .and_then(|i| config.tenants.keys().nth(i).cloned());
-    let path = tenantgate_core::policy::path::normalize(&args.path)
-        .unwrap_or_else(|d| format!("(refused: {})", d.code()));
-
-    let (status, decision, detail) = match outcome {
-        Outcome::Allow { identity, .. } => {
-            let who = identity.as_ref().map(|i| {
-                format!(
-                    "tenant={} user={} roles={}",
-                    i.tenant,
-                    i.user,
-                    i.roles.join(",")
-                )
-            });
-            (Status::Ok, "allow".to_string(), who)
-        }
-        Outcome::Deny { denial, .. } => (
-            Status::Refused,
-            format!("deny {} {}", denial.status(), denial.code()),
-            Some(denial.message().to_string()),
-        ),
-        Outcome::AwaitKeys { provider, .. } => (
-            Status::NeedsKeys,
-            "undecided".to_string(),
-            Some(format!(
-                "provider {} has a remote key set: pass --jwks FILE (its JWKS document)",
-                config
-                    .providers
-                    .get(*provider)
-                    .map_or("?", |p| p.name.as_str())
-            )),
-        ),
-    };
-    if args.json {
-        let body = serde_json::json!({
-            "decision": decision,
-            "code": match outcome { Outcome::Deny { denial, .. } => Some(denial.code()), _ => None },
-            "status": match outcome { Outcome::Deny { denial, .. } => Some(denial.status()), Outcome::Allow { .. } => Some(200), _ => None },
-            "rule": place.and_then(|at| at.rule),
-            "rule_name": rule.and_then(|(_, r)| r.name.clone()),
-            "host_tenant": tenant,
-            "path": path,
-            "detail": detail,
-        });
-        println!("{body}");
-    } else {
-        println!("decision: {decision}");
-        if let Some(detail) = &detail {
-            println!("why:      {detail}");
-        }
-        println!("request:  {} {} {}", args.method, args.host, path);
-        println!(
-            "host:     {}",
-            tenant.as_deref().unwrap_or("(no configured tenant)")
-        );
-        println!("rule:     {rule_text}");
-    }
-    status
 }

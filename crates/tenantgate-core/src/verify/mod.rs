@@ -151,12 +151,30 @@ impl CheckedClaims {
     }
 }
 
-/// The claim rules of a signed payload, for one provider.
+/// The claim rules of a signed payload, for one provider, in the order of docs/security.md.
 fn check_claims(
     provider: &Provider,
     claims: &Map<String, Value>,
     now: u64,
 ) -> Result<CheckedClaims, Denial> {
+    let (expires_at, valid_until) = check_times(provider, claims, now)?;
+    check_audience(provider, claims)?;
+    Ok(CheckedClaims {
+        subject: subject(claims)?,
+        tenant: tenant(provider, claims)?,
+        roles: roles(provider, claims)?,
+        expires_at,
+        valid_until,
+    })
+}
+
+/// `exp` (required), `nbf`, `iat` with the provider's clock skew, and the maximum lifetime.
+/// Returns `exp` and the instant the token stops being accepted (`exp` plus the skew).
+fn check_times(
+    provider: &Provider,
+    claims: &Map<String, Value>,
+    now: u64,
+) -> Result<(i64, i64), Denial> {
     let now = i64::try_from(now).unwrap_or(i64::MAX);
     let skew = i64::try_from(provider.clock_skew_seconds).unwrap_or(i64::MAX);
 
@@ -183,7 +201,11 @@ fn check_claims(
             return Err(Denial::TokenLifetimeExceeded);
         }
     }
+    Ok((exp, valid_until))
+}
 
+/// `aud`, a string or an array of strings, must name one of the provider's audiences.
+fn check_audience(provider: &Provider, claims: &Map<String, Value>) -> Result<(), Denial> {
     let audience_ok = match claims.get("aud") {
         None => return Err(Denial::ClaimMissing),
         Some(Value::String(aud)) => provider.audiences.contains(aud),
@@ -199,55 +221,56 @@ fn check_claims(
         }
         Some(_) => return Err(Denial::ClaimInvalid),
     };
-    if !audience_ok {
-        return Err(Denial::AudienceMismatch);
+    if audience_ok {
+        Ok(())
+    } else {
+        Err(Denial::AudienceMismatch)
     }
+}
 
-    let subject = match claims.get("sub") {
-        None => return Err(Denial::ClaimMissing),
-        Some(Value::String(sub)) if !sub.is_empty() && header_safe(sub) => sub.clone(),
-        Some(_) => return Err(Denial::ClaimInvalid),
-    };
+/// `sub`: a non-empty string that can travel in a header.
+fn subject(claims: &Map<String, Value>) -> Result<String, Denial> {
+    match claims.get("sub") {
+        None => Err(Denial::ClaimMissing),
+        Some(Value::String(sub)) if !sub.is_empty() && header_safe(sub) => Ok(sub.clone()),
+        Some(_) => Err(Denial::ClaimInvalid),
+    }
+}
 
-    let tenant = match &provider.tenant {
-        Some(bound) => bound.clone(),
-        None => match claims.get(provider.tenant_claim_name()) {
-            Some(Value::String(tenant)) if !tenant.is_empty() => {
-                if !header_safe(tenant) {
-                    return Err(Denial::ClaimInvalid);
-                }
-                tenant.clone()
+/// The provider's bound tenant, else its tenant claim: a non-empty, header-safe string.
+fn tenant(provider: &Provider, claims: &Map<String, Value>) -> Result<String, Denial> {
+    if let Some(bound) = &provider.tenant {
+        return Ok(bound.clone());
+    }
+    match claims.get(provider.tenant_claim_name()) {
+        Some(Value::String(tenant)) if !tenant.is_empty() => {
+            if header_safe(tenant) {
+                Ok(tenant.clone())
+            } else {
+                Err(Denial::ClaimInvalid)
             }
-            _ => return Err(Denial::TenantMissing),
-        },
-    };
-
-    let roles = match claims.get(&provider.roles_claim) {
-        None => Vec::new(),
-        Some(Value::Array(items)) => {
-            let mut roles = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Value::String(role)
-                        if !role.is_empty() && header_safe(role) && !role.contains(',') =>
-                    {
-                        roles.push(role.clone())
-                    }
-                    _ => return Err(Denial::ClaimInvalid),
-                }
-            }
-            roles
         }
+        _ => Err(Denial::TenantMissing),
+    }
+}
+
+/// The roles claim: absent (no roles) or an array of non-empty, header-safe strings without
+/// commas (the roles header joins them with commas).
+fn roles(provider: &Provider, claims: &Map<String, Value>) -> Result<Vec<String>, Denial> {
+    let items = match claims.get(&provider.roles_claim) {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
         Some(_) => return Err(Denial::ClaimInvalid),
     };
-
-    Ok(CheckedClaims {
-        tenant,
-        subject,
-        roles,
-        expires_at: exp,
-        valid_until,
-    })
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(role) if !role.is_empty() && header_safe(role) && !role.contains(',') => {
+                Ok(role.clone())
+            }
+            _ => Err(Denial::ClaimInvalid),
+        })
+        .collect()
 }
 
 /// A NumericDate claim (RFC 7519 section 2): a JSON number, possibly fractional (floored).

@@ -1,0 +1,227 @@
+//! `tenantgate explain`: one request decided by the filter's own code, and why.
+
+use serde_json::{Map, Value};
+use tenantgate_core::config::{Config, Requirement, Route};
+use tenantgate_core::gate::{Gate, Outcome, Place, RequestView};
+use tenantgate_core::jwks::keyset::KeySet;
+use tenantgate_core::jwks::JwksSource;
+use tenantgate_core::verify::KeySource;
+
+use super::{load_gate, ExplainArgs, Status};
+
+/// Inline key sets from the configuration; remote ones from `--jwks`, if given.
+struct ExplainKeys(Vec<Option<KeySet>>);
+
+impl KeySource for ExplainKeys {
+    fn key_set(&self, provider: usize) -> Option<&KeySet> {
+        self.0.get(provider).and_then(Option::as_ref)
+    }
+}
+
+pub(super) fn explain(args: &ExplainArgs) -> Status {
+    let gate = match load_gate(&args.config) {
+        Ok(gate) => gate,
+        Err(status) => return status,
+    };
+    let now = args.now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
+    let authorization = args.token.as_ref().map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    let request = RequestView {
+        method: &args.method,
+        authority: &args.host,
+        path: &args.path,
+        headers: &headers,
+    };
+    let outcome = match &args.claims {
+        Some(claims) => decide_with_claims(&gate, &request, claims, now),
+        None => decide_with_keys(&gate, &request, args, now),
+    };
+    match outcome {
+        Ok(outcome) => report(&gate, args, &outcome),
+        Err(status) => status,
+    }
+}
+
+/// `--claims`: the policy on a payload taken as signed. What a policy trial rarely cares about
+/// (`exp`, and the first provider's `iss` and `aud`) is filled in, so that only the policy speaks.
+fn decide_with_claims(
+    gate: &Gate,
+    request: &RequestView<'_>,
+    claims: &str,
+    now: u64,
+) -> Result<Outcome, Status> {
+    let mut claims: Map<String, Value> = serde_json::from_str(claims).map_err(|err| {
+        eprintln!("tenantgate: --claims is not a JSON object: {err}");
+        Status::Usage
+    })?;
+    claims
+        .entry("exp")
+        .or_insert_with(|| Value::from(now.saturating_add(3600)));
+    if let Some(provider) = gate.config().providers.first() {
+        claims
+            .entry("iss")
+            .or_insert_with(|| Value::from(provider.issuer.clone()));
+        if let Some(aud) = provider.audiences.first() {
+            claims
+                .entry("aud")
+                .or_insert_with(|| Value::from(aud.clone()));
+        }
+    }
+    Ok(gate.decide_with_claims(request, &claims, now))
+}
+
+/// `--token`: verified in full, against the inline key sets and the `--jwks` document.
+fn decide_with_keys(
+    gate: &Gate,
+    request: &RequestView<'_>,
+    args: &ExplainArgs,
+    now: u64,
+) -> Result<Outcome, Status> {
+    let remote = match &args.jwks {
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| KeySet::from_json(&b).map_err(|e| e.to_string()))
+        {
+            Ok(set) => Some(set),
+            Err(err) => {
+                eprintln!("tenantgate: --jwks {}: {err}", path.display());
+                return Err(Status::Usage);
+            }
+        },
+        None => None,
+    };
+    let keys = ExplainKeys(
+        gate.providers()
+            .map(|p| match &p.jwks.source {
+                JwksSource::Inline(set) => Some(set.clone()),
+                JwksSource::Remote(_) => remote.clone(),
+            })
+            .collect(),
+    );
+    Ok(gate.decide(request, &keys, None, now))
+}
+
+fn describe_requirement(requirement: &Requirement) -> String {
+    match requirement {
+        Requirement::Public => "public".into(),
+        Requirement::Authenticated => "authenticated".into(),
+        Requirement::Deny => "deny".into(),
+        Requirement::Roles(roles) => {
+            let mut parts = Vec::new();
+            if !roles.any_of.is_empty() {
+                parts.push(format!("any_of [{}]", roles.any_of.join(", ")));
+            }
+            if !roles.all_of.is_empty() {
+                parts.push(format!("all_of [{}]", roles.all_of.join(", ")));
+            }
+            format!("roles {}", parts.join(" and "))
+        }
+    }
+}
+
+/// Which rule decided, in words.
+fn describe_rule(config: &Config, rule: Option<(usize, &Route)>, place: Option<Place>) -> String {
+    match (rule, place) {
+        (Some((index, route)), _) => format!(
+            "#{index}{} requires {}",
+            route
+                .name
+                .as_deref()
+                .map(|n| format!(" \"{n}\""))
+                .unwrap_or_default(),
+            describe_requirement(&route.require)
+        ),
+        (None, Some(_)) => format!(
+            "no rule matched: default_requirement {}",
+            describe_requirement(&config.default_requirement)
+        ),
+        (None, None) => "-".into(),
+    }
+}
+
+/// The exit status, the decision in a word or two, and why.
+fn verdict(config: &Config, outcome: &Outcome) -> (Status, String, Option<String>) {
+    match outcome {
+        Outcome::Allow { identity, .. } => {
+            let who = identity.as_ref().map(|i| {
+                format!(
+                    "tenant={} user={} roles={}",
+                    i.tenant,
+                    i.user,
+                    i.roles.join(",")
+                )
+            });
+            (Status::Ok, "allow".to_string(), who)
+        }
+        Outcome::Deny { denial, .. } => (
+            Status::Refused,
+            format!("deny {} {}", denial.status(), denial.code()),
+            Some(denial.message().to_string()),
+        ),
+        Outcome::AwaitKeys { provider, .. } => (
+            Status::NeedsKeys,
+            "undecided".to_string(),
+            Some(format!(
+                "provider {} has a remote key set: pass --jwks FILE (its JWKS document)",
+                config
+                    .providers
+                    .get(*provider)
+                    .map_or("?", |p| p.name.as_str())
+            )),
+        ),
+    }
+}
+
+fn report(gate: &Gate, args: &ExplainArgs, outcome: &Outcome) -> Status {
+    let config = gate.config();
+    let place = match outcome {
+        Outcome::Allow { at, .. } | Outcome::Deny { at, .. } => Some(*at),
+        Outcome::AwaitKeys { .. } => None,
+    };
+    let rule = place
+        .and_then(|at| at.rule)
+        .and_then(|i| config.routes.get(i).map(|r| (i, r)));
+    let tenant = place
+        .and_then(|at| at.tenant)
+        .and_then(|i| config.tenants.keys().nth(i).cloned());
+    let path = tenantgate_core::policy::path::normalize(&args.path)
+        .unwrap_or_else(|d| format!("(refused: {})", d.code()));
+    let (status, decision, detail) = verdict(config, outcome);
+    if args.json {
+        let (code, http_status) = match outcome {
+            Outcome::Deny { denial, .. } => (Some(denial.code()), Some(denial.status())),
+            Outcome::Allow { .. } => (None, Some(200)),
+            Outcome::AwaitKeys { .. } => (None, None),
+        };
+        let body = serde_json::json!({
+            "decision": decision,
+            "code": code,
+            "status": http_status,
+            "rule": place.and_then(|at| at.rule),
+            "rule_name": rule.and_then(|(_, r)| r.name.clone()),
+            "host_tenant": tenant,
+            "path": path,
+            "detail": detail,
+        });
+        println!("{body}");
+    } else {
+        println!("decision: {decision}");
+        if let Some(detail) = &detail {
+            println!("why:      {detail}");
+        }
+        println!("request:  {} {} {}", args.method, args.host, path);
+        println!(
+            "host:     {}",
+            tenant.as_deref().unwrap_or("(no configured tenant)")
+        );
+        println!("rule:     {}", describe_rule(config, rule, place));
+    }
+    status
+}
