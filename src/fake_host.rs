@@ -2,48 +2,15 @@
 //! test moves, shared data with the host's compare-and-swap semantics (one store can back several
 //! workers), and a record of every reply, resume, callout and stat.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
+pub use tenantgate_core::jwks::shared::mem_store::MemStore;
 use tenantgate_core::jwks::shared::{SharedStore, StoreError};
 
 use crate::host::{CalloutRequest, Host, HostError, MetricKind};
-
-/// The host's shared data: one CAS counter for every write, a CAS mismatch only on an existing
-/// key (an absent key takes any write), and an optional outage.
-#[derive(Default)]
-pub struct MemStore {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    last_cas: Cell<u32>,
-    pub down: Cell<bool>,
-}
-
-impl SharedStore for MemStore {
-    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        if self.down.get() {
-            return Err(StoreError::Unavailable);
-        }
-        Ok(self.map.borrow().get(key).cloned())
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
-        if self.down.get() {
-            return Err(StoreError::Unavailable);
-        }
-        let mut map = self.map.borrow_mut();
-        if let (Some(cas), Some((_, current))) = (cas, map.get(key)) {
-            if cas != *current {
-                return Err(StoreError::CasMismatch);
-            }
-        }
-        let next = self.last_cas.get().wrapping_add(1).max(1);
-        self.last_cas.set(next);
-        map.insert(key.to_owned(), (value.to_vec(), next));
-        Ok(())
-    }
-}
 
 /// A local reply sent to a request.
 #[derive(Debug, Clone)]

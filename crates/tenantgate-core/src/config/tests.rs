@@ -56,9 +56,9 @@ impl Tap for Value {
     }
 }
 
-fn errors_of(doc: &Value) -> Vec<(String, String)> {
-    let text = serde_json::to_vec(doc).expect("serializes");
-    match parse(&text) {
+/// A parse or compile result as (path, message) pairs; empty when it succeeded.
+pub(crate) fn error_pairs<T>(result: Result<T, ConfigErrors>) -> Vec<(String, String)> {
+    match result {
         Ok(_) => Vec::new(),
         Err(errors) => errors
             .iter()
@@ -69,8 +69,7 @@ fn errors_of(doc: &Value) -> Vec<(String, String)> {
 
 /// Exactly one error, at `path`, whose message contains `needle`.
 #[track_caller]
-fn assert_one_error(doc: Value, path: &str, needle: &str) {
-    let errors = errors_of(&doc);
+pub(crate) fn assert_only_error(errors: &[(String, String)], path: &str, needle: &str) {
     assert_eq!(
         errors.len(),
         1,
@@ -82,6 +81,16 @@ fn assert_one_error(doc: Value, path: &str, needle: &str) {
         "{:?} lacks {needle:?}",
         errors[0].1
     );
+}
+
+fn errors_of(doc: &Value) -> Vec<(String, String)> {
+    error_pairs(parse(&serde_json::to_vec(doc).expect("serializes")))
+}
+
+/// Exactly one parse error, at `path`, whose message contains `needle`.
+#[track_caller]
+fn assert_one_error(doc: Value, path: &str, needle: &str) {
+    assert_only_error(&errors_of(&doc), path, needle);
 }
 
 #[test]

@@ -9,34 +9,17 @@ use serde_json::{json, Value};
 
 use super::compile;
 use crate::config;
-use crate::config::tests::{set, with};
+use crate::config::tests::{assert_only_error, error_pairs, set, with};
 
 pub(super) fn errors_of(doc: &Value) -> Vec<(String, String)> {
     let text = serde_json::to_vec(doc).expect("serializes");
-    match config::parse(&text).and_then(|config| compile(&config)) {
-        Ok(_) => Vec::new(),
-        Err(errors) => errors
-            .iter()
-            .map(|e| (e.path.clone(), e.message.clone()))
-            .collect(),
-    }
+    error_pairs(config::parse(&text).and_then(|config| compile(&config)))
 }
 
-/// Exactly one error, at `path`, whose message contains `needle`.
+/// Exactly one error of the whole pipeline, at `path`, whose message contains `needle`.
 #[track_caller]
 pub(super) fn assert_one_error(doc: Value, path: &str, needle: &str) {
-    let errors = errors_of(&doc);
-    assert_eq!(
-        errors.len(),
-        1,
-        "expected one error at {path}, got {errors:?}"
-    );
-    assert_eq!(errors[0].0, path, "{errors:?}");
-    assert!(
-        errors[0].1.contains(needle),
-        "{:?} lacks {needle:?}",
-        errors[0].1
-    );
+    assert_only_error(&errors_of(&doc), path, needle);
 }
 
 #[test]

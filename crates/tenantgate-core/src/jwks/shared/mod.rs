@@ -98,6 +98,8 @@
 
 mod codec;
 mod election;
+#[cfg(any(test, feature = "test-support"))]
+pub mod mem_store;
 
 pub use election::SharedKeys;
 

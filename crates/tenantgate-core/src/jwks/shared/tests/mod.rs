@@ -1,10 +1,10 @@
 //! Workers simulated over an in-memory store with the host's semantics and a fake clock.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::codec::{decode_body, Entry};
+use super::codec::Entry;
+use super::mem_store::MemStore;
 use super::*;
 use crate::jwks::fetch::KeySetFetcher;
 use crate::jwks::keyset::tests::jwk;
@@ -12,66 +12,6 @@ use crate::jwks::keyset::tests::jwk;
 /// The fetcher of a key source, compiled as the gate compiles it.
 fn fetcher_for(cfg: &config::Jwks, seed: u64) -> KeySetFetcher {
     KeySetFetcher::new(&crate::compile::jwks_for_tests(cfg), seed)
-}
-
-/// The host's shared data: one CAS counter for every write, a CAS mismatch only on an existing
-/// key (an absent key takes any write), and an optional outage.
-#[derive(Default)]
-struct MemStore {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    last_cas: Cell<u32>,
-    down: Cell<bool>,
-    /// Runs (once) right before the next CAS write to this key: another worker acting between a
-    /// worker's read and its write.
-    interleave: RefCell<Option<(String, OtherWorker)>>,
-}
-
-type OtherWorker = Box<dyn FnOnce(&MemStore)>;
-
-impl SharedStore for MemStore {
-    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        if self.down.get() {
-            return Err(StoreError::Unavailable);
-        }
-        Ok(self.map.borrow().get(key).cloned())
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
-        if self.down.get() {
-            return Err(StoreError::Unavailable);
-        }
-        if cas.is_some() {
-            let due = matches!(&*self.interleave.borrow(), Some((k, _)) if k == key);
-            let other = if due {
-                self.interleave.borrow_mut().take()
-            } else {
-                None
-            };
-            if let Some((_, other)) = other {
-                other(self);
-            }
-        } else {
-            // A blind write only ever creates an empty entry or the empty body placeholder.
-            let empty_entry = Entry::decode(value) == Some(Entry::default());
-            let placeholder = decode_body(value).is_some_and(|(tag, body)| {
-                tag.generation == 0 && tag.holder == 0 && body.is_empty()
-            });
-            assert!(
-                empty_entry || placeholder,
-                "blind write of a lease or a publication"
-            );
-        }
-        let mut map = self.map.borrow_mut();
-        if let (Some(cas), Some((_, current))) = (cas, map.get(key)) {
-            if cas != *current {
-                return Err(StoreError::CasMismatch);
-            }
-        }
-        let next = self.last_cas.get().wrapping_add(1).max(1);
-        self.last_cas.set(next);
-        map.insert(key.to_owned(), (value.to_vec(), next));
-        Ok(())
-    }
 }
 
 impl MemStore {
