@@ -2,17 +2,22 @@
 
 use super::*;
 
-#[test]
-fn cli_mint_tenants_users_roles_and_keys() {
-    let issuer = Issuer::start(Options::new(Backend::Sqlite));
-    let run = |args: &[&str], stdin: Option<&str>| {
+/// Runs the CLI on the issuer's configuration: (success, stdout, stderr).
+fn cli_runner(issuer: &Issuer) -> impl Fn(&[&str], Option<&str>) -> (bool, String, String) + '_ {
+    |args, stdin| {
         let out = issuer.cli(args, stdin);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string(),
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
-    };
+    }
+}
+
+#[test]
+fn cli_mint_signs_verifiable_tokens_within_the_ttl_limit() {
+    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    let run = cli_runner(&issuer);
     let (ok, out, err) = run(
         &[
             "mint",
@@ -61,7 +66,12 @@ fn cli_mint_tenants_users_roles_and_keys() {
     assert!(!ok && err.contains("--ttl"), "{err}");
     let (ok, _, err) = run(&["mint", "--tenant", "ACME", "--sub", "alice"], None);
     assert!(!ok && err.contains("tenant"), "{err}");
+}
 
+#[test]
+fn cli_tenants_users_roles_sessions_and_keys_act_on_the_servers_database() {
+    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    let run = cli_runner(&issuer);
     let (ok, _, err) = run(&["tenant", "add", "cli-t", "--access-ttl", "5m"], None);
     assert!(ok, "{err}");
     let (ok, out, _) = run(&["tenant", "list", "--json"], None);
@@ -145,8 +155,10 @@ fn cli_mint_tenants_users_roles_and_keys() {
             .error(),
         "tenant_disabled"
     );
+}
 
-    // Every command explains itself.
+#[test]
+fn every_cli_command_explains_itself() {
     for cmd in [
         vec!["serve"],
         vec!["mint"],
