@@ -22,6 +22,25 @@ pub struct RsaKey {
     kid: Option<String>,
     n: Vec<u8>,
     e: Vec<u8>,
+    fingerprint: KeyFingerprint,
+}
+
+/// SHA-256 of a key's material (modulus and exponent, each length-prefixed): tells two keys
+/// apart when they share a `kid`, or when neither has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyFingerprint([u8; 32]);
+
+impl KeyFingerprint {
+    fn of(n: &[u8], e: &[u8]) -> KeyFingerprint {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [n, e] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        KeyFingerprint(out)
+    }
 }
 
 impl RsaKey {
@@ -52,11 +71,17 @@ impl RsaKey {
             kid,
             n: n.to_vec(),
             e: e.to_vec(),
+            fingerprint: KeyFingerprint::of(n, e),
         })
     }
 
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// What this key's material is, whatever its `kid`.
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        self.fingerprint
     }
 
     /// Big-endian modulus, no leading zeros.

@@ -5,8 +5,8 @@
 //! borrow the token: no allocation on a miss. Bounded by entries and bytes; when full, expired
 //! entries go first, then an arbitrary sixteenth of the rest (one O(n) pass per n/16 inserts).
 //!
-//! A hit is only used while the token is unexpired and the key that verified it is still in
-//! its provider's key set. Refusals are cached too (a flood of one bad token costs one RSA
+//! A hit is only used while the token is unexpired and the key that verified it is still the
+//! key its provider's set holds under that `kid` (same material, not only the same name). Refusals are cached too (a flood of one bad token costs one RSA
 //! operation), but only those that time cannot undo.
 
 use std::collections::HashMap;
@@ -60,9 +60,7 @@ impl TokenCache {
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         self.clock = self.clock.max(now);
         if let Some(entry) = self.verified.get(token) {
-            if now < entry.value.valid_until
-                && key_still_trusted(keys, entry.value.provider, entry.value.kid.as_deref())
-            {
+            if now < entry.value.valid_until && key_still_trusted(keys, &entry.value) {
                 return Some(Ok(entry.value.clone()));
             }
             self.verified.remove(token);
@@ -263,7 +261,7 @@ fn map_fits(bytes: usize, extra: usize, max: usize) -> bool {
 mod tests {
     use super::*;
     use crate::jwks::keyset::tests::jwk;
-    use crate::jwks::keyset::KeySet;
+    use crate::jwks::keyset::{KeySet, RsaKey};
 
     struct Keys(Option<KeySet>);
 
@@ -279,7 +277,11 @@ mod tests {
         Keys(Some(KeySet::from_value(&doc).expect("valid")))
     }
 
+    /// A token verified by the 2048-bit test key named `kid`.
     fn verified(kid: &str, valid_until: i64) -> VerifiedToken {
+        let key = keys(&[kid])
+            .0
+            .and_then(|set| set.find(Some(kid)).map(RsaKey::fingerprint));
         VerifiedToken {
             provider: 0,
             tenant: "acme".into(),
@@ -288,7 +290,19 @@ mod tests {
             expires_at: valid_until - 60,
             valid_until,
             kid: Some(kid.into()),
+            key,
         }
+    }
+
+    /// A set with one key of `bits` (different bits, different material) under `kid`.
+    fn one_key(kid: Option<&str>, bits: usize) -> Keys {
+        let mut key = jwk("unused", bits);
+        match kid {
+            Some(kid) => key["kid"] = kid.into(),
+            None => drop(key.as_object_mut().and_then(|k| k.remove("kid"))),
+        }
+        let doc = serde_json::json!({ "keys": [key] });
+        Keys(Some(KeySet::from_value(&doc).expect("valid")))
     }
 
     fn config(max_entries: usize, max_bytes: usize, negative: usize) -> CacheConfig {
@@ -311,6 +325,34 @@ mod tests {
         assert_eq!(cache.lookup("t1", &ks, 200), None, "expired with the token");
         assert_eq!(cache.len(), 0, "expired entries are dropped on sight");
         assert_eq!(cache.bytes(), 0);
+    }
+
+    #[test]
+    fn a_hit_needs_the_same_key_material_under_its_kid() {
+        let mut cache = TokenCache::new(&CacheConfig::default());
+        cache.insert_verified("t1", &verified("k1", 1_000));
+        assert!(cache
+            .lookup("t1", &one_key(Some("k1"), 2048), 100)
+            .is_some());
+        assert_eq!(
+            cache.lookup("t1", &one_key(Some("k1"), 3072), 101),
+            None,
+            "the issuer reused the kid for a new key"
+        );
+        assert_eq!(cache.len(), 0);
+
+        // An issuer that signs without a kid: the set's only key must still be the one.
+        let mut unnamed = verified("k1", 1_000);
+        unnamed.kid = None;
+        cache.insert_verified("t2", &unnamed);
+        assert!(cache.lookup("t2", &one_key(None, 2048), 102).is_some());
+        assert_eq!(cache.lookup("t2", &one_key(None, 3072), 103), None);
+
+        // Claims taken as signed (no key) are never served from the cache.
+        let mut unsigned = verified("k1", 1_000);
+        unsigned.key = None;
+        cache.insert_verified("t3", &unsigned);
+        assert_eq!(cache.lookup("t3", &one_key(Some("k1"), 2048), 104), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Provider;
 use crate::denial::Denial;
-use crate::jwks::keyset::KeySet;
+use crate::jwks::keyset::{KeyFingerprint, KeySet};
 use crate::token::jws;
 
 /// The providers' current key sets, as the glue holds them.
@@ -59,8 +59,12 @@ pub struct VerifiedToken {
     pub expires_at: i64,
     /// The instant (unix seconds) from which the token is refused as expired: `exp` + skew.
     pub valid_until: i64,
-    /// The header's `kid`: the cache drops the token once its key leaves the key set.
+    /// The header's `kid`, and the key that verified the token (`None` for claims taken as
+    /// signed by `tenantgate explain`): the cache drops the token once its provider's key set no
+    /// longer holds that very key under that `kid`, also when an issuer reuses a `kid` for new
+    /// key material or signs without one.
     pub kid: Option<String>,
+    pub key: Option<KeyFingerprint>,
 }
 
 /// Verify `token` against the configured `providers` at `now` (unix seconds).
@@ -91,7 +95,8 @@ pub fn verify(
     if !rs256::verify(key, jws.signing_input.as_bytes(), &jws.signature) {
         return Err(Denial::SignatureInvalid.into());
     }
-    Ok(check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid))
+    let verified_by = Some(key.fingerprint());
+    Ok(check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid, verified_by))
 }
 
 /// The claim rules alone, for a payload whose signature is taken as good: the provider is the
@@ -103,7 +108,7 @@ pub fn check_unsigned_claims(
     now: u64,
 ) -> Result<VerifiedToken, Denial> {
     let (index, provider) = provider_for(claims, providers)?;
-    Ok(check_claims(provider, claims, now)?.into_verified(index, None))
+    Ok(check_claims(provider, claims, now)?.into_verified(index, None, None))
 }
 
 /// The provider whose `issuer` equals the payload's `iss` exactly.
@@ -123,10 +128,14 @@ fn provider_for<'p>(
         .ok_or(Denial::IssuerNotTrusted)
 }
 
-/// Whether the key that verified a token is still in its provider's key set.
-pub fn key_still_trusted(keys: &dyn KeySource, provider: usize, kid: Option<&str>) -> bool {
-    keys.key_set(provider)
-        .is_some_and(|set| set.find(kid).is_some())
+/// Whether the key that verified a token is still the key its provider's set holds under the
+/// token's `kid`: the same material, not just the same name.
+pub fn key_still_trusted(keys: &dyn KeySource, token: &VerifiedToken) -> bool {
+    token.key.is_some_and(|verified_by| {
+        keys.key_set(token.provider)
+            .and_then(|set| set.find(token.kid.as_deref()))
+            .is_some_and(|key| key.fingerprint() == verified_by)
+    })
 }
 
 struct CheckedClaims {
@@ -138,7 +147,12 @@ struct CheckedClaims {
 }
 
 impl CheckedClaims {
-    fn into_verified(self, provider: usize, kid: Option<String>) -> VerifiedToken {
+    fn into_verified(
+        self,
+        provider: usize,
+        kid: Option<String>,
+        key: Option<KeyFingerprint>,
+    ) -> VerifiedToken {
         VerifiedToken {
             provider,
             tenant: self.tenant,
@@ -147,6 +161,7 @@ impl CheckedClaims {
             expires_at: self.expires_at,
             valid_until: self.valid_until,
             kid,
+            key,
         }
     }
 }

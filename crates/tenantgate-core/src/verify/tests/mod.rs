@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::config::Provider;
-use crate::jwks::keyset::KeySet;
+use crate::jwks::keyset::{KeySet, RsaKey};
 
 pub(crate) const KEY_A: &[u8] = include_bytes!("../testdata/rsa2048_a.der");
 pub(crate) const KEY_B: &[u8] = include_bytes!("../testdata/rsa2048_b.der");

@@ -8,6 +8,11 @@ use crate::token::claims::{AccessClaims, AccessHeader, Audience};
 fn a_valid_token_verifies() {
     let f = fixture();
     let v = f.check(&claims()).expect("verifies");
+    let key = f.keys.sets[0]
+        .as_ref()
+        .and_then(|set| set.find(Some("a1")))
+        .map(RsaKey::fingerprint);
+    assert!(key.is_some());
     assert_eq!(
         v,
         VerifiedToken {
@@ -18,6 +23,7 @@ fn a_valid_token_verifies() {
             expires_at: (NOW + 300) as i64,
             valid_until: (NOW + 360) as i64,
             kid: Some("a1".into()),
+            key,
         }
     );
 }
