@@ -355,3 +355,38 @@ fn a_bad_jwks_response_keeps_the_good_key_set() {
         "rejected JWKS responses counted: {rejected:?}"
     );
 }
+
+#[test]
+fn a_kid_reused_for_new_key_material_ends_the_cached_tokens_of_the_old_key() {
+    let old = TestKey::a("rotating");
+    let new = TestKey::b("rotating");
+    let Some(gw) = Gateway::start(
+        Setup {
+            policy: fast_refresh_policy(),
+            ..Setup::default()
+        },
+        JwksServer::serving(&keys::jwks(&[&old]), 1),
+    ) else {
+        return;
+    };
+    // Verified once, then served from the worker's cache.
+    let cached = token(&old, "acme", "cached", &[]);
+    for _ in 0..3 {
+        gw.allow("old key", Req::get(ACME, "/api/x").bearer(&cached));
+    }
+
+    // The issuer publishes new material under the same kid.
+    gw.jwks.serve_keys(&keys::jwks(&[&new]), 1);
+    let adopted = wait_until(Duration::from_secs(10), || {
+        gw.send(Req::get(ACME, "/api/x").bearer(&token(&new, "acme", "new", &[])))
+            .0
+            .status
+            == 200
+    });
+    assert!(adopted, "the new key set was not adopted");
+    gw.deny(
+        "a cached token of the replaced key",
+        Req::get(ACME, "/api/x").bearer(&cached),
+        Denial::SignatureInvalid,
+    );
+}
