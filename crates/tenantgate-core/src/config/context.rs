@@ -28,7 +28,7 @@ pub struct TenantContext {
     /// Sources that must be present: a request without one is refused with 400
     /// `tenant_context_missing`. `host` is absent only on a shared host.
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(extend("uniqueItems" = true)))]
+    #[cfg_attr(feature = "schema", schemars(extend("uniqueItems" = true, "default" = [])))]
     pub required: Vec<ContextSource>,
 }
 

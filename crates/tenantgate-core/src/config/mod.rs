@@ -107,6 +107,7 @@ pub struct Config {
     /// Where requests name their tenant besides the host (path templates, a header), and which
     /// sources are required; a route's own `tenant_context` replaces it for that route.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = {})))]
     pub tenant_context: TenantContext,
     /// Ordered route rules; the first match decides.
     #[serde(default)]
