@@ -252,6 +252,46 @@ mod tests {
         assert_eq!(root.tenant_of("/acme/x"), None);
     }
 
+    /// What the fuzz target `tenant_context` checks at random: a template matches exactly what
+    /// the route glob with `{tenant}` as `*` matches.
+    #[test]
+    fn templates_match_what_their_glob_twin_matches() {
+        let templates = [
+            "/tenants/{tenant}/**",
+            "/t/{tenant}/items/*",
+            "/{tenant}",
+            "/*/{tenant}/**",
+        ];
+        let paths = [
+            "/",
+            "/tenants",
+            "/tenants/",
+            "/tenants/acme",
+            "/tenants/acme/",
+            "/tenants/acme/a/b",
+            "/t/acme/items",
+            "/t/acme/items/",
+            "/t/acme/items/1",
+            "/t/acme/items/1/2",
+            "/acme",
+            "/acme/",
+            "/x/acme",
+            "/x/y/z",
+        ];
+        for template in templates {
+            let twin =
+                crate::policy::routes::Glob::compile(&template.replace(TENANT_PLACEHOLDER, "*"))
+                    .expect("valid glob");
+            for path in paths {
+                assert_eq!(
+                    t(template).tenant_of(path).is_some(),
+                    twin.matches(path),
+                    "{template} {path}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn malformed_templates_are_refused_with_why() {
         let cases = [
