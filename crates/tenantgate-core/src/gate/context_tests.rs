@@ -7,6 +7,9 @@ use crate::config::ContextSource;
 
 const NOW: u64 = 1_800_000_000;
 
+/// A request's header list, names lower case.
+type Headers<'a> = [(&'a str, &'a str)];
+
 fn gate() -> Gate {
     let config = json!({
         "providers": [{"name": "corp", "issuer": "https://issuer", "audiences": ["api"],
@@ -63,7 +66,7 @@ fn every_source_present_must_name_the_tokens_tenant() {
     let acme = Some("acme");
     let h = |v| [("x-tenant", v)];
     // (host, path, header, expected) for an acme token.
-    let cases: [(&str, &str, &[(&str, &str)], &str); 12] = [
+    let cases: [(&str, &str, &Headers, &str); 12] = [
         (
             "acme.example.com",
             "/tenants/acme/x",

@@ -219,6 +219,9 @@ impl ContextPolicy {
 mod tests {
     use super::*;
 
+    /// A request's header list, names lower case.
+    type Headers<'a> = [(&'a str, &'a str)];
+
     fn t(template: &str) -> PathTemplate {
         PathTemplate::parse(template).expect("valid template")
     }
@@ -333,7 +336,7 @@ mod tests {
         );
         assert_eq!(s.resolve(None, "/api/x", &none), Ok(None));
         assert_eq!(s.resolve(None, "/t/globex", &none), Ok(Some("globex")));
-        let cases: [(Option<&str>, &str, &[(&str, &str)]); 4] = [
+        let cases: [(Option<&str>, &str, &Headers); 4] = [
             (Some("acme"), "/tenants/globex/x", &[]),
             (Some("acme"), "/x", &[("x-tenant", "globex")]),
             (None, "/t/acme", &[("x-tenant", "globex")]),
