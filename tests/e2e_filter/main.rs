@@ -6,6 +6,7 @@
 //! modules below.
 
 mod config;
+mod context;
 mod credentials;
 mod jwks;
 mod paths;

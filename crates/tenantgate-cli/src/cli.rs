@@ -63,6 +63,9 @@ struct ExplainArgs {
     /// A JWKS document (file) for every provider with a remote key set.
     #[arg(long)]
     jwks: Option<PathBuf>,
+    /// A request header, `NAME:VALUE` (repeatable), e.g. the tenant header: `x-tenant:acme`.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    headers: Vec<String>,
     /// Decide at this time (unix seconds) instead of now.
     #[arg(long)]
     now: Option<u64>,

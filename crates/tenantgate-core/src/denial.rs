@@ -47,6 +47,8 @@ pub enum Denial {
     TenantMismatch,
     /// No configured tenant owns the requested host.
     HostUnknown,
+    /// The route requires a tenant source (host, path or header) the request does not carry.
+    TenantContextMissing,
     /// The route requires roles the token does not carry.
     RoleRequired,
     /// No route rule matched and the default is to deny.
@@ -77,7 +79,7 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 24] = [
+    pub const ALL: [Denial; 25] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
@@ -98,6 +100,7 @@ impl Denial {
         Denial::TenantMissing,
         Denial::TenantMismatch,
         Denial::HostUnknown,
+        Denial::TenantContextMissing,
         Denial::RoleRequired,
         Denial::RouteDenied,
         Denial::PathInvalid,
@@ -107,7 +110,7 @@ impl Denial {
     /// HTTP status of the local reply.
     pub fn status(self) -> u32 {
         match self {
-            Denial::TokenMultiple | Denial::PathInvalid => 400,
+            Denial::TokenMultiple | Denial::PathInvalid | Denial::TenantContextMissing => 400,
             Denial::TenantMismatch
             | Denial::HostUnknown
             | Denial::RoleRequired
@@ -125,7 +128,9 @@ impl Denial {
             | Denial::KeysUnavailable
             | Denial::HostUnknown
             | Denial::RouteDenied => None,
-            Denial::TokenMultiple | Denial::PathInvalid => Some(BearerError::InvalidRequest),
+            Denial::TokenMultiple | Denial::PathInvalid | Denial::TenantContextMissing => {
+                Some(BearerError::InvalidRequest)
+            }
             Denial::TenantMismatch | Denial::RoleRequired => Some(BearerError::InsufficientScope),
             _ => Some(BearerError::InvalidToken),
         }
@@ -154,6 +159,7 @@ impl Denial {
             Denial::TenantMissing => "tenant_missing",
             Denial::TenantMismatch => "tenant_mismatch",
             Denial::HostUnknown => "host_unknown",
+            Denial::TenantContextMissing => "tenant_context_missing",
             Denial::RoleRequired => "role_required",
             Denial::RouteDenied => "route_denied",
             Denial::PathInvalid => "path_invalid",
@@ -190,6 +196,9 @@ impl Denial {
             Denial::TenantMissing => "the token names no tenant",
             Denial::TenantMismatch => "the token's tenant does not own this host",
             Denial::HostUnknown => "no tenant is served at this host",
+            Denial::TenantContextMissing => {
+                "the request does not name its tenant where this route requires it"
+            }
             Denial::RoleRequired => "the token lacks a role this route requires",
             Denial::RouteDenied => "no rule allows this route",
             Denial::PathInvalid => "the request path is not acceptable",

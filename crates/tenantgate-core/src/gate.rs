@@ -3,7 +3,7 @@
 //! ([`crate::compile`]) and is valid by construction.
 
 use crate::compile::{self, Compiled};
-use crate::config::{self, Config, Provider, Requirement, TokenSource};
+use crate::config::{self, Config, ContextSource, Provider, Requirement, TokenSource};
 use crate::denial::Denial;
 use crate::jwks::CompiledJwks;
 use crate::policy::Policy;
@@ -51,9 +51,22 @@ pub enum Outcome {
 pub struct Place {
     /// Index of the route rule that decided; `None`: the default requirement, or no rule reached.
     pub rule: Option<usize>,
-    /// Index of the configured tenant owning the host, in `Config::tenants` order; `None` when no
-    /// configured tenant does (an unlisted tenant, or an unknown host).
+    /// Index of the configured tenant owning the host, in `Config::tenants` order, or once a
+    /// token is verified, of its tenant (on a shared host too); `None` when no configured tenant
+    /// does (an unlisted tenant, an unknown host, or a shared host before verification).
     pub tenant: Option<usize>,
+}
+
+/// The tenant sources of one request, as `tenantgate explain` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSources<'a> {
+    /// The host is one of `shared_hosts`.
+    pub shared_host: bool,
+    /// Each source that names a tenant: its kind, the index of the path template (0 for the
+    /// host and the header) and the tenant it names.
+    pub named: Vec<(ContextSource, usize, String)>,
+    /// The sources the request's route requires.
+    pub required: &'a [ContextSource],
 }
 
 /// One provider as the gate holds it: its configuration and its compiled key source.
@@ -177,19 +190,30 @@ impl Gate {
         let Some(host) = crate::policy::host::normalize(req.authority) else {
             return deny(Denial::HostUnknown, at);
         };
-        let Some(owner) = self.policy.owner(&host) else {
+        let owner = self.policy.owner(&host);
+        if owner.is_none() && !self.policy.context().is_shared(&host) {
             return deny(Denial::HostUnknown, at);
-        };
-        at.tenant = self
-            .tenant_ids
-            .binary_search_by(|t| t.as_str().cmp(owner))
-            .ok();
+        }
+        at.tenant = owner.and_then(|owner| self.tenant_index(owner));
         let requirement = match self.policy.lookup(req.method, &host, &path) {
             Some((index, requirement)) => {
                 at.rule = Some(index);
                 requirement
             }
             None => &self.config.default_requirement,
+        };
+        // The tenant the host, path and header name, all agreeing (`None`: none names one).
+        let named = match requirement {
+            Requirement::Deny => None,
+            _ => match self
+                .policy
+                .context()
+                .sources(at.rule)
+                .resolve(owner, &path, req.headers)
+            {
+                Ok(named) => named,
+                Err(denial) => return deny(denial, at),
+            },
         };
         match requirement {
             Requirement::Public => return Outcome::Allow { identity: None, at },
@@ -210,9 +234,10 @@ impl Gate {
                 }
             }
         };
-        if verified.tenant != owner {
-            return deny(Denial::TenantMismatch, at);
+        if let Err(denial) = self.tenant_agrees(named, &verified.tenant) {
+            return deny(denial, at);
         }
+        at.tenant = self.tenant_index(&verified.tenant);
         if let Requirement::Roles(roles) = requirement {
             if !roles.satisfied_by(&verified.roles) {
                 return deny(Denial::RoleRequired, at);
@@ -228,6 +253,45 @@ impl Gate {
             }),
             at,
         }
+    }
+
+    /// Index of a configured tenant, in `Config::tenants` order.
+    fn tenant_index(&self, tenant: &str) -> Option<usize> {
+        self.tenant_ids
+            .binary_search_by(|t| t.as_str().cmp(tenant))
+            .ok()
+    }
+
+    /// The verified tenant against the tenant the request names. A request that names none (on
+    /// a shared host, with no path or header source) acts for the token's tenant, which must be
+    /// a configured tenant unless unlisted tenants are allowed, as on a host template.
+    fn tenant_agrees(&self, named: Option<&str>, verified: &str) -> Result<(), Denial> {
+        let known = || self.config.allow_unlisted_tenants || self.tenant_index(verified).is_some();
+        match named {
+            Some(named) if named == verified => Ok(()),
+            None if known() => Ok(()),
+            _ => Err(Denial::TenantMismatch),
+        }
+    }
+
+    /// Which sources name which tenant on a request, for `tenantgate explain`: the host's tenant
+    /// (or `None`), whether the host is shared, and the sources of the route the request hits.
+    pub fn tenant_sources<'r>(&'r self, req: &RequestView<'r>) -> Option<TenantSources<'r>> {
+        let path = crate::policy::path::normalize(req.path).ok()?;
+        let host = crate::policy::host::normalize(req.authority)?;
+        let rule = self.policy.lookup(req.method, &host, &path).map(|(i, _)| i);
+        let sources = self.policy.context().sources(rule);
+        let owner = self.policy.owner(&host);
+        let named = sources
+            .named(owner, &path, req.headers)
+            .into_iter()
+            .map(|n| (n.source, n.index, n.tenant.to_owned()))
+            .collect();
+        Some(TenantSources {
+            shared_host: self.policy.context().is_shared(&host),
+            named,
+            required: &sources.required,
+        })
     }
 
     fn verify_cached(
@@ -252,3 +316,6 @@ impl Gate {
         result
     }
 }
+
+#[cfg(test)]
+mod context_tests;

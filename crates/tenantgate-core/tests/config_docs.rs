@@ -194,13 +194,16 @@ fn maximal() -> Value {
         "tenants": {"acme": {"hosts": ["acme.example.com"]}},
         "host_templates": ["{tenant}.app.example.com"],
         "allow_unlisted_tenants": true,
+        "shared_hosts": ["api.example.com"],
+        "tenant_context": {"paths": ["/tenants/{tenant}/**"], "header": "x-tenant", "required": ["host"]},
         "routes": [
             {
                 "name": "admin",
                 "path": {"prefix": "/admin"},
                 "methods": ["GET", "POST"],
                 "hosts": ["acme.example.com"],
-                "require": {"roles": {"any_of": ["admin"], "all_of": ["mfa"]}}
+                "require": {"roles": {"any_of": ["admin"], "all_of": ["mfa"]}},
+                "tenant_context": {"header": "x-org", "required": ["header"]}
             },
             {"path": {"exact": "/healthz"}, "require": "public"},
             {"path": {"glob": "/api/**"}, "require": "authenticated"},
@@ -276,6 +279,8 @@ const OBJECTS: &[(&str, &str)] = &[
     ("/providers/0/jwks/remote", "/$defs/remote_jwks"),
     ("/tenants/acme", "/$defs/tenant"),
     ("/routes/0", "/$defs/route"),
+    ("/tenant_context", "/$defs/tenant_context"),
+    ("/routes/0/tenant_context", "/$defs/tenant_context"),
     ("/routes/0/path", "/$defs/path_match"),
     ("/routes/0/require", "/$defs/requirement"),
     ("/routes/0/require/roles", "/$defs/roles"),
@@ -308,6 +313,10 @@ fn a_maximal_configuration_passes_both_and_uses_every_schema_field() {
         ("/$defs/remote_jwks", &["/providers/0/jwks/remote"]),
         ("/$defs/tenant", &["/tenants/acme"]),
         ("/$defs/route", &["/routes/0"]),
+        (
+            "/$defs/tenant_context",
+            &["/tenant_context", "/routes/0/tenant_context"],
+        ),
         (
             "/$defs/path_match",
             &["/routes/0/path", "/routes/1/path", "/routes/2/path"],

@@ -1,8 +1,8 @@
 //! `tenantgate explain`: one request decided by the filter's own code, and why.
 
 use serde_json::{Map, Value};
-use tenantgate_core::config::{Config, Requirement, Route};
-use tenantgate_core::gate::{Gate, Outcome, Place, RequestView};
+use tenantgate_core::config::{Config, ContextSource, Requirement, Route};
+use tenantgate_core::gate::{Gate, Outcome, Place, RequestView, TenantSources};
 use tenantgate_core::jwks::keyset::KeySet;
 use tenantgate_core::jwks::JwksSource;
 use tenantgate_core::verify::KeySource;
@@ -29,10 +29,15 @@ pub(super) fn explain(args: &ExplainArgs) -> Status {
             .map_or(0, |d| d.as_secs())
     });
     let authorization = args.token.as_ref().map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = authorization
+    let extra = match request_headers(&args.headers) {
+        Ok(extra) => extra,
+        Err(status) => return status,
+    };
+    let mut headers: Vec<(&str, &str)> = authorization
         .as_deref()
         .map(|a| vec![("authorization", a)])
         .unwrap_or_default();
+    headers.extend(extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let request = RequestView {
         method: &args.method,
         authority: &args.host,
@@ -43,10 +48,69 @@ pub(super) fn explain(args: &ExplainArgs) -> Status {
         Some(claims) => decide_with_claims(&gate, &request, claims, now),
         None => decide_with_keys(&gate, &request, args, now),
     };
+    let sources = gate.tenant_sources(&request);
     match outcome {
-        Ok(outcome) => report(&gate, args, &outcome),
+        Ok(outcome) => report(&gate, args, &outcome, sources.as_ref()),
         Err(status) => status,
     }
+}
+
+/// `--header NAME:VALUE`, the name lower-cased and the value trimmed as Envoy passes them.
+fn request_headers(raw: &[String]) -> Result<Vec<(String, String)>, Status> {
+    raw.iter()
+        .map(|h| match h.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            }
+            _ => {
+                eprintln!("tenantgate: --header {h:?} is not NAME:VALUE");
+                Err(Status::Usage)
+            }
+        })
+        .collect()
+}
+
+/// Which sources named which tenant, in words: `host=acme path[0]=acme header=acme`.
+fn describe_sources(sources: Option<&TenantSources<'_>>) -> String {
+    let Some(sources) = sources else {
+        return "-".into();
+    };
+    let mut parts: Vec<String> = sources
+        .named
+        .iter()
+        .map(|(source, index, tenant)| match source {
+            ContextSource::Path => format!("path[{index}]={tenant:?}"),
+            _ => format!("{}={tenant:?}", source.as_str()),
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push("none named".into());
+    }
+    if sources.shared_host {
+        parts.push("(shared host)".into());
+    }
+    if !sources.required.is_empty() {
+        let required: Vec<&str> = sources.required.iter().map(|s| s.as_str()).collect();
+        parts.push(format!("(required: {})", required.join(", ")));
+    }
+    parts.join(" ")
+}
+
+/// The sources as JSON: `{"shared_host": .., "named": [{"source", "template", "tenant"}], "required": [..]}`.
+fn sources_json(sources: Option<&TenantSources<'_>>) -> Value {
+    let Some(sources) = sources else {
+        return Value::Null;
+    };
+    let named: Vec<Value> = sources
+        .named
+        .iter()
+        .map(|(source, index, tenant)| {
+            let template = (*source == ContextSource::Path).then_some(*index);
+            serde_json::json!({"source": source.as_str(), "template": template, "tenant": tenant})
+        })
+        .collect();
+    let required: Vec<&str> = sources.required.iter().map(|s| s.as_str()).collect();
+    serde_json::json!({"shared_host": sources.shared_host, "named": named, "required": required})
 }
 
 /// `--claims`: the policy on a payload taken as signed. What a policy trial rarely cares about
@@ -179,7 +243,12 @@ fn verdict(config: &Config, outcome: &Outcome) -> (Status, String, Option<String
     }
 }
 
-fn report(gate: &Gate, args: &ExplainArgs, outcome: &Outcome) -> Status {
+fn report(
+    gate: &Gate,
+    args: &ExplainArgs,
+    outcome: &Outcome,
+    sources: Option<&TenantSources<'_>>,
+) -> Status {
     let config = gate.config();
     let place = match outcome {
         Outcome::Allow { at, .. } | Outcome::Deny { at, .. } => Some(*at),
@@ -207,6 +276,7 @@ fn report(gate: &Gate, args: &ExplainArgs, outcome: &Outcome) -> Status {
             "rule": place.and_then(|at| at.rule),
             "rule_name": rule.and_then(|(_, r)| r.name.clone()),
             "host_tenant": tenant,
+            "tenant_sources": sources_json(sources),
             "path": path,
             "detail": detail,
         });
@@ -221,6 +291,7 @@ fn report(gate: &Gate, args: &ExplainArgs, outcome: &Outcome) -> Status {
             "host:     {}",
             tenant.as_deref().unwrap_or("(no configured tenant)")
         );
+        println!("tenants:  {}", describe_sources(sources));
         println!("rule:     {}", describe_rule(config, rule, place));
     }
     status

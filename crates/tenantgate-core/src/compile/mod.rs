@@ -10,6 +10,7 @@
 //! Dependencies run one way: this module reads [`crate::config`] and builds [`crate::policy`]
 //! and [`crate::jwks`] values; [`crate::gate`] calls it.
 
+mod context;
 mod providers;
 mod routes;
 mod tenancy;
@@ -56,7 +57,9 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     );
     let jwks = c.providers(config);
     let hosts = c.tenancy(config);
+    let shared = c.shared_hosts(config, &hosts);
     let routes = c.routes(&config.routes);
+    let context = c.context(config, shared);
     c.requirement("default_requirement", &config.default_requirement);
     c.headers(config);
     c.range("jwks_wait_ms", config.jwks_wait_ms, limits::JWKS_WAIT_MS);
@@ -83,7 +86,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     );
     if c.errors.is_empty() {
         Ok(Compiled {
-            policy: Policy::new(hosts, routes),
+            policy: Policy::new(hosts, routes).with_context(context),
             jwks,
         })
     } else {

@@ -50,19 +50,20 @@ impl Compiler {
             }
         }
 
-        if config.allow_unlisted_tenants && config.host_templates.is_empty() {
+        let no_shared_host = config.shared_hosts.is_empty();
+        if config.allow_unlisted_tenants && config.host_templates.is_empty() && no_shared_host {
             self.err(
                 "allow_unlisted_tenants",
-                "has no effect without host_templates: unlisted tenants are only reachable \
-                 through a host template",
+                "has no effect without host_templates or shared_hosts: unlisted tenants are only \
+                 reachable through a host template or a shared host",
             );
         }
         let any_host = config.tenants.values().any(|t| !t.hosts.is_empty());
-        if !any_host && config.host_templates.is_empty() {
+        if !any_host && config.host_templates.is_empty() && no_shared_host {
             self.err(
                 "tenants",
                 "no tenant owns a host, so every request would be refused: list hosts under \
-                 tenants or add host_templates",
+                 tenants, or add host_templates or shared_hosts",
             );
         }
         let explicit = owners

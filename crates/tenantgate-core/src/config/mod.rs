@@ -7,6 +7,7 @@
 //! the crate, which all read it. `docs/tenantgate.schema.json` is generated from these types
 //! (cargo feature `schema`).
 
+mod context;
 mod de;
 mod error;
 #[cfg(feature = "schema")]
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use context::{ContextSource, TenantContext};
 pub use error::{ConfigError, ConfigErrors};
 #[cfg(feature = "schema")]
 pub use schema::schema;
@@ -97,6 +99,16 @@ pub struct Config {
     /// Let a host template name a tenant that is not in `tenants` (many-tenant SaaS). Default false.
     #[serde(default)]
     pub allow_unlisted_tenants: bool,
+    /// Hosts that serve every tenant and name none (a single-host API): the tenant comes from
+    /// the token, checked against the path and header sources. A tenant's host cannot be one.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<schema::Host>", extend("uniqueItems" = true)))]
+    pub shared_hosts: Vec<String>,
+    /// Where requests name their tenant besides the host (path templates, a header), and which
+    /// sources are required; a route's own `tenant_context` replaces it for that route.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = {})))]
+    pub tenant_context: TenantContext,
     /// Ordered route rules; the first match decides.
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(extend("default" = [])))]
@@ -285,6 +297,10 @@ pub struct Route {
     )]
     pub hosts: Option<Vec<String>>,
     pub require: Requirement,
+    /// This route's tenant sources, replacing the global `tenant_context` as a whole (`{}`: the
+    /// host alone).
+    #[serde(default)]
+    pub tenant_context: Option<TenantContext>,
 }
 
 /// How a rule matches the normalized path. Exactly one key.

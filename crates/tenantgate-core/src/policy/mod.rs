@@ -2,6 +2,7 @@
 //! proxy-wasm, no clock. Compiled once per configuration; lookups run on every request and
 //! allocate nothing beyond the normalized path and host.
 
+pub mod context;
 pub mod host;
 pub mod path;
 pub mod routes;
@@ -9,6 +10,7 @@ pub mod tenancy;
 
 use crate::config::Requirement;
 
+pub use context::ContextPolicy;
 pub use routes::RouteTable;
 pub use tenancy::HostTable;
 
@@ -17,12 +19,27 @@ pub use tenancy::HostTable;
 pub struct Policy {
     hosts: HostTable,
     routes: RouteTable,
+    context: ContextPolicy,
 }
 
 impl Policy {
     /// The policy of compiled tables ([`crate::compile`] builds them from a configuration).
     pub fn new(hosts: HostTable, routes: RouteTable) -> Policy {
-        Policy { hosts, routes }
+        Policy {
+            hosts,
+            routes,
+            context: ContextPolicy::default(),
+        }
+    }
+
+    /// The policy with the tenant sources besides the host, and the shared hosts.
+    pub fn with_context(self, context: ContextPolicy) -> Policy {
+        Policy { context, ..self }
+    }
+
+    /// The tenant sources besides the host, and the shared hosts.
+    pub fn context(&self) -> &ContextPolicy {
+        &self.context
     }
 
     /// The tenant that owns a normalized host.
@@ -105,6 +122,7 @@ mod tests {
             methods: None,
             hosts: None,
             require: Requirement::Public,
+            tenant_context: None,
         });
         config.host_templates.push("nope".into());
         let errors = compile(&config).expect_err("invalid");
