@@ -2,6 +2,7 @@
 //! proxy-wasm, no clock. Compiled once per configuration; lookups run on every request and
 //! allocate nothing beyond the normalized path and host.
 
+pub mod headers;
 pub mod host;
 pub mod path;
 pub mod routes;

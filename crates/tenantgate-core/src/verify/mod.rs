@@ -61,6 +61,8 @@ pub struct VerifiedToken {
     pub valid_until: i64,
     /// The header's `kid`: the cache drops the token once its key leaves the key set.
     pub kid: Option<String>,
+    /// The whole signed payload, for what reads other claims (`headers.claims`).
+    pub claims: Map<String, Value>,
 }
 
 /// Verify `token` against the configured `providers` at `now` (unix seconds).
@@ -91,7 +93,8 @@ pub fn verify(
     if !rs256::verify(key, jws.signing_input.as_bytes(), &jws.signature) {
         return Err(Denial::SignatureInvalid.into());
     }
-    Ok(check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid))
+    let checked = check_claims(provider, &jws.claims, now)?;
+    Ok(checked.into_verified(index, jws.kid, jws.claims))
 }
 
 /// The claim rules alone, for a payload whose signature is taken as good: the provider is the
@@ -103,7 +106,7 @@ pub fn check_unsigned_claims(
     now: u64,
 ) -> Result<VerifiedToken, Denial> {
     let (index, provider) = provider_for(claims, providers)?;
-    Ok(check_claims(provider, claims, now)?.into_verified(index, None))
+    Ok(check_claims(provider, claims, now)?.into_verified(index, None, claims.clone()))
 }
 
 /// The provider whose `issuer` equals the payload's `iss` exactly.
@@ -138,7 +141,12 @@ struct CheckedClaims {
 }
 
 impl CheckedClaims {
-    fn into_verified(self, provider: usize, kid: Option<String>) -> VerifiedToken {
+    fn into_verified(
+        self,
+        provider: usize,
+        kid: Option<String>,
+        claims: Map<String, Value>,
+    ) -> VerifiedToken {
         VerifiedToken {
             provider,
             tenant: self.tenant,
@@ -147,6 +155,7 @@ impl CheckedClaims {
             expires_at: self.expires_at,
             valid_until: self.valid_until,
             kid,
+            claims,
         }
     }
 }
