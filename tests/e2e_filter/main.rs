@@ -7,6 +7,7 @@
 
 mod config;
 mod credentials;
+mod forwarding;
 mod jwks;
 mod paths;
 mod routes;
