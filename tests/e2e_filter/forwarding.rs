@@ -48,7 +48,13 @@ fn with_spoofs(mut req: Req) -> Req {
 }
 
 fn assert_no_spoof(what: &str, seen: &ServerRequest) {
-    for name in ["x_tenant_id", "x-tenant_id", "x_user_id", "x_user_roles", "x_plan"] {
+    for name in [
+        "x_tenant_id",
+        "x-tenant_id",
+        "x_user_id",
+        "x_user_roles",
+        "x_plan",
+    ] {
         assert_eq!(
             seen.header_all(name),
             Vec::<&str>::new(),

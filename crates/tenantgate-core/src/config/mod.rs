@@ -122,6 +122,7 @@ pub struct Config {
     /// What to do with path segment parameters (`;` in a segment, which servlet containers and
     /// Spring strip before routing): `refuse` (default) or `strip`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "refuse")))]
     pub path_parameters: PathParameters,
 }
 
@@ -387,7 +388,7 @@ pub struct Headers {
     /// numbers and booleans as JSON text; arrays of strings comma-joined. A missing or null
     /// claim sets no header. Client copies are stripped like the identity headers.
     #[serde(default, deserialize_with = "de::unique_header_names")]
-    #[cfg_attr(feature = "schema", schemars(extend("default" = {}, "propertyNames" = {"$ref": "#/$defs/identity_header"}), inner(length(min = 1))))]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = {}, "propertyNames" = {"$ref": "#/$defs/identity_header"}, "additionalProperties" = {"type": "string", "minLength": 1})))]
     pub claims: BTreeMap<String, String>,
 }
 
