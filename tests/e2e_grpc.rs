@@ -52,6 +52,9 @@ fn token(tenant: &str, roles: &[&str]) -> String {
     key().sign(&claims(ISSUER, AUDIENCE, tenant, "alice", roles))
 }
 
+/// A call's result, and the metadata the upstream saw of it (`None`: it never got there).
+type Outcome = (GrpcResult, Option<Vec<(String, String)>>);
+
 /// Envoy with the filter in front of the gRPC upstream (HTTP/2), and the JWKS server.
 struct Gateway {
     envoy: Envoy,
@@ -80,9 +83,8 @@ impl Gateway {
         })
     }
 
-    /// Makes the calls, each with a fresh `x-request-id`; each result with what the upstream
-    /// saw of the call (`None`: it never got there).
-    fn call(&self, calls: Vec<GrpcCall>) -> Vec<(GrpcResult, Option<Vec<(String, String)>>)> {
+    /// Makes the calls, each with a fresh `x-request-id`.
+    fn call(&self, calls: Vec<GrpcCall>) -> Vec<Outcome> {
         let ids: Vec<String> = calls.iter().map(|_| support::request_id()).collect();
         let calls: Vec<GrpcCall> = calls
             .into_iter()
@@ -100,11 +102,7 @@ impl Gateway {
 }
 
 /// A refusal as a gRPC client reads it: the catalog's gRPC status, `<message> (<code>)`.
-fn assert_grpc_refusal(
-    what: &str,
-    got: &(GrpcResult, Option<Vec<(String, String)>>),
-    denial: Denial,
-) {
+fn assert_grpc_refusal(what: &str, got: &Outcome, denial: Denial) {
     let (result, seen) = got;
     assert_eq!(
         (result.code_value, result.details.as_str()),
