@@ -2,8 +2,9 @@
 //! root can apply them too after `set_effective_context` (for requests that waited for keys).
 
 use tenantgate_core::config::{Config, TokenSource};
-use tenantgate_core::denial::Denial;
+use tenantgate_core::denial::{is_grpc_content_type, Denial};
 use tenantgate_core::gate::Identity;
+use tenantgate_core::policy::headers::same_after_folding;
 
 use crate::host::{Host, HostError};
 
@@ -13,16 +14,22 @@ fn log_failure(what: &str, result: Result<(), HostError>) {
     }
 }
 
-/// Removes every client-sent copy of the identity headers. Runs first on every request, so
-/// nothing a client sends can pass for a verified identity, whatever the decision. `headers` is
-/// the request's complete header list: only names present in it cost a host call.
+/// Removes every client-sent copy of the identity headers and of the `headers.claims` headers,
+/// under every spelling frameworks fold into them (`x_tenant_id`, `X-Tenant-Id`). Runs first on
+/// every request, so nothing a client sends can pass for a verified identity, whatever the
+/// decision. `headers` is the request's complete header list: only names present in it cost a
+/// host call.
 pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(String, String)]) {
-    for name in [
-        &config.headers.tenant,
-        &config.headers.user,
-        &config.headers.roles,
-    ] {
-        if headers.iter().any(|(n, _)| n == name) {
+    let names = &config.headers;
+    let protected = [&names.tenant, &names.user, &names.roles]
+        .into_iter()
+        .chain(names.claims.keys());
+    let protected: Vec<&String> = protected.collect();
+    let mut removed: Vec<&str> = Vec::new();
+    for (name, _) in headers {
+        let hit = protected.iter().any(|p| same_after_folding(p, name));
+        if hit && !removed.contains(&name.as_str()) {
+            removed.push(name);
             log_failure(
                 "removing an identity header",
                 host.set_request_header(name, None),
@@ -45,6 +52,9 @@ pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[
     set(&names.user, &identity.user);
     if !identity.roles.is_empty() {
         set(&names.roles, &identity.roles.join(","));
+    }
+    for (name, value) in &identity.claim_headers {
+        set(name, value);
     }
     if names.forward_token {
         return;
@@ -81,21 +91,57 @@ fn remove_cookie(host: &impl Host, name: &str, headers: &[(String, String)]) {
     );
 }
 
-/// Sends the local reply for a refusal: status, `WWW-Authenticate`, and the JSON body.
-pub fn deny(host: &impl Host, config: &Config, denial: Denial) {
+/// The shape of a local reply: what the client can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyForm {
+    /// HTTP status, `WWW-Authenticate`, JSON body.
+    Http,
+    /// A gRPC call's answer: HTTP 200, trailers-only, `grpc-status` and `grpc-message`.
+    Grpc,
+}
+
+impl ReplyForm {
+    /// The form a request's `content-type` asks for (the request's header list).
+    pub fn of(headers: &[(String, String)]) -> ReplyForm {
+        let grpc = headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && is_grpc_content_type(v));
+        if grpc {
+            ReplyForm::Grpc
+        } else {
+            ReplyForm::Http
+        }
+    }
+}
+
+/// Sends the local reply for a refusal in the request's form: status, `WWW-Authenticate` and
+/// the JSON body; or for gRPC, HTTP 200 with `grpc-status` and `grpc-message` and no body (the
+/// trailers-only answer: Envoy ends the stream with this one header block and keeps the
+/// status set here rather than mapping the HTTP status itself).
+pub fn deny(host: &impl Host, config: &Config, denial: Denial, form: ReplyForm) {
     let challenge = denial.www_authenticate(&config.realm);
-    let body = denial.json_body();
     let retry_after = config.retry_after_seconds.to_string();
-    let mut headers = vec![
-        ("www-authenticate", challenge.as_str()),
-        ("content-type", "application/json"),
-        ("cache-control", "no-store"),
-    ];
+    let grpc_status = denial.grpc_status().code().to_string();
+    let grpc_message = denial.grpc_message();
+    let mut headers = vec![("www-authenticate", challenge.as_str())];
+    let (status, body) = match form {
+        ReplyForm::Http => {
+            headers.push(("content-type", "application/json"));
+            (denial.status(), denial.json_body())
+        }
+        ReplyForm::Grpc => {
+            headers.push(("content-type", "application/grpc"));
+            headers.push(("grpc-status", grpc_status.as_str()));
+            headers.push(("grpc-message", grpc_message.as_str()));
+            (200, String::new())
+        }
+    };
+    headers.push(("cache-control", "no-store"));
     if denial == Denial::KeysUnavailable {
         headers.push(("retry-after", retry_after.as_str()));
     }
     log_failure(
         "sending the local reply",
-        host.send_reply(denial.status(), &headers, body.as_bytes()),
+        host.send_reply(status, &headers, body.as_bytes()),
     );
 }

@@ -13,7 +13,7 @@ use tenantgate_core::verify::cache::TokenCache;
 
 use crate::host::Host;
 use crate::metrics::Metrics;
-use crate::reply;
+use crate::reply::{self, ReplyForm};
 
 use keys::{provider_keys, ProviderKeys, WorkerKeys};
 
@@ -244,7 +244,7 @@ impl<H: Host> Worker<H> {
                     at.rule
                         .map_or_else(|| "default".to_string(), |r| r.to_string())
                 );
-                reply::deny(&self.host, config, *denial);
+                reply::deny(&self.host, config, *denial, ReplyForm::of(headers));
             }
             Outcome::AwaitKeys { .. } => {}
         }
@@ -292,7 +292,8 @@ impl<H: Host> Worker<H> {
                     "tenantgate: refused: {} (keys did not load in time)",
                     denial.code()
                 );
-                reply::deny(&self.host, self.gate.config(), denial);
+                let form = ReplyForm::of(&pending.request.headers);
+                reply::deny(&self.host, self.gate.config(), denial, form);
             }
         }
     }

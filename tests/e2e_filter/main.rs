@@ -8,6 +8,7 @@
 mod config;
 mod context;
 mod credentials;
+mod forwarding;
 mod jwks;
 mod paths;
 mod routes;

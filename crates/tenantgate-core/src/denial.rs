@@ -57,6 +57,9 @@ pub enum Denial {
     PathInvalid,
     /// The key set has not been loaded yet (or not within the configured wait).
     KeysUnavailable,
+    /// A claim that `headers.claims` forwards has a value no header can carry as documented: an
+    /// object, a nested list, a control character, or a list item holding the separator.
+    ClaimNotForwardable,
 }
 
 /// The RFC 6750 section 3.1 `error` attribute of `WWW-Authenticate`.
@@ -79,7 +82,7 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 25] = [
+    pub const ALL: [Denial; 26] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
@@ -105,6 +108,7 @@ impl Denial {
         Denial::RouteDenied,
         Denial::PathInvalid,
         Denial::KeysUnavailable,
+        Denial::ClaimNotForwardable,
     ];
 
     /// HTTP status of the local reply.
@@ -164,6 +168,7 @@ impl Denial {
             Denial::RouteDenied => "route_denied",
             Denial::PathInvalid => "path_invalid",
             Denial::KeysUnavailable => "jwks_unavailable",
+            Denial::ClaimNotForwardable => "claim_not_forwardable",
         }
     }
 
@@ -203,6 +208,7 @@ impl Denial {
             Denial::RouteDenied => "no rule allows this route",
             Denial::PathInvalid => "the request path is not acceptable",
             Denial::KeysUnavailable => "the signing keys are not available yet; retry shortly",
+            Denial::ClaimNotForwardable => "a claim of the token cannot be forwarded as a header",
         }
     }
 
@@ -230,6 +236,91 @@ impl Denial {
             self.message()
         )
     }
+}
+
+/// The gRPC status codes refusals map to (grpc/grpc `doc/statuscodes.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcStatus {
+    /// 3: the request itself is unacceptable (HTTP 400).
+    InvalidArgument,
+    /// 7: authenticated, but not allowed (HTTP 403).
+    PermissionDenied,
+    /// 14: try again shortly (HTTP 503).
+    Unavailable,
+    /// 16: no valid credential (HTTP 401).
+    Unauthenticated,
+}
+
+impl GrpcStatus {
+    /// The numeric code carried in `grpc-status`.
+    pub fn code(self) -> u32 {
+        match self {
+            GrpcStatus::InvalidArgument => 3,
+            GrpcStatus::PermissionDenied => 7,
+            GrpcStatus::Unavailable => 14,
+            GrpcStatus::Unauthenticated => 16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GrpcStatus::InvalidArgument => "INVALID_ARGUMENT",
+            GrpcStatus::PermissionDenied => "PERMISSION_DENIED",
+            GrpcStatus::Unavailable => "UNAVAILABLE",
+            GrpcStatus::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+}
+
+impl Denial {
+    /// The gRPC status of this refusal, derived from its HTTP status so that the two answers
+    /// never disagree: 400 → INVALID_ARGUMENT, 401 → UNAUTHENTICATED, 403 → PERMISSION_DENIED,
+    /// 503 → UNAVAILABLE. (Envoy's own HTTP-to-gRPC mapping would make 400 INTERNAL, which
+    /// tells a client the server is at fault.)
+    pub fn grpc_status(self) -> GrpcStatus {
+        match self.status() {
+            400 => GrpcStatus::InvalidArgument,
+            403 => GrpcStatus::PermissionDenied,
+            503 => GrpcStatus::Unavailable,
+            _ => GrpcStatus::Unauthenticated,
+        }
+    }
+
+    /// The `grpc-message` value: `<message> (<code>)`, percent-encoded as the gRPC HTTP/2
+    /// protocol requires (every byte outside printable ASCII, and `%`).
+    pub fn grpc_message(self) -> String {
+        grpc_percent_encode(&self.to_string())
+    }
+}
+
+/// Percent-encodes a `grpc-message` value (gRPC over HTTP/2, "Responses"): bytes outside
+/// 0x20..=0x7E, and `%` itself, become `%XX`.
+pub fn grpc_percent_encode(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+    out
+}
+
+/// Whether a request's `content-type` makes it a gRPC call, as Envoy decides it for its own
+/// local replies: `application/grpc` exactly or followed by `+` (`application/grpc+proto`) or
+/// by parameters. `application/grpc-web` is not (Envoy's `grpc_web` filter, placed before this
+/// one, turns gRPC-Web into gRPC).
+pub fn is_grpc_content_type(value: &str) -> bool {
+    const GRPC: &str = "application/grpc";
+    let value = value.trim_start();
+    value
+        .get(..GRPC.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(GRPC))
+        && matches!(value.as_bytes().get(GRPC.len()), None | Some(b'+' | b';'))
 }
 
 impl fmt::Display for Denial {
@@ -280,6 +371,69 @@ mod tests {
             "docs/security.md lacks these rows:\n{}",
             missing.join("\n")
         );
+    }
+
+    #[test]
+    fn grpc_statuses_follow_the_http_status() {
+        for d in Denial::ALL {
+            let expected = match d.status() {
+                400 => 3,
+                401 => 16,
+                403 => 7,
+                503 => 14,
+                other => panic!("{d:?}: status {other} has no gRPC mapping"),
+            };
+            assert_eq!(d.grpc_status().code(), expected, "{d:?}");
+        }
+        assert_eq!(Denial::TokenMissing.grpc_status().name(), "UNAUTHENTICATED");
+        assert_eq!(
+            Denial::RoleRequired.grpc_status().name(),
+            "PERMISSION_DENIED"
+        );
+        assert_eq!(Denial::KeysUnavailable.grpc_status().name(), "UNAVAILABLE");
+        assert_eq!(Denial::PathInvalid.grpc_status().name(), "INVALID_ARGUMENT");
+        assert_eq!(
+            Denial::TokenMissing.grpc_message(),
+            "a bearer token is required (token_missing)"
+        );
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_encoded() {
+        assert_eq!(grpc_percent_encode("plain text (x)"), "plain text (x)");
+        assert_eq!(grpc_percent_encode("100%"), "100%25");
+        assert_eq!(grpc_percent_encode("a\nb\u{7f}"), "a%0Ab%7F");
+        assert_eq!(grpc_percent_encode("caf\u{e9}"), "caf%C3%A9");
+        for d in Denial::ALL {
+            let message = d.grpc_message();
+            assert!(
+                message.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn grpc_content_types() {
+        for yes in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpc+json",
+            "Application/GRPC",
+            "application/grpc;charset=utf-8",
+        ] {
+            assert!(is_grpc_content_type(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "application/json",
+            "application/grpc-web",
+            "application/grpc-web+proto",
+            "application/grpcx",
+            "text/application/grpc",
+        ] {
+            assert!(!is_grpc_content_type(no), "{no}");
+        }
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Identity {
     pub provider: usize,
     /// Where the token was found, so the glue can drop it when it is not forwarded.
     pub source: TokenSource,
+    /// `headers.claims`: header name and value for each claim the token carries, in header
+    /// name order; values already checked to be safe in a header.
+    pub claim_headers: Vec<(String, String)>,
 }
 
 /// The decision for one request.
@@ -183,7 +186,10 @@ impl Gate {
     ) -> Outcome {
         let mut at = Place::default();
         let deny = |denial: Denial, at: Place| Outcome::Deny { denial, at };
-        let path = match crate::policy::path::normalize(req.path) {
+        let path = crate::policy::path::normalize(req.path).and_then(|path| {
+            crate::policy::path::segment_parameters(path, self.config.path_parameters)
+        });
+        let path = match path {
             Ok(path) => path,
             Err(denial) => return deny(denial, at),
         };
@@ -243,6 +249,10 @@ impl Gate {
                 return deny(Denial::RoleRequired, at);
             }
         }
+        let claim_headers = match self.claim_headers(&verified) {
+            Ok(headers) => headers,
+            Err(denial) => return deny(denial, at),
+        };
         Outcome::Allow {
             identity: Some(Identity {
                 tenant: verified.tenant,
@@ -250,6 +260,7 @@ impl Gate {
                 roles: verified.roles,
                 provider: verified.provider,
                 source,
+                claim_headers,
             }),
             at,
         }
@@ -294,6 +305,18 @@ impl Gate {
         })
     }
 
+    /// The `headers.claims` headers of a verified token; a value no header can carry refuses
+    /// the request rather than forward something the upstream would read differently.
+    fn claim_headers(&self, verified: &VerifiedToken) -> Result<Vec<(String, String)>, Denial> {
+        let mut out = Vec::new();
+        for (header, claim) in &self.config.headers.claims {
+            if let Some(value) = crate::policy::headers::claim_value(verified.claims.get(claim))? {
+                out.push((header.clone(), value));
+            }
+        }
+        Ok(out)
+    }
+
     fn verify_cached(
         &self,
         token: &str,
@@ -319,3 +342,5 @@ impl Gate {
 
 #[cfg(test)]
 mod context_tests;
+#[cfg(test)]
+mod forwarding_tests;

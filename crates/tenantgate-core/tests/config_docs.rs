@@ -210,10 +210,12 @@ fn maximal() -> Value {
             {"path": {"prefix": "/internal"}, "require": "deny"}
         ],
         "default_requirement": "authenticated",
-        "headers": {"tenant": "x-t", "user": "x-u", "roles": "x-r", "forward_token": true},
+        "headers": {"tenant": "x-t", "user": "x-u", "roles": "x-r", "forward_token": true,
+                    "claims": {"x-plan": "plan"}},
         "jwks_wait_ms": 1000,
         "retry_after_seconds": 2,
-        "cache": {"max_entries": 5, "max_bytes": 4096, "negative_max_entries": 7}
+        "cache": {"max_entries": 5, "max_bytes": 4096, "negative_max_entries": 7},
+        "path_parameters": "strip"
     })
 }
 

@@ -25,6 +25,8 @@ pub struct EnvoyBuilder {
     envoy: PathBuf,
     filter: Option<(PathBuf, String)>,
     clusters: Vec<(String, u16)>,
+    /// Clusters spoken to in HTTP/2 (prior knowledge), such as a gRPC upstream.
+    http2_clusters: Vec<String>,
     concurrency: u32,
     normalization: bool,
     log_level: String,
@@ -44,6 +46,7 @@ impl EnvoyBuilder {
             envoy: envoy.to_path_buf(),
             filter: None,
             clusters: Vec::new(),
+            http2_clusters: Vec::new(),
             concurrency: 1,
             normalization: true,
             log_level: "warn".into(),
@@ -70,6 +73,12 @@ impl EnvoyBuilder {
     /// named by `providers[].jwks.remote.cluster`).
     pub fn cluster(mut self, name: &str, port: u16) -> EnvoyBuilder {
         self.clusters.push((name.into(), port));
+        self
+    }
+
+    /// Speak HTTP/2 to cluster `name` (a gRPC server).
+    pub fn http2_cluster(mut self, name: &str) -> EnvoyBuilder {
+        self.http2_clusters.push(name.into());
         self
     }
 
@@ -146,7 +155,7 @@ impl EnvoyBuilder {
             .clusters
             .iter()
             .map(|(name, port)| {
-                json!({
+                let mut cluster = json!({
                     "name": name,
                     "type": "STATIC",
                     "connect_timeout": "1s",
@@ -156,7 +165,16 @@ impl EnvoyBuilder {
                             "socket_address": { "address": "127.0.0.1", "port_value": port }
                         } } }] }]
                     }
-                })
+                });
+                if self.http2_clusters.contains(name) {
+                    cluster["typed_extension_protocol_options"] = json!({
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": { "http2_protocol_options": {} }
+                        }
+                    });
+                }
+                cluster
             })
             .collect();
         json!({

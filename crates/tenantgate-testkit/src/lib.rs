@@ -9,6 +9,7 @@
 //! killed, the servers close their listeners.
 
 pub mod envoy;
+pub mod grpc;
 pub mod http;
 pub mod issuer;
 pub mod issuer_http;

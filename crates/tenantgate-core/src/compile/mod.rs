@@ -11,6 +11,7 @@
 //! and [`crate::jwks`] values; [`crate::gate`] calls it.
 
 mod context;
+mod headers;
 mod providers;
 mod routes;
 mod tenancy;
@@ -62,6 +63,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     let context = c.context(config, shared);
     c.requirement("default_requirement", &config.default_requirement);
     c.headers(config);
+    c.claim_headers(config);
     c.range("jwks_wait_ms", config.jwks_wait_ms, limits::JWKS_WAIT_MS);
     c.range(
         "retry_after_seconds",
@@ -158,30 +160,18 @@ impl Compiler {
         ];
         for (i, (field, name)) in fields.iter().enumerate() {
             let path = format!("headers.{field}");
-            let message = if name.starts_with(':') {
-                Some(format!(
-                    "{name:?} is a pseudo-header and cannot carry an identity"
-                ))
-            } else if !crate::config::syntax::is_token(name)
-                || name.bytes().any(|b| b.is_ascii_uppercase())
-            {
-                Some(format!("{name:?} is not a lower-case HTTP header name"))
-            } else if RESERVED_HEADERS.contains(&name.as_str()) {
-                Some(format!(
-                    "{name:?} is a reserved header: the filter must not strip or overwrite it"
-                ))
-            } else {
+            let message = headers::forwarded_name_problem(name).or_else(|| {
                 fields
                     .iter()
                     .take(i)
-                    .find(|(_, other)| other == name)
+                    .find(|(_, other)| crate::policy::headers::same_after_folding(other, name))
                     .map(|(other, _)| {
                         format!(
                             "{name:?} is also headers.{other}: each identity header needs its \
                              own name"
                         )
                     })
-            };
+            });
             if let Some(message) = message {
                 self.err(path, message);
             }

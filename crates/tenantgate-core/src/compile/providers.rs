@@ -140,7 +140,7 @@ impl Compiler {
                     } else {
                         identity
                             .iter()
-                            .find(|(_, id)| id.eq_ignore_ascii_case(name))
+                            .find(|(_, id)| crate::policy::headers::same_after_folding(id, name))
                             .map(|(field, _)| {
                                 format!(
                                     "{name:?} is the identity header {field}, which the filter \

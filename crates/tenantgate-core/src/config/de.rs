@@ -127,25 +127,43 @@ where
     D: Deserializer<'de>,
     V: Deserialize<'de>,
 {
-    struct UniqueKeys<V>(PhantomData<V>);
-    impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
-        type Value = BTreeMap<String, V>;
+    deserializer.deserialize_map(UniqueKeys("tenants by id", "tenant id", PhantomData))
+}
 
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an object of tenants by id")
-        }
+/// `headers.claims`: a repeated header name is refused, not merged.
+pub(super) fn unique_header_names<'de, D, V>(
+    deserializer: D,
+) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    deserializer.deserialize_map(UniqueKeys(
+        "claims by header name",
+        "header name",
+        PhantomData,
+    ))
+}
 
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if out.contains_key(&key) {
-                    return Err(de::Error::custom(format!("duplicate tenant id {key:?}")));
-                }
-                let value = map.next_value()?;
-                out.insert(key, value);
-            }
-            Ok(out)
-        }
+/// A map visitor refusing repeated keys: what the map holds, and what one key is.
+struct UniqueKeys<V>(&'static str, &'static str, PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
+    type Value = BTreeMap<String, V>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an object of {}", self.0)
     }
-    deserializer.deserialize_map(UniqueKeys(PhantomData))
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate {} {key:?}", self.1)));
+            }
+            let value = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(out)
+    }
 }

@@ -131,6 +131,27 @@ pub struct Config {
     /// Verified-token cache bounds.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// What to do with path segment parameters (`;` in a segment, which servlet containers and
+    /// Spring strip before routing): `refuse` (default) or `strip`.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "refuse")))]
+    pub path_parameters: PathParameters,
+}
+
+/// Path segment parameters (`/admin;x=1`): Tomcat, Jetty and Spring route `/admin;x=1` as
+/// `/admin`, so a rule for `/admin` must see it as `/admin` or not let it through at all.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "path_parameters"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathParameters {
+    /// Refuse a path with `;` in it, raw or encoded (400 `path_invalid`).
+    #[default]
+    Refuse,
+    /// Match route rules on the path without each segment's raw `;` parameters, as servlet
+    /// containers route it; the request is forwarded as sent. An encoded `;` (`%3B`) is kept as
+    /// a literal character.
+    Strip,
 }
 
 /// One trusted issuer.
@@ -379,6 +400,12 @@ pub struct Headers {
     /// Envoy's `jwt_authn` `forward`: the upstream gets verified identity, not a replayable token.
     #[serde(default)]
     pub forward_token: bool,
+    /// More verified claims upstream: header name → top-level claim name. Strings as they are;
+    /// numbers and booleans as JSON text; arrays of strings comma-joined. A missing or null
+    /// claim sets no header. Client copies are stripped like the identity headers.
+    #[serde(default, deserialize_with = "de::unique_header_names")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = {}, "propertyNames" = {"$ref": "#/$defs/identity_header"}, "additionalProperties" = {"type": "string", "minLength": 1})))]
+    pub claims: BTreeMap<String, String>,
 }
 
 impl Default for Headers {
@@ -388,6 +415,7 @@ impl Default for Headers {
             user: default_user_header(),
             roles: default_roles_header(),
             forward_token: false,
+            claims: BTreeMap::new(),
         }
     }
 }

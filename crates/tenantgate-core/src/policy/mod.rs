@@ -3,6 +3,7 @@
 //! allocate nothing beyond the normalized path and host.
 
 pub mod context;
+pub mod headers;
 pub mod host;
 pub mod path;
 pub mod routes;

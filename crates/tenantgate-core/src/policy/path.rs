@@ -2,6 +2,7 @@
 //! cannot be bypassed with an encoding Envoy (with or without its own `normalize_path`) or the
 //! upstream would read differently.
 
+use crate::config::PathParameters;
 use crate::denial::Denial;
 
 /// Normalizes the request path (`:path`) for route matching.
@@ -63,6 +64,30 @@ pub fn normalize(raw: &str) -> Result<String, Denial> {
         out.push('/');
     }
     Ok(out)
+}
+
+/// Applies `path_parameters` to a path [`normalize`] returned: what route rules match.
+///
+/// `Refuse`: a `;` anywhere, raw or encoded, is [`Denial::PathInvalid`]: servlet containers
+/// and Spring drop `;x=1` from a segment before routing, and some decode `%3B` first, so
+/// `/admin;x=1` would be `/admin` upstream but not to a rule for `/admin`. `Strip`: each
+/// segment's raw `;` parameters are dropped, as those servers do, and the path normalized again
+/// (`/a/;x/b` is `/a/b`); an encoded `;` stays a literal character.
+pub fn segment_parameters(path: String, mode: PathParameters) -> Result<String, Denial> {
+    match mode {
+        PathParameters::Refuse if path.contains(';') || path.contains("%3B") => {
+            Err(Denial::PathInvalid)
+        }
+        PathParameters::Refuse => Ok(path),
+        PathParameters::Strip if !path.contains(';') => Ok(path),
+        PathParameters::Strip => {
+            let stripped: Vec<&str> = path
+                .split('/')
+                .map(|segment| segment.split(';').next().unwrap_or_default())
+                .collect();
+            normalize(&stripped.join("/"))
+        }
+    }
 }
 
 /// Appends the normalized form of one raw segment (no `/` in it) to `out`.
@@ -226,6 +251,71 @@ mod tests {
         ] {
             let once = normalize(raw).expect("valid");
             assert_eq!(normalize(&once).as_deref(), Ok(once.as_str()), "{raw:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod parameters {
+    use super::*;
+
+    fn with(mode: PathParameters, raw: &str) -> Result<String, Denial> {
+        normalize(raw).and_then(|path| segment_parameters(path, mode))
+    }
+
+    #[test]
+    fn refused_by_default() {
+        assert_eq!(PathParameters::default(), PathParameters::Refuse);
+        for raw in [
+            "/admin;x=1",
+            "/api/admin;jsessionid=abc/users",
+            "/a;b/c",
+            "/a%3bb",
+            "/a%3Bb",
+            "/;",
+            "/public/..;/admin",
+        ] {
+            assert_eq!(
+                with(PathParameters::Refuse, raw),
+                Err(Denial::PathInvalid),
+                "{raw:?}"
+            );
+        }
+        for raw in ["/admin", "/a/b?x=1;2", "/a/b#c;d", "/%253B"] {
+            assert!(with(PathParameters::Refuse, raw).is_ok(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn stripped_as_servlet_containers_do() {
+        let cases = [
+            ("/admin;x=1", "/admin"),
+            ("/api/admin;jsessionid=abc/users", "/api/admin/users"),
+            ("/a;b;c/d;e", "/a/d"),
+            ("/a/;x/b", "/a/b"),
+            ("/a/b/;x", "/a/b/"),
+            ("/;x", "/"),
+            ("/a%3Bb;c", "/a%3Bb"),
+            ("/admin", "/admin"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                with(PathParameters::Strip, raw).as_deref(),
+                Ok(want),
+                "{raw:?}"
+            );
+        }
+        // Dot segments with parameters stay refused, whatever the mode.
+        for raw in [
+            "/public/..;/admin",
+            "/public/.;x/admin",
+            "/public/%2e%2e;/admin",
+        ] {
+            assert_eq!(
+                with(PathParameters::Strip, raw),
+                Err(Denial::PathInvalid),
+                "{raw:?}"
+            );
         }
     }
 }

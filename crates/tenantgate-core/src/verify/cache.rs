@@ -23,6 +23,8 @@ pub const NEGATIVE_TTL_SECONDS: i64 = 300;
 /// Approximate bookkeeping cost of one entry beyond its strings (map slot, lengths, times).
 const ENTRY_OVERHEAD: usize = 96;
 const ROLE_OVERHEAD: usize = 24;
+/// Per claim of the kept payload, beyond its name and value (map node, `Value` tags).
+const CLAIM_OVERHEAD: usize = 64;
 
 /// Verified tokens and remembered refusals.
 #[derive(Debug)]
@@ -87,7 +89,10 @@ impl TokenCache {
                 .roles
                 .iter()
                 .map(|r| r.len() + ROLE_OVERHEAD)
-                .sum::<usize>();
+                .sum::<usize>()
+            // The decoded payload is shorter than its base64 in the token.
+            + token.len()
+            + verified.claims.len() * CLAIM_OVERHEAD;
         self.verified.insert(
             token,
             verified.clone(),
@@ -291,6 +296,7 @@ mod tests {
             valid_until,
             kid: Some(kid.into()),
             key,
+            claims: serde_json::Map::new(),
         }
     }
 

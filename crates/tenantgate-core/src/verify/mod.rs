@@ -65,6 +65,8 @@ pub struct VerifiedToken {
     /// key material or signs without one.
     pub kid: Option<String>,
     pub key: Option<KeyFingerprint>,
+    /// The whole signed payload, for what reads other claims (`headers.claims`).
+    pub claims: Map<String, Value>,
 }
 
 /// Verify `token` against the configured `providers` at `now` (unix seconds).
@@ -96,7 +98,8 @@ pub fn verify(
         return Err(Denial::SignatureInvalid.into());
     }
     let verified_by = Some(key.fingerprint());
-    Ok(check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid, verified_by))
+    let checked = check_claims(provider, &jws.claims, now)?;
+    Ok(checked.into_verified(index, jws.kid, verified_by, jws.claims))
 }
 
 /// The claim rules alone, for a payload whose signature is taken as good: the provider is the
@@ -108,7 +111,7 @@ pub fn check_unsigned_claims(
     now: u64,
 ) -> Result<VerifiedToken, Denial> {
     let (index, provider) = provider_for(claims, providers)?;
-    Ok(check_claims(provider, claims, now)?.into_verified(index, None, None))
+    Ok(check_claims(provider, claims, now)?.into_verified(index, None, None, claims.clone()))
 }
 
 /// The provider whose `issuer` equals the payload's `iss` exactly.
@@ -152,6 +155,7 @@ impl CheckedClaims {
         provider: usize,
         kid: Option<String>,
         key: Option<KeyFingerprint>,
+        claims: Map<String, Value>,
     ) -> VerifiedToken {
         VerifiedToken {
             provider,
@@ -162,6 +166,7 @@ impl CheckedClaims {
             valid_until: self.valid_until,
             kid,
             key,
+            claims,
         }
     }
 }

@@ -98,3 +98,90 @@ fn every_error_is_reported_in_field_order() {
         ]
     );
 }
+
+#[test]
+fn claim_header_checks() {
+    let claims = |map: Value| with("/headers", json!({"claims": map}));
+    let cases = [
+        (
+            claims(json!({"x-tenant-id": "org"})),
+            "headers.claims.x-tenant-id",
+            "is headers.tenant: a claim header needs its own name",
+        ),
+        (
+            claims(json!({"x_user_id": "email"})),
+            "headers.claims.x_user_id",
+            "is headers.user (\"x-user-id\") once frameworks fold",
+        ),
+        (
+            claims(json!({"X-Plan": "plan"})),
+            "headers.claims.X-Plan",
+            "not a lower-case HTTP header name",
+        ),
+        (
+            claims(json!({"authorization": "plan"})),
+            "headers.claims.authorization",
+            "reserved header",
+        ),
+        (
+            claims(json!({":path": "plan"})),
+            "headers.claims.:path",
+            "pseudo-header",
+        ),
+        (
+            claims(json!({"x-plan": ""})),
+            "headers.claims.x-plan",
+            "name the claim",
+        ),
+        (
+            claims(json!({"x-plan": "plan", "x_plan": "tier"})),
+            "headers.claims.x_plan",
+            "also headers.claims.x-plan once frameworks fold",
+        ),
+    ];
+    for (doc, path, needle) in cases {
+        assert_one_error(doc, path, needle);
+    }
+
+    let mut doc = claims(json!({"x_api_token": "plan"}));
+    set(
+        &mut doc,
+        "/providers/0/token_sources",
+        json!([{"type": "bearer"}, {"type": "header", "name": "x-api-token"}]),
+    );
+    assert_one_error(
+        doc,
+        "headers.claims.x_api_token",
+        "token header of providers[0].token_sources[1]",
+    );
+
+    let repeated = br#"{"providers": [], "headers": {"claims": {"x-plan": "a", "x-plan": "b"}}}"#;
+    let errors = error_pairs(config::parse(repeated).map(|_| ()));
+    assert_only_error(
+        &errors,
+        "headers.claims",
+        "duplicate header name \"x-plan\"",
+    );
+
+    assert!(errors_of(&claims(json!({"x-plan": "plan", "x-features": "features"}))).is_empty());
+}
+
+#[test]
+fn identity_headers_differ_after_folding() {
+    assert_one_error(
+        with("/headers", json!({"user": "x_tenant_id"})),
+        "headers.user",
+        "also headers.tenant",
+    );
+    let mut doc = with("/headers", json!({}));
+    set(
+        &mut doc,
+        "/providers/0/token_sources",
+        json!([{"type": "header", "name": "x_user_id"}]),
+    );
+    assert_one_error(
+        doc,
+        "providers[0].token_sources[0].name",
+        "identity header headers.user",
+    );
+}

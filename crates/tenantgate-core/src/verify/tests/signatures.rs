@@ -24,6 +24,7 @@ fn a_valid_token_verifies() {
             valid_until: (NOW + 360) as i64,
             kid: Some("a1".into()),
             key,
+            claims: claims().as_object().cloned().expect("an object"),
         }
     );
 }
