@@ -49,6 +49,14 @@ pub enum Denial {
     HostUnknown,
     /// The route requires roles the token does not carry.
     RoleRequired,
+    /// The route requires permissions the token is not granted (claim or role catalog).
+    PermissionRequired,
+    /// The route requires OAuth scopes the token does not carry (`scope`, `scp`).
+    ScopeRequired,
+    /// A claim the route checks has a value the condition does not accept.
+    ClaimConditionUnmet,
+    /// A claim the route checks is missing, or of a type the condition cannot compare.
+    ClaimConditionInvalid,
     /// No route rule matched and the default is to deny.
     RouteDenied,
     /// The path is malformed or tries to escape normalization (encoded `/`, `\`, NUL, `..` above root).
@@ -77,7 +85,7 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 24] = [
+    pub const ALL: [Denial; 28] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
@@ -99,6 +107,10 @@ impl Denial {
         Denial::TenantMismatch,
         Denial::HostUnknown,
         Denial::RoleRequired,
+        Denial::PermissionRequired,
+        Denial::ScopeRequired,
+        Denial::ClaimConditionUnmet,
+        Denial::ClaimConditionInvalid,
         Denial::RouteDenied,
         Denial::PathInvalid,
         Denial::KeysUnavailable,
@@ -111,6 +123,10 @@ impl Denial {
             Denial::TenantMismatch
             | Denial::HostUnknown
             | Denial::RoleRequired
+            | Denial::PermissionRequired
+            | Denial::ScopeRequired
+            | Denial::ClaimConditionUnmet
+            | Denial::ClaimConditionInvalid
             | Denial::RouteDenied => 403,
             Denial::KeysUnavailable => 503,
             _ => 401,
@@ -126,7 +142,12 @@ impl Denial {
             | Denial::HostUnknown
             | Denial::RouteDenied => None,
             Denial::TokenMultiple | Denial::PathInvalid => Some(BearerError::InvalidRequest),
-            Denial::TenantMismatch | Denial::RoleRequired => Some(BearerError::InsufficientScope),
+            Denial::TenantMismatch
+            | Denial::RoleRequired
+            | Denial::PermissionRequired
+            | Denial::ScopeRequired
+            | Denial::ClaimConditionUnmet
+            | Denial::ClaimConditionInvalid => Some(BearerError::InsufficientScope),
             _ => Some(BearerError::InvalidToken),
         }
     }
@@ -155,6 +176,10 @@ impl Denial {
             Denial::TenantMismatch => "tenant_mismatch",
             Denial::HostUnknown => "host_unknown",
             Denial::RoleRequired => "role_required",
+            Denial::PermissionRequired => "permission_required",
+            Denial::ScopeRequired => "scope_required",
+            Denial::ClaimConditionUnmet => "claim_condition_unmet",
+            Denial::ClaimConditionInvalid => "claim_condition_invalid",
             Denial::RouteDenied => "route_denied",
             Denial::PathInvalid => "path_invalid",
             Denial::KeysUnavailable => "jwks_unavailable",
@@ -191,6 +216,14 @@ impl Denial {
             Denial::TenantMismatch => "the token's tenant does not own this host",
             Denial::HostUnknown => "no tenant is served at this host",
             Denial::RoleRequired => "the token lacks a role this route requires",
+            Denial::PermissionRequired => "the token lacks a permission this route requires",
+            Denial::ScopeRequired => "the token lacks a scope this route requires",
+            Denial::ClaimConditionUnmet => {
+                "a claim of the token does not have a value this route requires"
+            }
+            Denial::ClaimConditionInvalid => {
+                "a claim this route checks is missing or has the wrong type"
+            }
             Denial::RouteDenied => "no rule allows this route",
             Denial::PathInvalid => "the request path is not acceptable",
             Denial::KeysUnavailable => "the signing keys are not available yet; retry shortly",
@@ -285,6 +318,15 @@ mod tests {
             .www_authenticate("r")
             .contains("error=\"invalid_token\""));
         assert_eq!(Denial::RoleRequired.status(), 403);
+        for d in [
+            Denial::PermissionRequired,
+            Denial::ScopeRequired,
+            Denial::ClaimConditionUnmet,
+            Denial::ClaimConditionInvalid,
+        ] {
+            assert_eq!(d.status(), 403);
+            assert_eq!(d.bearer_error(), Some(BearerError::InsufficientScope));
+        }
         assert!(Denial::TenantMismatch
             .www_authenticate("r")
             .contains("error=\"insufficient_scope\""));

@@ -6,6 +6,7 @@ use crate::compile::{self, Compiled};
 use crate::config::{self, Config, Provider, Requirement, TokenSource};
 use crate::denial::Denial;
 use crate::jwks::CompiledJwks;
+use crate::policy::requirement::{self, Holder, Part};
 use crate::policy::Policy;
 use crate::token::extract;
 use crate::verify::{self, cache::TokenCache, KeySource, VerifiedToken, VerifyFailure};
@@ -54,6 +55,9 @@ pub struct Place {
     /// Index of the configured tenant owning the host, in `Config::tenants` order; `None` when no
     /// configured tenant does (an unlisted tenant, or an unknown host).
     pub tenant: Option<usize>,
+    /// The part of the route's requirement that refused the token (roles, permissions, scopes,
+    /// a claim condition); `None` when no requirement part decided.
+    pub requirement: Option<Part>,
 }
 
 /// One provider as the gate holds it: its configuration and its compiled key source.
@@ -75,6 +79,8 @@ pub struct Gate {
     sources: Vec<TokenSource>,
     /// Configured tenant ids, sorted (the `BTreeMap` order), for `Place::tenant`.
     tenant_ids: Vec<String>,
+    /// The top-level claims the requirements read, kept by verification.
+    claims_read: Vec<String>,
 }
 
 impl Gate {
@@ -96,12 +102,14 @@ impl Gate {
             }
         }
         let tenant_ids = config.tenants.keys().cloned().collect();
+        let claims_read = requirement::claims_read(&config);
         Ok(Gate {
             config,
             policy,
             jwks,
             sources,
             tenant_ids,
+            claims_read,
         })
     }
 
@@ -155,8 +163,9 @@ impl Gate {
         now: u64,
     ) -> Outcome {
         self.decide_with(req, |_| {
-            let verified = verify::check_unsigned_claims(claims, &self.config.providers, now)
+            let mut verified = verify::check_unsigned_claims(claims, &self.config.providers, now)
                 .map_err(VerifyFailure::Denied)?;
+            verified.kept = verify::keep_claims(claims, &self.claims_read);
             Ok((verified, TokenSource::Bearer))
         })
     }
@@ -194,7 +203,7 @@ impl Gate {
         match requirement {
             Requirement::Public => return Outcome::Allow { identity: None, at },
             Requirement::Deny => return deny(Denial::RouteDenied, at),
-            Requirement::Authenticated | Requirement::Roles(_) => {}
+            Requirement::Authenticated | Requirement::Roles(_) | Requirement::Token(_) => {}
         }
 
         let (verified, source) = match credential(req.headers) {
@@ -215,7 +224,14 @@ impl Gate {
         }
         if let Requirement::Roles(roles) = requirement {
             if !roles.satisfied_by(&verified.roles) {
+                at.requirement = Some(Part::Roles);
                 return deny(Denial::RoleRequired, at);
+            }
+        }
+        if let Requirement::Token(required) = requirement {
+            if let Err((part, denial)) = requirement::check(required, &self.holder(&verified)) {
+                at.requirement = Some(part);
+                return deny(denial, at);
             }
         }
         Outcome::Allow {
@@ -230,6 +246,20 @@ impl Gate {
         }
     }
 
+    /// What a verified token holds, for the requirements beyond roles.
+    fn holder<'a>(&'a self, verified: &'a VerifiedToken) -> Holder<'a> {
+        Holder {
+            roles: &verified.roles,
+            claims: &verified.kept,
+            permissions_claim: self
+                .config
+                .providers
+                .get(verified.provider)
+                .and_then(|p| p.permissions_claim.as_deref()),
+            catalog: &self.config.role_permissions,
+        }
+    }
+
     fn verify_cached(
         &self,
         token: &str,
@@ -238,17 +268,27 @@ impl Gate {
         now: u64,
     ) -> Result<VerifiedToken, VerifyFailure> {
         let Some(cache) = cache else {
-            return verify::verify(token, &self.config.providers, keys, now);
+            return self.verify(token, keys, now);
         };
         if let Some(hit) = cache.lookup(token, keys, now) {
             return hit.map_err(VerifyFailure::Denied);
         }
-        let result = verify::verify(token, &self.config.providers, keys, now);
+        let result = self.verify(token, keys, now);
         match &result {
             Ok(verified) => cache.insert_verified(token, verified),
             Err(VerifyFailure::Denied(denial)) => cache.insert_refused(token, *denial, now),
             Err(VerifyFailure::AwaitKeys { .. }) => {}
         }
         result
+    }
+
+    fn verify(
+        &self,
+        token: &str,
+        keys: &dyn KeySource,
+        now: u64,
+    ) -> Result<VerifiedToken, VerifyFailure> {
+        let providers = &self.config.providers;
+        verify::verify_keeping(token, providers, &self.claims_read, keys, now)
     }
 }

@@ -11,6 +11,7 @@
 //! and [`crate::jwks`] values; [`crate::gate`] calls it.
 
 mod providers;
+mod requirement;
 mod routes;
 mod tenancy;
 
@@ -56,6 +57,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     );
     let jwks = c.providers(config);
     let hosts = c.tenancy(config);
+    c.permission_sources(config);
     let routes = c.routes(&config.routes);
     c.requirement("default_requirement", &config.default_requirement);
     c.headers(config);
@@ -104,6 +106,9 @@ fn in_range(value: u64, (min, max): (u64, u64)) -> bool {
 #[derive(Default)]
 struct Compiler {
     errors: Vec<ConfigError>,
+    /// Whether any token could hold a permission (a provider's `permissions_claim`, or
+    /// `role_permissions`): a `permissions` rule is refused otherwise.
+    permissions_possible: bool,
 }
 
 impl Compiler {

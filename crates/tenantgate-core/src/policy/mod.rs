@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod path;
+pub mod requirement;
 pub mod routes;
 pub mod tenancy;
 

@@ -61,12 +61,26 @@ pub struct VerifiedToken {
     pub valid_until: i64,
     /// The header's `kid`: the cache drops the token once its key leaves the key set.
     pub kid: Option<String>,
+    /// The top-level claims the route requirements read (permissions, scopes, claim
+    /// conditions), as signed: what [`verify_keeping`] was asked to keep. Empty otherwise.
+    pub kept: Map<String, Value>,
 }
 
 /// Verify `token` against the configured `providers` at `now` (unix seconds).
 pub fn verify(
     token: &str,
     providers: &[Provider],
+    keys: &dyn KeySource,
+    now: u64,
+) -> Result<VerifiedToken, VerifyFailure> {
+    verify_keeping(token, providers, &[], keys, now)
+}
+
+/// [`verify`], keeping the top-level claims named in `keep` (sorted) in the verified token.
+pub fn verify_keeping(
+    token: &str,
+    providers: &[Provider],
+    keep: &[String],
     keys: &dyn KeySource,
     now: u64,
 ) -> Result<VerifiedToken, VerifyFailure> {
@@ -91,7 +105,16 @@ pub fn verify(
     if !rs256::verify(key, jws.signing_input.as_bytes(), &jws.signature) {
         return Err(Denial::SignatureInvalid.into());
     }
-    Ok(check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid))
+    let mut verified = check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid);
+    verified.kept = keep_claims(&jws.claims, keep);
+    Ok(verified)
+}
+
+/// The claims named in `keep` that the payload has.
+pub fn keep_claims(claims: &Map<String, Value>, keep: &[String]) -> Map<String, Value> {
+    keep.iter()
+        .filter_map(|name| claims.get(name).map(|v| (name.clone(), v.clone())))
+        .collect()
 }
 
 /// The claim rules alone, for a payload whose signature is taken as good: the provider is the
@@ -147,6 +170,7 @@ impl CheckedClaims {
             expires_at: self.expires_at,
             valid_until: self.valid_until,
             kid,
+            kept: Map::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (`config::parse`, then `compile`).
 
 mod providers;
+mod requirements;
 mod routes;
 mod tenancy;
 

@@ -18,6 +18,7 @@ fn a_valid_token_verifies() {
             expires_at: (NOW + 300) as i64,
             valid_until: (NOW + 360) as i64,
             kid: Some("a1".into()),
+            kept: serde_json::Map::new(),
         }
     );
 }
