@@ -246,7 +246,13 @@ impl JsonSchema for Requirement {
             "OAuth scopes the token must hold, from its `scope` and `scp` claims (a space-delimited string or an array of strings).",
             "^[!#-\\[\\]-~]+$",
         );
-        let claims = generator.subschema_for::<Vec<super::ClaimCondition>>();
+        let condition = generator.subschema_for::<super::ClaimCondition>();
+        let claims = serde_json::json!({
+            "description": "Conditions on claims (entitlements), each of which must hold.",
+            "type": "array",
+            "minItems": 1,
+            "items": condition
+        });
         json_schema!({
             "description": "What a matched route requires.",
             "oneOf": [
