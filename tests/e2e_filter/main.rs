@@ -9,6 +9,7 @@ mod config;
 mod credentials;
 mod jwks;
 mod paths;
+mod requirements;
 mod routes;
 mod stats;
 mod tenancy;
