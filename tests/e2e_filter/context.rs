@@ -195,11 +195,12 @@ fn the_path_template_sees_the_path_normalized_with_or_without_envoy() {
             let seen = gw.allow(&what, Req::get(ACME, path).bearer(&acme));
             assert_eq!(seen.path, "/api/tenants/acme/items", "{what}");
         }
-        // A `;` parameter on the tenant segment is no tenant id: refused, not stripped.
+        // A `;` parameter on the tenant segment never reaches a template: with the default
+        // `path_parameters: "refuse"` the path itself is refused.
         gw.deny(
             &format!("normalize_path {mode}: segment parameter"),
             Req::get(ACME, "/api/tenants/acme;x=globex/items").bearer(&acme),
-            Denial::TenantMismatch,
+            Denial::PathInvalid,
         );
     }
 }

@@ -11,6 +11,7 @@ mod credentials;
 mod forwarding;
 mod jwks;
 mod paths;
+mod requirements;
 mod routes;
 mod stats;
 mod tenancy;

@@ -109,3 +109,71 @@ fn usage_errors_exit_two() {
     ]);
     assert_eq!(code, 2);
 }
+
+/// `explain` on a configuration of permissions, scopes and claim conditions.
+fn explain_requirements(args: &[&str]) -> (i32, String) {
+    let config = serde_json::json!({
+        "providers": [{"name": "p", "issuer": "https://issuer.example.com", "audiences": ["api"],
+                       "permissions_claim": "permissions",
+                       "jwks": {"remote": {"cluster": "c", "uri": "https://issuer.example.com/jwks"}}}],
+        "tenants": {"acme": {"hosts": ["acme.example.com"]}},
+        "role_permissions": {"billing-admin": ["write:billing"]},
+        "routes": [{"name": "sso", "path": {"prefix": "/sso"}, "require": {
+            "permissions": {"any_of": ["write:billing"]},
+            "scopes": {"all_of": ["admin"]},
+            "claims": [{"claim": "plan", "one_of": ["pro"]}, {"claim": "/org/amr", "contains": "mfa"}]
+        }}]
+    });
+    let path = std::env::temp_dir().join(format!("tenantgate-explain-{}.json", std::process::id()));
+    std::fs::write(&path, config.to_string()).expect("writes the config");
+    let out = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .args(["explain", "--config"])
+        .arg(&path)
+        .args(["--host", "acme.example.com", "--path", "/sso/x"])
+        .args(args)
+        .output()
+        .expect("runs tenantgate");
+    std::fs::remove_file(&path).expect("removes the config");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn explain_names_the_requirement_part_that_decided() {
+    let (code, out) = explain_requirements(&[
+        "--claims",
+        r#"{"tenantId":"acme","sub":"a","roles":["billing-admin"],"scope":"admin","plan":"pro","org":{"amr":["pwd"]}}"#,
+    ]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("decision: deny 403 claim_condition_unmet"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"decided:  require.claims[1]: claim /org/amr contains "mfa""#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"requires permissions any_of [write:billing] and scopes all_of [admin] and claim plan one_of ["pro"]"#),
+        "{out}"
+    );
+    let (code, out) = explain_requirements(&[
+        "--json",
+        "--claims",
+        r#"{"tenantId":"acme","sub":"a","roles":[],"permissions":["read:billing"]}"#,
+    ]);
+    assert_eq!(code, 3, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(v["code"], "permission_required");
+    assert_eq!(v["requirement"], "require.permissions");
+    let (code, out) = explain_requirements(&[
+        "--json",
+        "--claims",
+        r#"{"tenantId":"acme","sub":"a","roles":["billing-admin"],"scp":["admin"],"plan":"pro","org":{"amr":["mfa"]}}"#,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(v["requirement"], serde_json::Value::Null);
+}

@@ -51,6 +51,14 @@ pub enum Denial {
     TenantContextMissing,
     /// The route requires roles the token does not carry.
     RoleRequired,
+    /// The route requires permissions the token is not granted (claim or role catalog).
+    PermissionRequired,
+    /// The route requires OAuth scopes the token does not carry (`scope`, `scp`).
+    ScopeRequired,
+    /// A claim the route checks has a value the condition does not accept.
+    ClaimConditionUnmet,
+    /// A claim the route checks is missing, or of a type the condition cannot compare.
+    ClaimConditionInvalid,
     /// No route rule matched and the default is to deny.
     RouteDenied,
     /// The path is malformed or tries to escape normalization (encoded `/`, `\`, NUL, `..` above root).
@@ -82,7 +90,7 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 26] = [
+    pub const ALL: [Denial; 30] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
@@ -105,6 +113,10 @@ impl Denial {
         Denial::HostUnknown,
         Denial::TenantContextMissing,
         Denial::RoleRequired,
+        Denial::PermissionRequired,
+        Denial::ScopeRequired,
+        Denial::ClaimConditionUnmet,
+        Denial::ClaimConditionInvalid,
         Denial::RouteDenied,
         Denial::PathInvalid,
         Denial::KeysUnavailable,
@@ -118,6 +130,10 @@ impl Denial {
             Denial::TenantMismatch
             | Denial::HostUnknown
             | Denial::RoleRequired
+            | Denial::PermissionRequired
+            | Denial::ScopeRequired
+            | Denial::ClaimConditionUnmet
+            | Denial::ClaimConditionInvalid
             | Denial::RouteDenied => 403,
             Denial::KeysUnavailable => 503,
             _ => 401,
@@ -135,7 +151,12 @@ impl Denial {
             Denial::TokenMultiple | Denial::PathInvalid | Denial::TenantContextMissing => {
                 Some(BearerError::InvalidRequest)
             }
-            Denial::TenantMismatch | Denial::RoleRequired => Some(BearerError::InsufficientScope),
+            Denial::TenantMismatch
+            | Denial::RoleRequired
+            | Denial::PermissionRequired
+            | Denial::ScopeRequired
+            | Denial::ClaimConditionUnmet
+            | Denial::ClaimConditionInvalid => Some(BearerError::InsufficientScope),
             _ => Some(BearerError::InvalidToken),
         }
     }
@@ -165,6 +186,10 @@ impl Denial {
             Denial::HostUnknown => "host_unknown",
             Denial::TenantContextMissing => "tenant_context_missing",
             Denial::RoleRequired => "role_required",
+            Denial::PermissionRequired => "permission_required",
+            Denial::ScopeRequired => "scope_required",
+            Denial::ClaimConditionUnmet => "claim_condition_unmet",
+            Denial::ClaimConditionInvalid => "claim_condition_invalid",
             Denial::RouteDenied => "route_denied",
             Denial::PathInvalid => "path_invalid",
             Denial::KeysUnavailable => "jwks_unavailable",
@@ -205,6 +230,14 @@ impl Denial {
                 "the request does not name its tenant where this route requires it"
             }
             Denial::RoleRequired => "the token lacks a role this route requires",
+            Denial::PermissionRequired => "the token lacks a permission this route requires",
+            Denial::ScopeRequired => "the token lacks a scope this route requires",
+            Denial::ClaimConditionUnmet => {
+                "a claim of the token does not have a value this route requires"
+            }
+            Denial::ClaimConditionInvalid => {
+                "a claim this route checks is missing or has the wrong type"
+            }
             Denial::RouteDenied => "no rule allows this route",
             Denial::PathInvalid => "the request path is not acceptable",
             Denial::KeysUnavailable => "the signing keys are not available yet; retry shortly",
@@ -448,6 +481,15 @@ mod tests {
             .www_authenticate("r")
             .contains("error=\"invalid_token\""));
         assert_eq!(Denial::RoleRequired.status(), 403);
+        for d in [
+            Denial::PermissionRequired,
+            Denial::ScopeRequired,
+            Denial::ClaimConditionUnmet,
+            Denial::ClaimConditionInvalid,
+        ] {
+            assert_eq!(d.status(), 403);
+            assert_eq!(d.bearer_error(), Some(BearerError::InsufficientScope));
+        }
         assert!(Denial::TenantMismatch
             .www_authenticate("r")
             .contains("error=\"insufficient_scope\""));

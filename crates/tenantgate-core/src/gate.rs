@@ -6,6 +6,7 @@ use crate::compile::{self, Compiled};
 use crate::config::{self, Config, ContextSource, Provider, Requirement, TokenSource};
 use crate::denial::Denial;
 use crate::jwks::CompiledJwks;
+use crate::policy::requirement::{self, Holder, Part};
 use crate::policy::Policy;
 use crate::token::extract;
 use crate::verify::{self, cache::TokenCache, KeySource, VerifiedToken, VerifyFailure};
@@ -58,6 +59,9 @@ pub struct Place {
     /// token is verified, of its tenant (on a shared host too); `None` when no configured tenant
     /// does (an unlisted tenant, an unknown host, or a shared host before verification).
     pub tenant: Option<usize>,
+    /// The part of the route's requirement that refused the token (roles, permissions, scopes,
+    /// a claim condition); `None` when no requirement part decided.
+    pub requirement: Option<Part>,
 }
 
 /// The tenant sources of one request, as `tenantgate explain` shows them.
@@ -91,6 +95,8 @@ pub struct Gate {
     sources: Vec<TokenSource>,
     /// Configured tenant ids, sorted (the `BTreeMap` order), for `Place::tenant`.
     tenant_ids: Vec<String>,
+    /// The top-level claims the requirements read, kept by verification.
+    claims_read: Vec<String>,
 }
 
 impl Gate {
@@ -112,12 +118,14 @@ impl Gate {
             }
         }
         let tenant_ids = config.tenants.keys().cloned().collect();
+        let claims_read = requirement::claims_read(&config);
         Ok(Gate {
             config,
             policy,
             jwks,
             sources,
             tenant_ids,
+            claims_read,
         })
     }
 
@@ -171,8 +179,9 @@ impl Gate {
         now: u64,
     ) -> Outcome {
         self.decide_with(req, |_| {
-            let verified = verify::check_unsigned_claims(claims, &self.config.providers, now)
+            let mut verified = verify::check_unsigned_claims(claims, &self.config.providers, now)
                 .map_err(VerifyFailure::Denied)?;
+            verified.kept = verify::keep_claims(claims, &self.claims_read);
             Ok((verified, TokenSource::Bearer))
         })
     }
@@ -224,7 +233,7 @@ impl Gate {
         match requirement {
             Requirement::Public => return Outcome::Allow { identity: None, at },
             Requirement::Deny => return deny(Denial::RouteDenied, at),
-            Requirement::Authenticated | Requirement::Roles(_) => {}
+            Requirement::Authenticated | Requirement::Roles(_) | Requirement::Token(_) => {}
         }
 
         let (verified, source) = match credential(req.headers) {
@@ -246,7 +255,14 @@ impl Gate {
         at.tenant = self.tenant_index(&verified.tenant);
         if let Requirement::Roles(roles) = requirement {
             if !roles.satisfied_by(&verified.roles) {
+                at.requirement = Some(Part::Roles);
                 return deny(Denial::RoleRequired, at);
+            }
+        }
+        if let Requirement::Token(required) = requirement {
+            if let Err((part, denial)) = requirement::check(required, &self.holder(&verified)) {
+                at.requirement = Some(part);
+                return deny(denial, at);
             }
         }
         let claim_headers = match self.claim_headers(&verified) {
@@ -310,11 +326,25 @@ impl Gate {
     fn claim_headers(&self, verified: &VerifiedToken) -> Result<Vec<(String, String)>, Denial> {
         let mut out = Vec::new();
         for (header, claim) in &self.config.headers.claims {
-            if let Some(value) = crate::policy::headers::claim_value(verified.claims.get(claim))? {
+            if let Some(value) = crate::policy::headers::claim_value(verified.kept.get(claim))? {
                 out.push((header.clone(), value));
             }
         }
         Ok(out)
+    }
+
+    /// What a verified token holds, for the requirements beyond roles.
+    fn holder<'a>(&'a self, verified: &'a VerifiedToken) -> Holder<'a> {
+        Holder {
+            roles: &verified.roles,
+            claims: &verified.kept,
+            permissions_claim: self
+                .config
+                .providers
+                .get(verified.provider)
+                .and_then(|p| p.permissions_claim.as_deref()),
+            catalog: &self.config.role_permissions,
+        }
     }
 
     fn verify_cached(
@@ -325,18 +355,28 @@ impl Gate {
         now: u64,
     ) -> Result<VerifiedToken, VerifyFailure> {
         let Some(cache) = cache else {
-            return verify::verify(token, &self.config.providers, keys, now);
+            return self.verify(token, keys, now);
         };
         if let Some(hit) = cache.lookup(token, keys, now) {
             return hit.map_err(VerifyFailure::Denied);
         }
-        let result = verify::verify(token, &self.config.providers, keys, now);
+        let result = self.verify(token, keys, now);
         match &result {
             Ok(verified) => cache.insert_verified(token, verified),
             Err(VerifyFailure::Denied(denial)) => cache.insert_refused(token, *denial, now),
             Err(VerifyFailure::AwaitKeys { .. }) => {}
         }
         result
+    }
+
+    fn verify(
+        &self,
+        token: &str,
+        keys: &dyn KeySource,
+        now: u64,
+    ) -> Result<VerifiedToken, VerifyFailure> {
+        let providers = &self.config.providers;
+        verify::verify_keeping(token, providers, &self.claims_read, keys, now)
     }
 }
 

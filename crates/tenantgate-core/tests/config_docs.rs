@@ -165,6 +165,7 @@ fn maximal() -> Value {
                 "audiences": ["api", "admin"],
                 "tenant_claim": "tid",
                 "roles_claim": "groups",
+                "permissions_claim": "perms",
                 "token_sources": [
                     {"type": "bearer"},
                     {"type": "header", "name": "x-token"},
@@ -196,13 +197,22 @@ fn maximal() -> Value {
         "allow_unlisted_tenants": true,
         "shared_hosts": ["api.example.com"],
         "tenant_context": {"paths": ["/tenants/{tenant}/**"], "header": "x-tenant", "required": ["host"]},
+        "role_permissions": {"admin": ["write:*", "read:users"]},
         "routes": [
             {
                 "name": "admin",
                 "path": {"prefix": "/admin"},
                 "methods": ["GET", "POST"],
                 "hosts": ["acme.example.com"],
-                "require": {"roles": {"any_of": ["admin"], "all_of": ["mfa"]}},
+                "require": {
+                    "roles": {"any_of": ["admin"], "all_of": ["mfa"]},
+                    "permissions": {"any_of": ["write:users"], "all_of": ["read:users"]},
+                    "scopes": {"any_of": ["admin"], "all_of": ["openid"]},
+                    "claims": [
+                        {"claim": "/org/plan", "one_of": ["pro", 2, true]},
+                        {"claim": "amr", "contains": "mfa"}
+                    ]
+                },
                 "tenant_context": {"header": "x-org", "required": ["header"]}
             },
             {"path": {"exact": "/healthz"}, "require": "public"},
@@ -286,6 +296,15 @@ const OBJECTS: &[(&str, &str)] = &[
     ("/routes/0/path", "/$defs/path_match"),
     ("/routes/0/require", "/$defs/requirement"),
     ("/routes/0/require/roles", "/$defs/roles"),
+    (
+        "/routes/0/require/permissions",
+        "/$defs/requirement/oneOf/1/properties/permissions",
+    ),
+    (
+        "/routes/0/require/scopes",
+        "/$defs/requirement/oneOf/1/properties/scopes",
+    ),
+    ("/routes/0/require/claims/0", "/$defs/claim_condition"),
     ("/headers", "/$defs/headers"),
     ("/cache", "/$defs/cache"),
 ];
@@ -325,6 +344,18 @@ fn a_maximal_configuration_passes_both_and_uses_every_schema_field() {
         ),
         ("/$defs/requirement", &["/routes/0/require"]),
         ("/$defs/roles", &["/routes/0/require/roles"]),
+        (
+            "/$defs/requirement/oneOf/1/properties/permissions",
+            &["/routes/0/require/permissions"],
+        ),
+        (
+            "/$defs/requirement/oneOf/1/properties/scopes",
+            &["/routes/0/require/scopes"],
+        ),
+        (
+            "/$defs/claim_condition",
+            &["/routes/0/require/claims/0", "/routes/0/require/claims/1"],
+        ),
         ("/$defs/headers", &["/headers"]),
         ("/$defs/cache", &["/cache"]),
     ];

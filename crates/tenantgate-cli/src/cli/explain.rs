@@ -1,13 +1,15 @@
 //! `tenantgate explain`: one request decided by the filter's own code, and why.
 
 use serde_json::{Map, Value};
-use tenantgate_core::config::{Config, ContextSource, Requirement, Route};
+use tenantgate_core::config::{Config, ContextSource, Requirement, RoleRequirement, Route};
 use tenantgate_core::gate::{Gate, Outcome, Place, RequestView, TenantSources};
 use tenantgate_core::jwks::keyset::KeySet;
 use tenantgate_core::jwks::JwksSource;
 use tenantgate_core::verify::KeySource;
 
 use super::{load_gate, ExplainArgs, Status};
+
+mod requirement;
 
 /// Inline key sets from the configuration; remote ones from `--jwks`, if given.
 struct ExplainKeys(Vec<Option<KeySet>>);
@@ -177,17 +179,20 @@ fn describe_requirement(requirement: &Requirement) -> String {
         Requirement::Public => "public".into(),
         Requirement::Authenticated => "authenticated".into(),
         Requirement::Deny => "deny".into(),
-        Requirement::Roles(roles) => {
-            let mut parts = Vec::new();
-            if !roles.any_of.is_empty() {
-                parts.push(format!("any_of [{}]", roles.any_of.join(", ")));
-            }
-            if !roles.all_of.is_empty() {
-                parts.push(format!("all_of [{}]", roles.all_of.join(", ")));
-            }
-            format!("roles {}", parts.join(" and "))
-        }
+        Requirement::Roles(roles) => describe_roles(roles),
+        Requirement::Token(token) => requirement::describe(token).join(" and "),
     }
+}
+
+fn describe_roles(roles: &RoleRequirement) -> String {
+    let mut parts = Vec::new();
+    if !roles.any_of.is_empty() {
+        parts.push(format!("any_of [{}]", roles.any_of.join(", ")));
+    }
+    if !roles.all_of.is_empty() {
+        parts.push(format!("all_of [{}]", roles.all_of.join(", ")));
+    }
+    format!("roles {}", parts.join(" and "))
 }
 
 /// Which rule decided, in words.
@@ -263,6 +268,11 @@ fn report(
     let path = tenantgate_core::policy::path::normalize(&args.path)
         .unwrap_or_else(|d| format!("(refused: {})", d.code()));
     let (status, decision, detail) = verdict(config, outcome);
+    // The requirement part that refused the token, if one did.
+    let decided = place.and_then(|at| at.requirement).map(|part| {
+        let require = rule.map_or(&config.default_requirement, |(_, r)| &r.require);
+        (part.path(), requirement::decided_by(require, part))
+    });
     if args.json {
         let (code, http_status) = match outcome {
             Outcome::Deny { denial, .. } => (Some(denial.code()), Some(denial.status())),
@@ -277,6 +287,7 @@ fn report(
             "rule_name": rule.and_then(|(_, r)| r.name.clone()),
             "host_tenant": tenant,
             "tenant_sources": sources_json(sources),
+            "requirement": decided.as_ref().map(|(path, _)| format!("require.{path}")),
             "path": path,
             "detail": detail,
         });
@@ -293,6 +304,9 @@ fn report(
         );
         println!("tenants:  {}", describe_sources(sources));
         println!("rule:     {}", describe_rule(config, rule, place));
+        if let Some((_, decided)) = &decided {
+            println!("decided:  {decided}");
+        }
     }
     status
 }

@@ -13,6 +13,7 @@
 mod context;
 mod headers;
 mod providers;
+mod requirement;
 mod routes;
 mod tenancy;
 
@@ -59,6 +60,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     let jwks = c.providers(config);
     let hosts = c.tenancy(config);
     let shared = c.shared_hosts(config, &hosts);
+    c.permission_sources(config);
     let routes = c.routes(&config.routes);
     let context = c.context(config, shared);
     c.requirement("default_requirement", &config.default_requirement);
@@ -109,6 +111,9 @@ fn in_range(value: u64, (min, max): (u64, u64)) -> bool {
 #[derive(Default)]
 struct Compiler {
     errors: Vec<ConfigError>,
+    /// Whether any token could hold a permission (a provider's `permissions_claim`, or
+    /// `role_permissions`): a `permissions` rule is refused otherwise.
+    permissions_possible: bool,
 }
 
 impl Compiler {

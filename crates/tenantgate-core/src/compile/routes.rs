@@ -88,8 +88,16 @@ impl Compiler {
     }
 
     pub(super) fn requirement(&mut self, at: &str, requirement: &Requirement) {
-        let Requirement::Roles(roles) = requirement else {
-            return;
+        let roles = match requirement {
+            Requirement::Roles(roles) => roles,
+            Requirement::Token(token) => {
+                self.token_requirement(at, token);
+                match &token.roles {
+                    Some(roles) => roles,
+                    None => return,
+                }
+            }
+            Requirement::Public | Requirement::Authenticated | Requirement::Deny => return,
         };
         if roles.any_of.is_empty() && roles.all_of.is_empty() {
             self.err(

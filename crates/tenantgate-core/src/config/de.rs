@@ -1,5 +1,6 @@
 //! Hand-written deserialization where serde's derive would accept too much or explain too
-//! little: a token source with a stray field, a path with two kinds, a repeated tenant id.
+//! little: a token source with a stray field, a path with two kinds, a requirement object with
+//! an unknown or repeated key, a repeated tenant id or role.
 //! The JSON shapes are exactly those of the derived types in the parent module.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::{PathMatch, Requirement, RoleRequirement, TokenSource};
+use super::{PathMatch, Requirement, TokenRequirement, TokenSource};
 
 /// `{"type": "bearer"}`, `{"type": "header", "name": ...}`, `{"type": "cookie", "name": ...}`.
 /// Serde's internally tagged derive would let `{"type": "bearer", "name": "x"}` through.
@@ -71,9 +72,12 @@ impl TryFrom<RawPathMatch> for PathMatch {
     }
 }
 
-const REQUIREMENTS: &[&str] = &["public", "authenticated", "deny", "roles"];
+const REQUIREMENTS: &[&str] = &["public", "authenticated", "deny"];
+/// The keys of a requirement object.
+const REQUIREMENT_KEYS: &[&str] = &["roles", "permissions", "scopes", "claims"];
 
-/// `"public"`, `"authenticated"`, `"deny"` or `{"roles": {"any_of": [...], "all_of": [...]}}`.
+/// `"public"`, `"authenticated"`, `"deny"`, or an object of at least one of `roles`,
+/// `permissions`, `scopes` and `claims`. `roles` alone stays [`Requirement::Roles`].
 impl<'de> Deserialize<'de> for Requirement {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Requirement, D::Error> {
         struct RequirementVisitor;
@@ -82,8 +86,8 @@ impl<'de> Deserialize<'de> for Requirement {
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "\"public\", \"authenticated\", \"deny\" or {\"roles\": {\"any_of\": [...], \
-                     \"all_of\": [...]}}",
+                    "\"public\", \"authenticated\", \"deny\" or an object of `roles`, \
+                     `permissions`, `scopes` and `claims`",
                 )
             }
 
@@ -92,28 +96,44 @@ impl<'de> Deserialize<'de> for Requirement {
                     "public" => Ok(Requirement::Public),
                     "authenticated" => Ok(Requirement::Authenticated),
                     "deny" => Ok(Requirement::Deny),
-                    "roles" => Err(E::custom(
-                        "`roles` takes a value: {\"roles\": {\"any_of\": [...]}}",
-                    )),
+                    "roles" | "permissions" | "scopes" | "claims" => Err(E::custom(format!(
+                        "`{value}` takes a value: {{\"{value}\": ...}}"
+                    ))),
                     other => Err(E::unknown_variant(other, REQUIREMENTS)),
                 }
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Requirement, A::Error> {
-                let Some(key) = map.next_key::<String>()? else {
+                let mut out = TokenRequirement::default();
+                let mut any = false;
+                while let Some(key) = map.next_key::<String>()? {
+                    let duplicate = match key.as_str() {
+                        "roles" => out.roles.replace(map.next_value()?).is_some(),
+                        "permissions" => out.permissions.replace(map.next_value()?).is_some(),
+                        "scopes" => out.scopes.replace(map.next_value()?).is_some(),
+                        "claims" => out.claims.replace(map.next_value()?).is_some(),
+                        _ => return Err(de::Error::unknown_field(&key, REQUIREMENT_KEYS)),
+                    };
+                    if duplicate {
+                        return Err(de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    any = true;
+                }
+                if !any {
                     return Err(de::Error::custom(
-                        "an empty object is not a requirement; use {\"roles\": {...}}",
+                        "an empty object is not a requirement; give `roles`, `permissions`, \
+                         `scopes` or `claims`",
                     ));
-                };
-                if key != "roles" {
-                    return Err(de::Error::unknown_field(&key, &["roles"]));
                 }
-                let roles: RoleRequirement = map.next_value()?;
-                // A requirement object has exactly one key.
-                if let Some(extra) = map.next_key::<String>()? {
-                    return Err(de::Error::unknown_field(&extra, &["roles"]));
-                }
-                Ok(Requirement::Roles(roles))
+                Ok(match out {
+                    TokenRequirement {
+                        roles: Some(roles),
+                        permissions: None,
+                        scopes: None,
+                        claims: None,
+                    } => Requirement::Roles(roles),
+                    out => Requirement::Token(Box::new(out)),
+                })
             }
         }
         deserializer.deserialize_any(RequirementVisitor)
@@ -128,6 +148,15 @@ where
     V: Deserialize<'de>,
 {
     deserializer.deserialize_map(UniqueKeys("tenants by id", "tenant id", PhantomData))
+}
+
+/// `role_permissions`: a repeated role is refused, not merged.
+pub(super) fn unique_roles<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    deserializer.deserialize_map(UniqueKeys("permissions by role", "role", PhantomData))
 }
 
 /// `headers.claims`: a repeated header name is refused, not merged.

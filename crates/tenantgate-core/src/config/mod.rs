@@ -10,6 +10,7 @@
 mod context;
 mod de;
 mod error;
+pub mod requirement;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod syntax;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 
 pub use context::{ContextSource, TenantContext};
 pub use error::{ConfigError, ConfigErrors};
+pub use requirement::{AnyAllOf, ClaimCondition, ClaimTest, TokenRequirement};
 #[cfg(feature = "schema")]
 pub use schema::schema;
 
@@ -113,6 +115,12 @@ pub struct Config {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(extend("default" = [])))]
     pub routes: Vec<Route>,
+    /// The role catalog: the permission strings each role grants, one catalog for every
+    /// provider and tenant. A permission ending in `*` grants every permission that starts with
+    /// what precedes the `*`. Read by `permissions` requirements.
+    #[serde(default, deserialize_with = "de::unique_roles")]
+    #[cfg_attr(feature = "schema", schemars(extend("default" = {}, "propertyNames" = {"minLength": 1}), with = "BTreeMap<String, Vec<schema::GrantedPermission>>"))]
+    pub role_permissions: BTreeMap<String, Vec<String>>,
     /// What applies to a request that no route matches. Default `deny`.
     #[serde(default = "default_requirement")]
     #[cfg_attr(feature = "schema", schemars(extend("default" = "deny")))]
@@ -182,6 +190,12 @@ pub struct Provider {
     #[serde(default = "default_roles_claim")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub roles_claim: String,
+    /// Claim holding permission strings (an array of strings, or one space-delimited string),
+    /// read by `permissions` requirements besides the `role_permissions` of the token's roles.
+    /// None by default.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub permissions_claim: Option<String>,
     /// Where its tokens are taken from (default: `Authorization: Bearer`).
     #[serde(default = "default_token_sources")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1), extend("uniqueItems" = true, "default" = [{"type": "bearer"}])))]
@@ -338,7 +352,7 @@ pub enum PathMatch {
 
 /// What a matched route requires.
 /// Deserialized by hand (`de.rs`) for clear errors; the JSON forms are `"public"`,
-/// `"authenticated"`, `"deny"` and `{"roles": {...}}`.
+/// `"authenticated"`, `"deny"` and an object of `roles`, `permissions`, `scopes` and `claims`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
     /// No token needed; identity headers are still stripped.
@@ -347,8 +361,10 @@ pub enum Requirement {
     Authenticated,
     /// Refused whatever the token.
     Deny,
-    /// A valid token with these roles.
+    /// A valid token with these roles: `{"roles": {...}}` alone.
     Roles(RoleRequirement),
+    /// A valid token meeting every part given: any object with more than `roles`.
+    Token(Box<TokenRequirement>),
 }
 
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -229,7 +229,8 @@ impl JsonSchema for PathMatch {
     }
 }
 
-/// Mirrors the `Deserialize` impl of `de.rs`: a word, or an object with the one key `roles`.
+/// Mirrors the `Deserialize` impl of `de.rs`: a word, or an object of at least one of `roles`,
+/// `permissions`, `scopes` and `claims`.
 impl JsonSchema for Requirement {
     fn schema_name() -> Cow<'static, str> {
         "requirement".into()
@@ -237,6 +238,21 @@ impl JsonSchema for Requirement {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let roles = generator.subschema_for::<super::RoleRequirement>();
+        let permissions = list_of(
+            "Permission strings the token must hold, from its provider's permissions_claim and the role_permissions of its roles. No '*': a route names the permission it needs.",
+            "^[!-)+-~]+$",
+        );
+        let scopes = list_of(
+            "OAuth scopes the token must hold, from its `scope` and `scp` claims (a space-delimited string or an array of strings).",
+            "^[!#-\\[\\]-~]+$",
+        );
+        let condition = generator.subschema_for::<super::ClaimCondition>();
+        let claims = serde_json::json!({
+            "description": "Conditions on claims (entitlements), each of which must hold.",
+            "type": "array",
+            "minItems": 1,
+            "items": condition
+        });
         json_schema!({
             "description": "What a matched route requires.",
             "oneOf": [
@@ -245,15 +261,98 @@ impl JsonSchema for Requirement {
                     "enum": ["public", "authenticated", "deny"]
                 },
                 {
+                    "description": "Every part given must hold (AND): roles, then permissions, then scopes, then each claim condition.",
                     "type": "object",
                     "additionalProperties": false,
-                    "required": ["roles"],
-                    "properties": { "roles": roles }
+                    "minProperties": 1,
+                    "properties": {
+                        "roles": roles,
+                        "permissions": permissions,
+                        "scopes": scopes,
+                        "claims": claims
+                    }
                 }
             ]
         })
     }
 }
+
+/// An `any_of`/`all_of` rule (`requirement::AnyAllOf`) whose names follow `pattern`.
+fn list_of(description: &str, pattern: &str) -> Schema {
+    let names = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": pattern}
+        })
+    };
+    json_schema!({
+        "description": description,
+        "type": "object",
+        "additionalProperties": false,
+        "anyOf": [{"required": ["any_of"]}, {"required": ["all_of"]}],
+        "properties": {
+            "any_of": names("At least one of these."),
+            "all_of": names("Every one of these.")
+        }
+    })
+}
+
+/// Mirrors `requirement::RawClaimCondition` and its `TryFrom`: `claim` and exactly one test.
+impl JsonSchema for super::ClaimCondition {
+    fn schema_name() -> Cow<'static, str> {
+        "claim_condition".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let value = generator.subschema_for::<ClaimValue>();
+        let test = |key: &str, schema: Value| {
+            json_schema!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["claim", key],
+                "properties": {
+                    "claim": {
+                        "description": "A top-level claim name, taken literally (dots included), or, when it starts with '/', a JSON Pointer (RFC 6901) into the claims, e.g. /org/plan.",
+                        "type": "string",
+                        "minLength": 1
+                    },
+                    key: schema
+                }
+            })
+        };
+        json_schema!({
+            "description": "A condition on a claim: a scalar equal to one of `one_of`, or an array that `contains` a value. A missing claim, or one of another type, fails with claim_condition_invalid.",
+            "oneOf": [
+                test("one_of", serde_json::json!({"type": "array", "minItems": 1, "items": value.clone().to_value()})),
+                test("contains", value.to_value())
+            ]
+        })
+    }
+}
+
+shared_string!(
+    /// A value a claim is compared with.
+    ClaimValue,
+    "claim_value",
+    {
+        "description": "A string, an integer or a boolean; compared with its type (\"1\" is not 1).",
+        "type": ["string", "integer", "boolean"]
+    }
+);
+
+shared_string!(
+    /// A permission of `role_permissions`, as the compile step checks it.
+    GrantedPermission,
+    "granted_permission",
+    {
+        "description": "A permission string without spaces or control characters; a '*' may only end it, and then grants every permission starting with what precedes it ('*' alone grants all).",
+        "type": "string",
+        "pattern": "^[!-)+-~]*\\*?$",
+        "minLength": 1
+    }
+);
 
 #[cfg(test)]
 mod tests {

@@ -142,12 +142,56 @@ fn shape_errors_name_the_path() {
                 json!({"roles": {"any_of": ["x"]}, "x": 1}),
             ),
             "routes[0].require",
-            "unknown field `x`, expected `roles`",
+            "unknown field `x`, expected one of `roles`, `permissions`, `scopes`, `claims`",
         ),
         (
             with("/routes/0/require", json!({"deny": 1})),
             "routes[0].require",
-            "unknown field `deny`, expected `roles`",
+            "unknown field `deny`, expected one of `roles`, `permissions`, `scopes`, `claims`",
+        ),
+        (
+            with("/routes/0/require", json!({})),
+            "routes[0].require",
+            "give `roles`, `permissions`, `scopes` or `claims`",
+        ),
+        (
+            with("/routes/0/require", json!("scopes")),
+            "routes[0].require",
+            "`scopes` takes a value",
+        ),
+        (
+            with(
+                "/routes/0/require",
+                json!({"permissions": {"any_of": ["a"], "none_of": ["b"]}}),
+            ),
+            "routes[0].require.permissions.none_of",
+            "unknown field `none_of`",
+        ),
+        (
+            with(
+                "/routes/0/require",
+                json!({"claims": [{"claim": "plan", "one_of": ["pro"], "contains": "x"}]}),
+            ),
+            "routes[0].require.claims[0]",
+            "give exactly one of `one_of` or `contains`",
+        ),
+        (
+            with("/routes/0/require", json!({"claims": [{"claim": "plan"}]})),
+            "routes[0].require.claims[0]",
+            "give exactly one of `one_of` or `contains`",
+        ),
+        (
+            with(
+                "/routes/0/require",
+                json!({"claims": [{"one_of": ["pro"]}]}),
+            ),
+            "routes[0].require.claims[0]",
+            "missing field `claim`",
+        ),
+        (
+            with("/role_permissions", json!({"admin": "write:*"})),
+            "role_permissions.admin",
+            "invalid type: string",
         ),
         (
             with(

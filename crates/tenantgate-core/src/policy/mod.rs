@@ -6,6 +6,7 @@ pub mod context;
 pub mod headers;
 pub mod host;
 pub mod path;
+pub mod requirement;
 pub mod routes;
 pub mod tenancy;
 

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub const TENANT_CLAIM: &str = "tenantId";
 /// Default name of the claim that carries the role names (a JSON array of strings).
 pub const ROLES_CLAIM: &str = "roles";
+/// The claim in which the issuer emits the permissions of the roles (opt-in).
+pub const PERMISSIONS_CLAIM: &str = "permissions";
 
 /// The `aud` claim: a single string or an array of strings (RFC 7519 section 4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +47,10 @@ pub struct AccessClaims {
     /// Session id: ties the access token to the issuer's session, for revocation and audit.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
+    /// The catalog permissions of `roles`, sorted, when the issuer is configured to emit them
+    /// (`[tokens] permissions`); the filter reads them through a provider's `permissions_claim`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub permissions: Option<Vec<String>>,
 }
 
 /// The protected header the issuer emits. `kid` is the RFC 7638 thumbprint of the signing key.
@@ -82,10 +88,18 @@ mod tests {
             exp: 2,
             jti: "j".into(),
             sid: None,
+            permissions: None,
         };
         let v = serde_json::to_value(&c).expect("serializes");
         assert_eq!(v[TENANT_CLAIM], "acme");
         assert_eq!(v[ROLES_CLAIM][0], "admin");
         assert!(v.get("sid").is_none());
+        assert!(v.get(PERMISSIONS_CLAIM).is_none());
+        let with = AccessClaims {
+            permissions: Some(vec!["deploy:*".into()]),
+            ..c
+        };
+        let v = serde_json::to_value(&with).expect("serializes");
+        assert_eq!(v[PERMISSIONS_CLAIM][0], "deploy:*");
     }
 }

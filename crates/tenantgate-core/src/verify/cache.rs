@@ -90,9 +90,11 @@ impl TokenCache {
                 .iter()
                 .map(|r| r.len() + ROLE_OVERHEAD)
                 .sum::<usize>()
-            // The decoded payload is shorter than its base64 in the token.
-            + token.len()
-            + verified.claims.len() * CLAIM_OVERHEAD;
+            + verified
+                .kept
+                .iter()
+                .map(|(name, value)| CLAIM_OVERHEAD + name.len() + value_size(value))
+                .sum::<usize>();
         self.verified.insert(
             token,
             verified.clone(),
@@ -143,6 +145,19 @@ impl TokenCache {
         self.verified.clear();
         self.refused.clear();
     }
+}
+
+/// Approximate memory held by a kept claim value: its strings plus a node overhead each. Its
+/// depth is bounded by the JSON parser's recursion limit.
+fn value_size(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    ROLE_OVERHEAD
+        + match value {
+            Value::String(s) => s.len(),
+            Value::Array(items) => items.iter().map(value_size).sum(),
+            Value::Object(map) => map.iter().map(|(k, v)| k.len() + value_size(v)).sum(),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
 }
 
 /// Refusals worth remembering: those that cost a signature verification to reach, and that
@@ -296,7 +311,7 @@ mod tests {
             valid_until,
             kid: Some(kid.into()),
             key,
-            claims: serde_json::Map::new(),
+            kept: serde_json::Map::new(),
         }
     }
 

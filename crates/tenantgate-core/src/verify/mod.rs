@@ -65,14 +65,27 @@ pub struct VerifiedToken {
     /// key material or signs without one.
     pub kid: Option<String>,
     pub key: Option<KeyFingerprint>,
-    /// The whole signed payload, for what reads other claims (`headers.claims`).
-    pub claims: Map<String, Value>,
+    /// The top-level claims the configuration reads beyond the standard ones (permissions,
+    /// scopes, claim conditions, claims forwarded as headers), as signed: what
+    /// [`verify_keeping`] was asked to keep. Empty otherwise.
+    pub kept: Map<String, Value>,
 }
 
 /// Verify `token` against the configured `providers` at `now` (unix seconds).
 pub fn verify(
     token: &str,
     providers: &[Provider],
+    keys: &dyn KeySource,
+    now: u64,
+) -> Result<VerifiedToken, VerifyFailure> {
+    verify_keeping(token, providers, &[], keys, now)
+}
+
+/// [`verify`], keeping the top-level claims named in `keep` (sorted) in the verified token.
+pub fn verify_keeping(
+    token: &str,
+    providers: &[Provider],
+    keep: &[String],
     keys: &dyn KeySource,
     now: u64,
 ) -> Result<VerifiedToken, VerifyFailure> {
@@ -98,8 +111,17 @@ pub fn verify(
         return Err(Denial::SignatureInvalid.into());
     }
     let verified_by = Some(key.fingerprint());
-    let checked = check_claims(provider, &jws.claims, now)?;
-    Ok(checked.into_verified(index, jws.kid, verified_by, jws.claims))
+    let mut verified =
+        check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid, verified_by);
+    verified.kept = keep_claims(&jws.claims, keep);
+    Ok(verified)
+}
+
+/// The claims named in `keep` that the payload has.
+pub fn keep_claims(claims: &Map<String, Value>, keep: &[String]) -> Map<String, Value> {
+    keep.iter()
+        .filter_map(|name| claims.get(name).map(|v| (name.clone(), v.clone())))
+        .collect()
 }
 
 /// The claim rules alone, for a payload whose signature is taken as good: the provider is the
@@ -111,7 +133,7 @@ pub fn check_unsigned_claims(
     now: u64,
 ) -> Result<VerifiedToken, Denial> {
     let (index, provider) = provider_for(claims, providers)?;
-    Ok(check_claims(provider, claims, now)?.into_verified(index, None, None, claims.clone()))
+    Ok(check_claims(provider, claims, now)?.into_verified(index, None, None))
 }
 
 /// The provider whose `issuer` equals the payload's `iss` exactly.
@@ -155,7 +177,6 @@ impl CheckedClaims {
         provider: usize,
         kid: Option<String>,
         key: Option<KeyFingerprint>,
-        claims: Map<String, Value>,
     ) -> VerifiedToken {
         VerifiedToken {
             provider,
@@ -166,7 +187,7 @@ impl CheckedClaims {
             valid_until: self.valid_until,
             kid,
             key,
-            claims,
+            kept: Map::new(),
         }
     }
 }

@@ -123,6 +123,9 @@ pub struct Config {
     pub body_limit: usize,
     pub audit_path: Option<PathBuf>,
     pub tenant_defaults: TenantDefaults,
+    /// `[tokens] permissions`: access tokens carry the catalog permissions of their roles as a
+    /// `permissions` claim. Off by default.
+    pub emit_permissions: bool,
 }
 
 impl Config {

@@ -31,6 +31,8 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     tenant_defaults: RawTenantDefaults,
+    #[serde(default)]
+    tokens: RawTokens,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +102,14 @@ struct RawAudit {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawTokens {
+    /// Emit the catalog permissions of a token's roles as its `permissions` claim.
+    #[serde(default)]
+    permissions: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTenantDefaults {
     access_ttl: Option<String>,
     refresh_idle: Option<String>,
@@ -136,6 +146,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         body_limit,
         audit_path: raw.audit.path.as_deref().map(|p| resolve(base, p)),
         tenant_defaults,
+        emit_permissions: raw.tokens.permissions,
     })
 }
 

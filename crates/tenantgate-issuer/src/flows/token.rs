@@ -3,6 +3,7 @@
 
 use super::{count, rng_failed, FlowError};
 use crate::audit::Action;
+use crate::directory;
 use crate::metrics::Counter;
 use crate::ops::{record_maintenance, Ctx};
 use crate::random_token;
@@ -33,6 +34,7 @@ struct Grant {
 /// Signs the token for `grant`, valid from `t`; returns it with its claims.
 fn sign(ctx: &Ctx<'_>, grant: Grant, t: i64) -> Result<(String, AccessClaims), FlowError> {
     let jti = random_token(16).map_err(|_| rng_failed())?;
+    let permissions = permissions_of(ctx, &grant.roles)?;
     let claims = AccessClaims {
         iss: ctx.config.issuer.clone(),
         sub: grant.sub,
@@ -44,9 +46,32 @@ fn sign(ctx: &Ctx<'_>, grant: Grant, t: i64) -> Result<(String, AccessClaims), F
         exp: t.saturating_add(grant.ttl),
         jti,
         sid: grant.sid,
+        permissions,
     };
     let token = ctx.keys.sign(ctx.store, &claims, t)?;
     Ok((token, claims))
+}
+
+/// With `[tokens] permissions`, the catalog permissions of `roles`, sorted and without
+/// duplicates (a role not in the catalog grants none); `None` otherwise. Read when the token is
+/// signed, so a change to the catalog shows at the next sign-in or refresh, like a grant.
+fn permissions_of(ctx: &Ctx<'_>, roles: &[String]) -> Result<Option<Vec<String>>, FlowError> {
+    if !ctx.config.emit_permissions {
+        return Ok(None);
+    }
+    let catalog = ctx.store.tx(directory::list_roles)?;
+    Ok(Some(catalog_permissions(catalog, roles)))
+}
+
+fn catalog_permissions(catalog: Vec<directory::Role>, roles: &[String]) -> Vec<String> {
+    let mut permissions: Vec<String> = catalog
+        .into_iter()
+        .filter(|role| roles.contains(&role.name))
+        .flat_map(|role| role.permissions)
+        .collect();
+    permissions.sort();
+    permissions.dedup();
+    permissions
 }
 
 /// The access token of a session just started or refreshed, and its lifetime (the tenant's).
@@ -125,6 +150,25 @@ pub fn mint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_permissions_of_the_roles_held_merged() {
+        let role = |name: &str, permissions: &[&str]| directory::Role {
+            name: name.into(),
+            description: String::new(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        };
+        let catalog = vec![
+            role("billing", &["write:billing", "read:billing"]),
+            role("ops", &["deploy:*", "read:billing"]),
+            role("other", &["secret"]),
+        ];
+        let held = ["billing".to_string(), "ops".into(), "unknown".into()];
+        assert_eq!(
+            catalog_permissions(catalog, &held),
+            ["deploy:*", "read:billing", "write:billing"]
+        );
+    }
 
     #[test]
     fn one_audience_is_a_string_several_an_array() {

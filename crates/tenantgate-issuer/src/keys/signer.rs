@@ -196,6 +196,7 @@ mod tests {
             exp: 20,
             jti: "j".into(),
             sid: Some("s".into()),
+            permissions: None,
         };
         let token = sign(&kp, &kid, &claims).expect("sign");
         let jws = tenantgate_core::token::jws::parse(&token).expect("strict JWS parser accepts it");

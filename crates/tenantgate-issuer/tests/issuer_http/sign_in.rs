@@ -2,7 +2,45 @@
 
 use super::*;
 
-on_both_backends!(sign_in_per_tenant_carries_only_that_tenants_roles,);
+on_both_backends!(
+    sign_in_per_tenant_carries_only_that_tenants_roles,
+    tokens_carry_role_permissions_when_configured,
+);
+
+/// `[tokens] permissions = true`: the catalog permissions of the token's roles, as the filter's
+/// `permissions_claim` reads them; a catalog change shows at the next sign-in.
+fn tokens_carry_role_permissions_when_configured(backend: Backend) {
+    let mut options = Options::new(backend);
+    options.extra = "[tokens]\npermissions = true\n".into();
+    let issuer = Issuer::start(options);
+    let t = tenant_id("p");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    // `member` defines each role in the catalog with the permission `<role>:*`.
+    issuer.member(&t, &user, Some(PW), &["ops", "billing"]);
+    let jwks = issuer.url("/.well-known/jwks.json");
+    let permissions = || {
+        let r = issuer.sign_in(&t, &user, PW, "cookie");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let token = r.json()["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        pyjwt_verify(&jwks, &token).expect("PyJWT verifies")["permissions"].clone()
+    };
+    assert_eq!(permissions(), json!(["billing:*", "ops:*"]));
+    let r = issuer.admin(
+        "PUT",
+        "/admin/roles/billing",
+        Some(&json!({"permissions": ["write:billing", "read:billing", "ops:*"]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        permissions(),
+        json!(["ops:*", "read:billing", "write:billing"]),
+        "sorted, without duplicates"
+    );
+}
 
 fn sign_in_per_tenant_carries_only_that_tenants_roles(backend: Backend) {
     let issuer = Issuer::start(Options::new(backend));
@@ -32,6 +70,7 @@ fn sign_in_per_tenant_carries_only_that_tenants_roles(backend: Backend) {
         "default lifetime 10 min"
     );
     assert_eq!(claims_a["sid"], ra.json()["session_id"]);
+    assert_eq!(claims_a.get("permissions"), None, "permissions are opt-in");
 
     let rb = issuer.sign_in(&b, &user, PW, "cookie");
     assert_eq!(rb.status, 200, "{}", rb.text());

@@ -3,6 +3,7 @@
 
 mod context;
 mod providers;
+mod requirements;
 mod routes;
 mod tenancy;
 
