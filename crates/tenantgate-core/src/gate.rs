@@ -249,6 +249,20 @@ impl Gate {
                 }
             }
         };
+        self.admit(requirement, named, verified, source, at)
+    }
+
+    /// The checks on a verified token, in order: its tenant is the one the request names, the
+    /// route's requirement holds, and its forwarded claims can travel as headers.
+    fn admit(
+        &self,
+        requirement: &Requirement,
+        named: Option<&str>,
+        verified: VerifiedToken,
+        source: TokenSource,
+        mut at: Place,
+    ) -> Outcome {
+        let deny = |denial: Denial, at: Place| Outcome::Deny { denial, at };
         if let Err(denial) = self.tenant_agrees(named, &verified.tenant) {
             return deny(denial, at);
         }
