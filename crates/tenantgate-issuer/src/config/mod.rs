@@ -119,6 +119,8 @@ pub struct Config {
     pub cookie_domain: Option<String>,
     pub sign_in_per_user_per_minute: u32,
     pub sign_in_per_ip_per_minute: u32,
+    /// All sign-in attempts together: bounds the password-hashing work under a spread attack.
+    pub sign_in_overall_per_minute: u32,
     pub trusted_proxy_hops: usize,
     pub body_limit: usize,
     pub audit_path: Option<PathBuf>,

@@ -83,6 +83,7 @@ struct RawCookie {
 struct RawRateLimit {
     sign_in_per_user_per_minute: Option<u32>,
     sign_in_per_ip_per_minute: Option<u32>,
+    sign_in_overall_per_minute: Option<u32>,
     trusted_proxy_hops: Option<usize>,
 }
 
@@ -132,6 +133,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         cookie_domain,
         sign_in_per_user_per_minute: limits.per_user,
         sign_in_per_ip_per_minute: limits.per_ip,
+        sign_in_overall_per_minute: limits.overall,
         trusted_proxy_hops: limits.trusted_proxy_hops,
         body_limit,
         audit_path: raw.audit.path.as_deref().map(|p| resolve(base, p)),
@@ -364,18 +366,21 @@ fn body_limit(raw: &RawHttp) -> Result<usize, ParseError> {
 struct RateLimits {
     per_user: u32,
     per_ip: u32,
+    overall: u32,
     trusted_proxy_hops: usize,
 }
 
 fn rate_limit(raw: &RawRateLimit) -> Result<RateLimits, ParseError> {
     let per_user = raw.sign_in_per_user_per_minute.unwrap_or(10);
     let per_ip = raw.sign_in_per_ip_per_minute.unwrap_or(60);
-    if per_user == 0 || per_ip == 0 {
+    let overall = raw.sign_in_overall_per_minute.unwrap_or(3000);
+    if per_user == 0 || per_ip == 0 || overall == 0 {
         return Err(inv("rate_limit", "limits must be at least 1 per minute"));
     }
     Ok(RateLimits {
         per_user,
         per_ip,
+        overall,
         trusted_proxy_hops: raw.trusted_proxy_hops.unwrap_or(0),
     })
 }

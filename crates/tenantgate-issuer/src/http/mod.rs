@@ -24,7 +24,7 @@ use super::config::{read_secret_file, Config};
 use super::keys::KeyRing;
 use super::metrics::Metrics;
 use super::ops::{self, Ctx};
-use super::ratelimit::RateLimiter;
+use super::ratelimit::SignInThrottle;
 use super::storage::Store;
 use super::time::now;
 
@@ -35,8 +35,7 @@ pub struct App {
     pub keys: KeyRing,
     pub audit: AuditLog,
     pub metrics: Metrics,
-    pub user_limiter: RateLimiter,
-    pub ip_limiter: RateLimiter,
+    pub throttle: SignInThrottle,
     pub admin_token: Option<String>,
 }
 
@@ -61,8 +60,11 @@ impl App {
             None => None,
         };
         Ok(App {
-            user_limiter: RateLimiter::new(config.sign_in_per_user_per_minute),
-            ip_limiter: RateLimiter::new(config.sign_in_per_ip_per_minute),
+            throttle: SignInThrottle {
+                per_account: config.sign_in_per_user_per_minute,
+                per_address: config.sign_in_per_ip_per_minute,
+                overall: config.sign_in_overall_per_minute,
+            },
             config,
             store,
             keys,
@@ -183,7 +185,10 @@ async fn maintain_keys(app: Arc<App>) {
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             ops::record_maintenance(&app.audit, Some(&app.metrics), &report, "scheduler");
             app.store
-                .tx(|tx| super::sessions::purge(tx, t))
+                .tx(|tx| {
+                    super::sessions::purge(tx, t)?;
+                    super::ratelimit::purge(tx, super::time::now_ms())
+                })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(())
         })

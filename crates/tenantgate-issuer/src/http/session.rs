@@ -118,8 +118,7 @@ pub(super) async fn sign_in(
     };
     blocking(&app, move |app| {
         let limits = SignInLimits {
-            per_ip: &app.ip_limiter,
-            per_user: &app.user_limiter,
+            throttle: &app.throttle,
         };
         let done = flows::sign_in(&app.ctx("anonymous", Some(&ip)), &limits, &tenant, &input)?;
         let via_cookie = input.delivery == Delivery::Cookie;
