@@ -235,24 +235,69 @@ fn concurrent_reuse_of_one_refresh_token_has_one_winner(db: Db) {
             }
         })
         .collect();
-    let thefts = outcomes
+    let resent: Vec<_> = outcomes
         .iter()
-        .filter(|o| matches!(o, Refresh::TheftDetected(_)))
-        .count();
+        .filter_map(|o| {
+            if let Refresh::Resent(i) = o {
+                Some(i.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(
         rotated.len(),
         1,
         "exactly one use of a token succeeds: {outcomes:?}"
     );
-    assert_eq!(thefts, n - 1, "every other use is a reuse: {outcomes:?}");
-    // The family is dead: the winner's new token is refused as well.
+    // The other uses find the token consumed and its successor unused: they get that successor,
+    // never a second branch of the family.
+    assert_eq!(resent.len(), n - 1, "{outcomes:?}");
+    assert!(resent
+        .iter()
+        .all(|i| i.refresh_token == rotated[0].refresh_token));
+    let tokens = store
+        .tx(|tx| {
+            tx.query(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = $1",
+                &[first.session_id.as_str().into()],
+            )
+        })
+        .expect("count");
+    assert_eq!(tokens[0].int(0), Ok(2), "one successor only");
+    // Once the successor is used, the consumed token coming back is theft, and the family dies.
+    let used = store
+        .tx(|tx| {
+            let next = Secrets::generate().expect("rng");
+            let token = &rotated[0].refresh_token;
+            sessions::refresh(tx, "t", token, Csrf::NotRequired, &next, now())
+        })
+        .expect("refresh");
+    let Refresh::Rotated(newest) = used else {
+        panic!("the successor rotates: {used:?}")
+    };
+    let replay = store
+        .tx(|tx| {
+            let next = Secrets::generate().expect("rng");
+            sessions::refresh(
+                tx,
+                "t",
+                &first.refresh_token,
+                Csrf::NotRequired,
+                &next,
+                now(),
+            )
+        })
+        .expect("refresh");
+    assert!(matches!(replay, Refresh::TheftDetected(_)), "{replay:?}");
+    // The family is dead: the newest token is refused as well.
     let next = Secrets::generate().expect("rng");
     let after = store
         .tx(|tx| {
             sessions::refresh(
                 tx,
                 "t",
-                &rotated[0].refresh_token,
+                &newest.refresh_token,
                 Csrf::NotRequired,
                 &next,
                 now(),

@@ -79,13 +79,14 @@ CREATE TABLE signing_keys (
     ),
     (
         2,
-        "sign-in throttle buckets shared by every replica",
+        "sign-in throttle buckets shared by every replica; the salt of a rotated refresh token's child",
         r#"
 CREATE TABLE sign_in_throttle (
     bucket TEXT PRIMARY KEY,
     tat_ms BIGINT NOT NULL,
     tripped BIGINT NOT NULL DEFAULT 0
 );
+ALTER TABLE refresh_tokens ADD COLUMN child_salt TEXT;
 "#,
     ),
 ];

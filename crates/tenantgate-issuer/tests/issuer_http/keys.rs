@@ -140,7 +140,13 @@ fn restart_keeps_sessions_and_keys(backend: Backend) {
         header(&access)["kid"],
         "same signing key after restart"
     );
-    // Theft detection state survives too.
+    // Theft detection state survives too: once the successor is used, the old token is theft.
+    let next = r.json()["refresh_token"].as_str().expect("rt").to_string();
+    let r = issuer.post_json(
+        &format!("/v1/tenants/{t}/refresh"),
+        &json!({"refresh_token": next}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
     let r = issuer.post_json(
         &format!("/v1/tenants/{t}/refresh"),
         &json!({"refresh_token": body_rt}),
