@@ -19,7 +19,7 @@ pub fn classify(rows: &[KeyRow], now: i64, timing: &KeyTiming) -> Vec<KeyInfo> {
                     // Activation times grow with the generation, so the successor is next in line.
                     let retired_at = rows.get(i + 1).map_or(now, |s| s.activates_at);
                     let until = retired_at
-                        .saturating_add(timing.max_token_ttl)
+                        .saturating_add(timing.max_token_ttl.max(r.longest_ttl))
                         .saturating_add(CLOCK_LEEWAY);
                     let state = if now < until {
                         KeyState::Retired
@@ -37,6 +37,7 @@ pub fn classify(rows: &[KeyRow], now: i64, timing: &KeyTiming) -> Vec<KeyInfo> {
                 activates_at: r.activates_at,
                 retired_at,
                 unpublish_at,
+                longest_token_ttl: r.longest_ttl,
                 n: r.n.clone(),
                 e: r.e.clone(),
             }
@@ -144,6 +145,7 @@ impl KeyRing {
             sealed,
             created_at: now,
             activates_at,
+            longest_ttl: 0,
         };
         let inserted = store.tx(|tx| self.insert_unless_raced(tx, &row, now));
         match inserted {
@@ -258,5 +260,17 @@ mod tests {
         let info = &classify(&rows, 1001, &t)[0];
         assert_eq!(info.retired_at, Some(1000));
         assert_eq!(info.unpublish_at, Some(1000 + 50 + CLOCK_LEEWAY));
+    }
+
+    #[test]
+    fn a_key_that_signed_longer_lifetimes_stays_published_for_them() {
+        // max_token_ttl was lowered to 50 s after the key signed tokens living 400 s.
+        let mut first = row(1, 0);
+        first.longest_ttl = 400;
+        let rows = [first, row(2, 1000)];
+        let info = &classify(&rows, 1001, &timing())[0];
+        assert_eq!(info.unpublish_at, Some(1000 + 400 + CLOCK_LEEWAY));
+        let at = 1000 + 50 + CLOCK_LEEWAY;
+        assert_eq!(classify(&rows, at, &timing())[0].state, KeyState::Retired);
     }
 }

@@ -102,9 +102,26 @@ impl KeyRing {
         Ok((row.kid.clone(), kp))
     }
 
-    /// Signs `claims` with the current key.
+    /// Signs `claims` with the current key. A lifetime longer than any the key signed so far is
+    /// recorded first, so that the schedule keeps the key published as long as the token lives.
     pub fn sign(&self, store: &Store, claims: &AccessClaims, now: i64) -> Result<String, KeyError> {
         let (kid, kp) = self.signer(store, now)?;
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        let recorded = store.tx(|tx| {
+            let row = tx.query_opt(
+                "SELECT longest_ttl FROM signing_keys WHERE kid = $1",
+                &[kid.as_str().into()],
+            )?;
+            row.map(|r| r.int(0)).transpose()
+        })?;
+        if recorded.is_some_and(|longest| longest < lifetime) {
+            store.tx(|tx| {
+                tx.exec(
+                    "UPDATE signing_keys SET longest_ttl = $1 WHERE kid = $2 AND longest_ttl < $1",
+                    &[lifetime.into(), kid.as_str().into()],
+                )
+            })?;
+        }
         sign(&kp, &kid, claims)
     }
 

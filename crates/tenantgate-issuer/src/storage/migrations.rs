@@ -79,7 +79,7 @@ CREATE TABLE signing_keys (
     ),
     (
         2,
-        "sign-in throttle buckets shared by every replica; the salt of a rotated refresh token's child",
+        "sign-in throttle buckets shared by every replica; the salt of a rotated refresh token's child; the longest lifetime each key signed",
         r#"
 CREATE TABLE sign_in_throttle (
     bucket TEXT PRIMARY KEY,
@@ -87,6 +87,7 @@ CREATE TABLE sign_in_throttle (
     tripped BIGINT NOT NULL DEFAULT 0
 );
 ALTER TABLE refresh_tokens ADD COLUMN child_salt TEXT;
+ALTER TABLE signing_keys ADD COLUMN longest_ttl BIGINT NOT NULL DEFAULT 0;
 "#,
     ),
 ];

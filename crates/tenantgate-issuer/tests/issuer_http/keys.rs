@@ -179,3 +179,43 @@ fn sealed_keys_in_the_database() {
     issuer.restart();
     pyjwt_verify(&issuer.url("/.well-known/jwks.json"), &token).expect("verifies after restart");
 }
+
+#[test]
+fn lifetimes_are_clamped_to_max_token_ttl_and_keys_remember_the_longest() {
+    let mut issuer = Issuer::start(Options::new(Backend::Sqlite));
+    let t = tenant_id("clamp");
+    issuer.tenant(&t, json!({"access_ttl": "1h"}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &[]);
+    let r = issuer.sign_in(&t, &user, PW, "body");
+    assert_eq!(pyjwt_exp_minus_iat(&issuer, &r), 3600);
+    let current = |issuer: &Issuer| {
+        let keys = issuer.admin("GET", "/admin/keys", None).json();
+        keys["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["state"] == "current")
+            .cloned()
+            .expect("a current key")
+    };
+    assert_eq!(current(&issuer)["longest_token_ttl"], 3600);
+
+    // The operator lowers the maximum; the tenant's stored lifetime (1h) is now above it.
+    let config = std::fs::read_to_string(&issuer.config).expect("config");
+    let lowered = config.replace("max_token_ttl = \"1h\"", "max_token_ttl = \"30m\"");
+    assert_ne!(config, lowered);
+    std::fs::write(&issuer.config, lowered).expect("config");
+    issuer.restart();
+    let r = issuer.sign_in(&t, &user, PW, "body");
+    assert_eq!(r.json()["expires_in"], 1800, "{}", r.text());
+    assert_eq!(pyjwt_exp_minus_iat(&issuer, &r), 1800);
+    let rt = r.json()["refresh_token"].as_str().expect("rt").to_string();
+    let r = issuer.post_json(
+        &format!("/v1/tenants/{t}/refresh"),
+        &json!({"refresh_token": rt}),
+    );
+    assert_eq!(pyjwt_exp_minus_iat(&issuer, &r), 1800);
+    // The key signed hour-long tokens: it stays published for them after it retires.
+    assert_eq!(current(&issuer)["longest_token_ttl"], 3600);
+}
