@@ -13,6 +13,7 @@
 //! A new key is always created `publish_lead` (> JWKS max-age) before it activates, so any JWKS
 //! a verifier has cached already lists a key before its first token appears.
 
+mod integrity;
 mod schedule;
 mod signer;
 mod vault;
@@ -48,6 +49,13 @@ pub enum KeyError {
     /// The key-encryption key or the key directory is unusable.
     Vault(String),
     Sign(String),
+    /// A private key does not match its published public key or kid.
+    Integrity {
+        kid: String,
+        message: String,
+    },
+    /// A failed integrity check stands: nothing is signed until it passes.
+    Refused(String),
 }
 
 impl fmt::Display for KeyError {
@@ -61,6 +69,12 @@ impl fmt::Display for KeyError {
             KeyError::Load { kid, message } => write!(f, "signing key {kid}: {message}"),
             KeyError::Vault(m) => f.write_str(m),
             KeyError::Sign(m) => write!(f, "signing failed: {m}"),
+            KeyError::Integrity { kid, message } => write!(
+                f,
+                "signing key {kid}: {message}; restore its key file (or sealed key), or run \
+                 `keys check` to see every key"
+            ),
+            KeyError::Refused(why) => write!(f, "refusing to sign: {why}"),
         }
     }
 }
@@ -124,11 +138,12 @@ impl KeyInfo {
 }
 
 /// The keys of the issuer: storage, schedule and a cache of parsed private keys.
-/// The keys of the issuer: storage, schedule and a cache of parsed private keys.
 pub struct KeyRing {
     vault: Vault,
     timing: KeyTiming,
     parsed: Mutex<HashMap<String, Arc<RsaKeyPair>>>,
+    /// Why signing is refused, after an integrity check failed at a rotation.
+    refused: Mutex<Option<String>>,
 }
 
 impl KeyRing {
@@ -137,6 +152,7 @@ impl KeyRing {
             vault,
             timing,
             parsed: Mutex::new(HashMap::new()),
+            refused: Mutex::new(None),
         }
     }
 

@@ -91,6 +91,7 @@ impl KeyRing {
             if let Rotation::Created(k) = self.create(store, now, at)? {
                 report.bootstrap = keys.is_empty();
                 report.created = Some(k);
+                self.recheck(store, now)?;
             }
         }
         let expired: Vec<String> = keys
@@ -119,10 +120,16 @@ impl KeyRing {
 
     /// `keys rotate`: publishes a new key now that takes over signing after `publish_lead`.
     pub fn rotate(&self, store: &Store, now: i64) -> Result<Rotation, KeyError> {
-        if self.list(store, now)?.is_empty() {
-            return self.create(store, now, now);
+        let at = if self.list(store, now)?.is_empty() {
+            now
+        } else {
+            now.saturating_add(self.timing.publish_lead)
+        };
+        let rotation = self.create(store, now, at)?;
+        if matches!(rotation, Rotation::Created(_)) {
+            self.recheck(store, now)?;
         }
-        self.create(store, now, now.saturating_add(self.timing.publish_lead))
+        Ok(rotation)
     }
 
     fn create(&self, store: &Store, now: i64, activates_at: i64) -> Result<Rotation, KeyError> {

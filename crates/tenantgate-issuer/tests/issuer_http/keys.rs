@@ -219,3 +219,98 @@ fn lifetimes_are_clamped_to_max_token_ttl_and_keys_remember_the_longest() {
     // The key signed hour-long tokens: it stays published for them after it retires.
     assert_eq!(current(&issuer)["longest_token_ttl"], 3600);
 }
+
+#[test]
+fn a_private_key_that_does_not_match_its_published_key_stops_the_issuer() {
+    let mut issuer = Issuer::start(Options::new(Backend::Sqlite));
+    let out = issuer.cli(&["keys", "check"], None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 key(s) match"));
+    let out = issuer.cli(&["keys", "rotate"], None); // a second, pending key
+    assert!(out.status.success(), "{out:?}");
+    issuer.stop();
+
+    // Swap the key files: both are valid RSA keys, neither matches its published public key.
+    let dir = issuer.dir.path().join("keys");
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .expect("keys dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let (a, b) = (
+        std::fs::read(&files[0]).expect("a"),
+        std::fs::read(&files[1]).expect("b"),
+    );
+    std::fs::write(&files[0], b).expect("write");
+    std::fs::write(&files[1], a).expect("write");
+
+    let out = issuer.cli(&["keys", "check"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "keys check must fail");
+    assert!(
+        err.contains("not the one whose public key is published"),
+        "{err}"
+    );
+
+    // serve refuses to start, and says why.
+    let mut child = std::process::Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(&issuer.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve started with a key that does not match its published key");
+        }
+        sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        pipe.read_to_string(&mut err).expect("stderr");
+    }
+    assert!(!status.success());
+    assert!(err.contains("refusing to serve"), "{err}");
+}
+
+#[test]
+fn a_rotation_that_finds_a_tampered_key_stops_signing() {
+    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    assert_eq!(issuer.get("/healthz").status, 200);
+    // Replace the current key's file with an unrelated RSA key while the issuer runs.
+    let dir = issuer.dir.path().join("keys");
+    let file = std::fs::read_dir(&dir)
+        .expect("keys dir")
+        .map(|e| e.expect("entry").path())
+        .next()
+        .expect("a key file");
+    let out = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import sys\nfrom cryptography.hazmat.primitives.asymmetric import rsa\n\
+             from cryptography.hazmat.primitives import serialization as s\n\
+             k = rsa.generate_private_key(public_exponent=65537, key_size=2048)\n\
+             sys.stdout.buffer.write(k.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption()))",
+        ])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(&file, &out.stdout).expect("tamper");
+
+    let r = issuer.admin("POST", "/admin/keys/rotate", None);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r
+        .text()
+        .contains("not the one whose public key is published"));
+    let r = issuer.get("/healthz");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("refusing to sign"), "{}", r.text());
+}
