@@ -291,6 +291,11 @@ path = "audit.log"
         }
     }
 
+    /// The process id of the running issuer.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

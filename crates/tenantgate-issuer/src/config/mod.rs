@@ -123,6 +123,8 @@ pub struct Config {
     pub sign_in_overall_per_minute: u32,
     pub trusted_proxy_hops: usize,
     pub body_limit: usize,
+    /// Memory budget of concurrent password hashes (KiB); sign-ins beyond it get 503.
+    pub password_hash_memory_kib: u64,
     pub audit_path: Option<PathBuf>,
     pub tenant_defaults: TenantDefaults,
 }

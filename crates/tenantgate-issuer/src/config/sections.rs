@@ -91,6 +91,7 @@ struct RawRateLimit {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     body_limit: Option<usize>,
+    password_hash_memory_mib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +137,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         sign_in_overall_per_minute: limits.overall,
         trusted_proxy_hops: limits.trusted_proxy_hops,
         body_limit,
+        password_hash_memory_kib: password_hash_memory(&raw.http)?,
         audit_path: raw.audit.path.as_deref().map(|p| resolve(base, p)),
         tenant_defaults,
     })
@@ -362,6 +364,24 @@ fn body_limit(raw: &RawHttp) -> Result<usize, ParseError> {
     Ok(body_limit)
 }
 
+/// Memory for concurrent password hashes, in KiB. Default: two hashes per CPU (hashing is
+/// CPU-bound, so more at once only queues them in memory).
+fn password_hash_memory(raw: &RawHttp) -> Result<u64, ParseError> {
+    let one = crate::password::HASH_MEMORY_KIB;
+    let Some(mib) = raw.password_hash_memory_mib else {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return Ok(one * 2 * u64::try_from(cpus).unwrap_or(1));
+    };
+    let kib = mib.saturating_mul(1024);
+    if kib < one {
+        return Err(inv(
+            "http.password_hash_memory_mib",
+            "must hold at least one Argon2id hash (19 MiB)",
+        ));
+    }
+    Ok(kib)
+}
+
 /// `[rate_limit]` with its defaults applied.
 struct RateLimits {
     per_user: u32,
@@ -415,9 +435,17 @@ mod tests {
         );
         assert_eq!(
             key_of(body_limit(&RawHttp {
-                body_limit: Some(10)
+                body_limit: Some(10),
+                ..RawHttp::default()
             })),
             Some("http.body_limit")
+        );
+        assert_eq!(
+            key_of(password_hash_memory(&RawHttp {
+                password_hash_memory_mib: Some(18),
+                ..RawHttp::default()
+            })),
+            Some("http.password_hash_memory_mib")
         );
         let no_ip = RawRateLimit {
             sign_in_per_ip_per_minute: Some(0),

@@ -8,6 +8,7 @@ use super::{count, rng_failed, FlowError};
 use crate::audit::{Action, Event};
 use crate::metrics::{Counter, UNKNOWN_TENANT};
 use crate::ops::Ctx;
+use crate::password::HashGate;
 use crate::ratelimit::{SignInThrottle, Throttled};
 use crate::sessions::{self, Issued, Secrets, StartRefused};
 use crate::time::{now, now_ms};
@@ -45,6 +46,8 @@ pub struct SignInInput {
 /// the database so that replicas share them.
 pub struct SignInLimits<'a> {
     pub throttle: &'a SignInThrottle,
+    /// Places for concurrent password checks (memory-bounded).
+    pub hashing: &'a HashGate,
 }
 
 /// A started session.
@@ -137,7 +140,11 @@ pub fn sign_in(
         return Err(FlowError::TenantNotFound);
     };
     let fail = |reason: &str, user: Option<&str>| failed(ctx, tenant, &email, reason, user);
-    // Limits apply before the password is checked.
+    // A place to hash first (a refusal costs no attempt), then the limits, then the password.
+    let Some(permit) = limits.hashing.try_acquire() else {
+        count(ctx, Counter::SignInFailure, tenant, None);
+        return Err(FlowError::Busy { retry_after: 1 });
+    };
     take_attempt(ctx, limits, tenant, &email)?;
     if tenant_row.disabled {
         fail("tenant_disabled", None);
@@ -158,6 +165,7 @@ pub fn sign_in(
             return Err(FlowError::InvalidCredentials);
         }
     };
+    drop(permit);
     let secrets = Secrets::generate().map_err(|_| rng_failed())?;
     let issued = match ctx
         .store

@@ -19,7 +19,13 @@ pub enum ApiError {
     TenantNotFound,
     TenantDisabled,
     InvalidCredentials,
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
+    /// Overloaded (503 `unavailable` with `Retry-After`).
+    Busy {
+        retry_after: u64,
+    },
     RefreshTokenMissing,
     RefreshTokenInvalid,
     CsrfInvalid,
@@ -51,7 +57,7 @@ impl ApiError {
             | AdminUnauthorized => StatusCode::UNAUTHORIZED,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Conflict(_) => StatusCode::CONFLICT,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -82,7 +88,7 @@ impl ApiError {
             AdminDisabled => "admin_disabled",
             Missing(_) => "not_found",
             Conflict(_) => "conflict",
-            Unavailable(_) => "unavailable",
+            Unavailable(_) | Busy { .. } => "unavailable",
             Internal(_) => "internal_error",
         }
     }
@@ -111,6 +117,7 @@ impl ApiError {
             AdminUnauthorized => "send Authorization: Bearer <admin token>".into(),
             AdminDisabled => "the admin API is disabled (no admin.token_file configured)".into(),
             Unavailable(m) => format!("temporarily unavailable: {m}"),
+            Busy { retry_after } => format!("too many sign-ins are being checked at once; retry in {retry_after} s"),
             Internal(_) => "internal error; see the issuer's log".into(),
         }
     }
@@ -132,7 +139,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let ApiError::RateLimited { retry_after } = self {
+        if let ApiError::RateLimited { retry_after } | ApiError::Busy { retry_after } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 h.insert(header::RETRY_AFTER, v);
             }
@@ -162,6 +169,7 @@ impl From<FlowError> for ApiError {
             FlowError::TenantDisabled => ApiError::TenantDisabled,
             FlowError::InvalidCredentials => ApiError::InvalidCredentials,
             FlowError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            FlowError::Busy { retry_after } => ApiError::Busy { retry_after },
             FlowError::RefreshTokenInvalid => ApiError::RefreshTokenInvalid,
             FlowError::CsrfInvalid => ApiError::CsrfInvalid,
             FlowError::TokenTheftDetected => ApiError::TokenTheftDetected,

@@ -24,6 +24,7 @@ use super::config::{read_secret_file, Config};
 use super::keys::KeyRing;
 use super::metrics::Metrics;
 use super::ops::{self, Ctx};
+use super::password::HashGate;
 use super::ratelimit::SignInThrottle;
 use super::storage::Store;
 use super::time::now;
@@ -36,6 +37,7 @@ pub struct App {
     pub audit: AuditLog,
     pub metrics: Metrics,
     pub throttle: SignInThrottle,
+    pub hashing: HashGate,
     pub admin_token: Option<String>,
 }
 
@@ -60,6 +62,7 @@ impl App {
             None => None,
         };
         Ok(App {
+            hashing: HashGate::with_memory(config.password_hash_memory_kib),
             throttle: SignInThrottle {
                 per_account: config.sign_in_per_user_per_minute,
                 per_address: config.sign_in_per_ip_per_minute,

@@ -119,6 +119,7 @@ pub(super) async fn sign_in(
     blocking(&app, move |app| {
         let limits = SignInLimits {
             throttle: &app.throttle,
+            hashing: &app.hashing,
         };
         let done = flows::sign_in(&app.ctx("anonymous", Some(&ip)), &limits, &tenant, &input)?;
         let via_cookie = input.delivery == Delivery::Cookie;

@@ -242,3 +242,63 @@ fn replicas_on_one_postgres_share_the_account_budget() {
         "two replicas must not give twice the guesses"
     );
 }
+
+/// A `/proc/<pid>/status` field in KiB (peak resident memory `VmHWM`, current `VmRSS`).
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("proc status")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("field")
+}
+
+#[test]
+fn a_burst_of_sign_ins_beyond_the_hashing_budget_gets_503_not_memory() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.extra = "[http]\npassword_hash_memory_mib = 38".into(); // two hashes at once
+    let issuer = Issuer::start(opts);
+    let t = tenant_id("burst");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &[]);
+    let pid = issuer.pid().expect("pid");
+    let before = proc_kib(pid, "VmHWM:");
+    let n = 40;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let barrier = barrier.clone();
+                let (issuer, t, user) = (&issuer, &t, &user);
+                s.spawn(move || {
+                    barrier.wait();
+                    issuer.sign_in(t, user, "wrong password", "body")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    // Without the budget the same burst took the peak from about 33 MiB to about 760 MiB.
+    let peak = proc_kib(pid, "VmHWM:");
+    assert!(
+        peak < before + 120 * 1024,
+        "peak memory grew from {before} KiB to {peak} KiB"
+    );
+    let busy: Vec<&Resp> = answers.iter().filter(|r| r.status == 503).collect();
+    assert!(!busy.is_empty(), "a burst of {n} must exceed two places");
+    assert!(answers.iter().all(|r| r.status == 503 || r.status == 401));
+    assert_eq!(busy[0].error(), "unavailable");
+    assert_eq!(busy[0].header("retry-after"), Some("1"));
+    // The places are given back: sign-in works after the burst.
+    assert_eq!(issuer.sign_in(&t, &user, PW, "body").status, 200);
+}
