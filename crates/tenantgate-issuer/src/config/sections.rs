@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Config, Database, KeyStorage, KeyTiming, TenantDefaults};
+use super::{Config, Connections, Database, KeyStorage, KeyTiming, TenantDefaults};
 use crate::time::parse_duration;
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +92,10 @@ struct RawRateLimit {
 struct RawHttp {
     body_limit: Option<usize>,
     password_hash_memory_mib: Option<u64>,
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +142,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         trusted_proxy_hops: limits.trusted_proxy_hops,
         body_limit,
         password_hash_memory_kib: password_hash_memory(&raw.http)?,
+        connections: connections(&raw.http, limits.trusted_proxy_hops)?,
         audit_path: raw.audit.path.as_deref().map(|p| resolve(base, p)),
         tenant_defaults,
     })
@@ -380,6 +385,33 @@ fn password_hash_memory(raw: &RawHttp) -> Result<u64, ParseError> {
         ));
     }
     Ok(kib)
+}
+
+/// The timeouts and caps of `[http]` that keep one client from starving the others.
+fn connections(raw: &RawHttp, trusted_proxy_hops: usize) -> Result<Connections, ParseError> {
+    let secs = |v: i64| std::time::Duration::from_secs(u64::try_from(v).unwrap_or(10));
+    let max_connections = raw.max_connections.unwrap_or(1024);
+    if max_connections == 0 {
+        return Err(inv("http.max_connections", "must be at least 1"));
+    }
+    // Behind a trusted proxy every connection comes from the proxy: no per-address cap then.
+    let per_client = match raw.max_connections_per_client {
+        Some(0) => {
+            return Err(inv(
+                "http.max_connections_per_client",
+                "must be at least 1 (leave it out to use the default)",
+            ))
+        }
+        Some(n) => n,
+        None if trusted_proxy_hops > 0 => max_connections,
+        None => 64.min(max_connections),
+    };
+    Ok(Connections {
+        header_timeout: secs(duration("http.header_timeout", &raw.header_timeout, 10)?),
+        body_timeout: secs(duration("http.body_timeout", &raw.body_timeout, 10)?),
+        max_connections,
+        max_connections_per_client: per_client,
+    })
 }
 
 /// `[rate_limit]` with its defaults applied.

@@ -9,9 +9,9 @@ pub mod error;
 mod extract;
 mod meta;
 mod reply;
+mod server;
 mod session;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,14 +157,11 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
         serde_json::json!({"level": "info", "msg": "listening", "addr": addr.to_string(),
             "database": app.store.kind(), "issuer": app.config.issuer})
     );
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    let limits = app.config.connections;
+    server::run(listener, router(app), limits, shutdown_signal()).await;
     maintenance.abort();
     eprintln!("{}", serde_json::json!({"level": "info", "msg": "stopped"}));
-    result
+    Ok(())
 }
 
 /// Key maintenance interval: frequent enough that a replica publishes a key created by another

@@ -138,7 +138,7 @@ async fn presented_refresh_token(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Option<Presented>, ApiError> {
-    if let Some(req) = read_json::<TokenRequest>(headers, body, app.config.body_limit).await? {
+    if let Some(req) = read_json::<TokenRequest>(headers, body, &app.config).await? {
         if req.refresh_token.is_empty()
             || req.refresh_token.len() > MAX_REFRESH_TOKEN
             || !req.refresh_token.is_ascii()
@@ -208,7 +208,7 @@ async fn sign_out_credential(
         ),
         None => None,
     };
-    let body_token = match read_json::<TokenRequest>(headers, body, app.config.body_limit).await? {
+    let body_token = match read_json::<TokenRequest>(headers, body, &app.config).await? {
         Some(req)
             if req.refresh_token.is_empty() || req.refresh_token.len() > MAX_REFRESH_TOKEN =>
         {
