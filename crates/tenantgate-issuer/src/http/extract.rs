@@ -29,7 +29,7 @@ pub(super) async fn read_json<T: DeserializeOwned>(
     let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
         .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))?
-        .map_err(|_| ApiError::BodyTooLarge(limit))?;
+        .map_err(|e| body_error(e, limit))?;
     if bytes.is_empty() {
         return Ok(None);
     }
@@ -44,6 +44,19 @@ pub(super) async fn read_json<T: DeserializeOwned>(
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+/// Why a body could not be read: over the limit (413), or not a well-formed HTTP body, such as a
+/// broken chunked encoding (400).
+fn body_error(e: axum::Error, limit: usize) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return ApiError::BodyTooLarge(limit);
+        }
+        source = err.source();
+    }
+    ApiError::InvalidRequest(format!("the request body is malformed: {e}"))
 }
 
 /// Like [`read_json`], for endpoints where the body is required.

@@ -149,15 +149,23 @@ async fn presented_refresh_token(
         }
         return Ok(Some(Presented::Body(req.refresh_token)));
     }
-    Ok(
-        read_cookie(headers, &app.config.cookie_name).map(|token| Presented::Cookie {
-            token: token.to_string(),
-            csrf: headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        }),
-    )
+    let Some(token) = read_cookie(headers, &app.config.cookie_name) else {
+        return Ok(None);
+    };
+    // The same bound as the body's token: nothing longer was ever issued.
+    if token.len() > MAX_REFRESH_TOKEN {
+        return Err(ApiError::InvalidRequest(format!(
+            "the {} cookie: must be the token from sign-in (at most {MAX_REFRESH_TOKEN} characters)",
+            app.config.cookie_name
+        )));
+    }
+    Ok(Some(Presented::Cookie {
+        token: token.to_string(),
+        csrf: headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }))
 }
 
 pub(super) async fn refresh(
