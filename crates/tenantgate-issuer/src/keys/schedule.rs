@@ -5,6 +5,12 @@
 use super::{generate, load_rows, thumbprint, KeyError, KeyInfo, KeyRing, KeyRow, KeyState};
 use crate::config::{KeyTiming, CLOCK_LEEWAY};
 use crate::storage::{Store, StoreError, Tx, Val};
+use crate::time::now_ms;
+
+/// How much earlier than `publish_lead` a scheduled key is created: activation times are whole
+/// seconds while publication happens at some millisecond after key generation, so the lead is
+/// only kept if the key is stored a little ahead of the boundary it should activate on.
+const SCHEDULE_MARGIN: i64 = 2;
 
 /// Derives each key's state at `now`. `rows` must be sorted by generation.
 pub fn classify(rows: &[KeyRow], now: i64, timing: &KeyTiming) -> Vec<KeyInfo> {
@@ -77,7 +83,9 @@ impl KeyRing {
                 if !has_next
                     && now
                         >= c.activates_at.saturating_add(
-                            self.timing.rotation_interval - self.timing.publish_lead,
+                            self.timing.rotation_interval
+                                - self.timing.publish_lead
+                                - SCHEDULE_MARGIN,
                         ) =>
             {
                 Some(
@@ -133,6 +141,12 @@ impl KeyRing {
     }
 
     fn create(&self, store: &Store, now: i64, activates_at: i64) -> Result<Rotation, KeyError> {
+        // The millisecond `now` stands for, and when generation started: the lead is counted
+        // from the moment the key is stored, not from the whole second the caller read.
+        let started = std::time::Instant::now();
+        let now_exact_ms = now
+            .saturating_mul(1000)
+            .saturating_add(now_ms().rem_euclid(1000));
         if let Some(next) = self
             .list(store, now)?
             .into_iter()
@@ -142,6 +156,16 @@ impl KeyRing {
         }
         // Generation takes a while: outside any transaction.
         let (pkcs8, n, e) = generate()?;
+        let activates_at = if activates_at > now {
+            let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let earliest_ms = now_exact_ms
+                .saturating_add(elapsed)
+                .saturating_add(self.timing.publish_lead.saturating_mul(1000));
+            // Rounded up to the whole second the key states are computed in.
+            activates_at.max(earliest_ms.saturating_add(999) / 1000)
+        } else {
+            activates_at
+        };
         let kid = thumbprint(&n, &e);
         let sealed = self.vault.put(&kid, &pkcs8)?;
         let row = KeyRow {

@@ -58,7 +58,8 @@ fn key_rotation_with_tokens_in_flight(backend: Backend) {
         (200, Some(false))
     );
 
-    sleep(Duration::from_millis(3300));
+    // The lead (3 s) counts from publication, activation is on a whole second: up to 4 s.
+    sleep(Duration::from_millis(4300));
     let after = access(issuer.sign_in(&t, &user, PW, "body"));
     assert_eq!(header(&after)["kid"], new_kid.as_str());
     // A token from after the rotation verifies as soon as it is issued ...
@@ -313,4 +314,30 @@ fn a_rotation_that_finds_a_tampered_key_stops_signing() {
     let r = issuer.get("/healthz");
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("refusing to sign"), "{}", r.text());
+}
+
+#[test]
+fn the_publication_lead_is_kept_to_the_millisecond() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.jwks_max_age = "1s";
+    opts.publish_lead = "6s";
+    let issuer = Issuer::start(opts);
+    for _ in 0..3 {
+        let r = issuer.admin("POST", "/admin/keys/rotate", None);
+        let published_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis();
+        assert_eq!(r.status, 201, "{}", r.text());
+        let activates_ms = u128::from(r.json()["key"]["activates_at"].as_u64().expect("at")) * 1000;
+        assert!(
+            activates_ms >= published_ms + 6000,
+            "a 6 s lead gave {} ms",
+            activates_ms.saturating_sub(published_ms)
+        );
+        // Let it activate so the next rotation creates a key again.
+        sleep(Duration::from_millis(
+            u64::try_from(activates_ms - published_ms).expect("ms") + 200,
+        ));
+    }
 }
