@@ -11,6 +11,7 @@ mod meta;
 mod reply;
 mod server;
 mod session;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

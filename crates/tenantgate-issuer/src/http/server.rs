@@ -19,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::wire::JsonParseErrors;
 use crate::config::Connections;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -105,7 +106,8 @@ pub(super) async fn run(
         else {
             continue;
         };
-        let conn = http.serve_connection(TokioIo::new(stream), service(router.clone(), peer));
+        let io = JsonParseErrors::new(TokioIo::new(stream));
+        let conn = http.serve_connection(io, service(router.clone(), peer));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             // Errors here are the client's (reset, timeout, malformed HTTP): nothing to report.

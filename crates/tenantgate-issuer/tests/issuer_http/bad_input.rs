@@ -396,3 +396,24 @@ fn an_overlong_refresh_cookie_is_refused_like_an_overlong_body_token() {
     );
     assert_eq!((r.status, r.error().as_str()), (400, "invalid_request"));
 }
+
+#[test]
+fn malformed_http_gets_a_json_400() {
+    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    for raw in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n",
+        b"GET /he lthz HTTP/1.1\r\nhost: x\r\n\r\n",
+    ] {
+        let (status, body) = raw_exchange(&issuer, raw);
+        assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+    }
+    // More headers than the server parses (100): small enough to be read whole.
+    let many: String = (0..120).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let long = format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many}\r\n");
+    let (status, body) = raw_exchange(&issuer, long.as_bytes());
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_eq!(issuer.get("/healthz").status, 200);
+}
