@@ -265,45 +265,27 @@ fn concurrent_reuse_of_one_refresh_token_has_one_winner(db: Db) {
         })
         .expect("count");
     assert_eq!(tokens[0].int(0), Ok(2), "one successor only");
-    // Once the successor is used, the consumed token coming back is theft, and the family dies.
-    let used = store
-        .tx(|tx| {
-            let next = Secrets::generate().expect("rng");
-            let token = &rotated[0].refresh_token;
-            sessions::refresh(tx, "t", token, Csrf::NotRequired, &next, now())
-        })
-        .expect("refresh");
+    theft_once_the_successor_is_used(&store, &first.refresh_token, &rotated[0].refresh_token);
+}
+
+/// One refresh with `token` (no CSRF) now.
+fn refresh_with(store: &Store, token: &str) -> Refresh {
+    let next = Secrets::generate().expect("rng");
+    store
+        .tx(|tx| sessions::refresh(tx, "t", token, Csrf::NotRequired, &next, now()))
+        .expect("refresh")
+}
+
+/// Once `successor` is used, `consumed` coming back is theft, and the family dies.
+fn theft_once_the_successor_is_used(store: &Store, consumed: &str, successor: &str) {
+    let used = refresh_with(store, successor);
     let Refresh::Rotated(newest) = used else {
         panic!("the successor rotates: {used:?}")
     };
-    let replay = store
-        .tx(|tx| {
-            let next = Secrets::generate().expect("rng");
-            sessions::refresh(
-                tx,
-                "t",
-                &first.refresh_token,
-                Csrf::NotRequired,
-                &next,
-                now(),
-            )
-        })
-        .expect("refresh");
+    let replay = refresh_with(store, consumed);
     assert!(matches!(replay, Refresh::TheftDetected(_)), "{replay:?}");
     // The family is dead: the newest token is refused as well.
-    let next = Secrets::generate().expect("rng");
-    let after = store
-        .tx(|tx| {
-            sessions::refresh(
-                tx,
-                "t",
-                &newest.refresh_token,
-                Csrf::NotRequired,
-                &next,
-                now(),
-            )
-        })
-        .expect("refresh");
+    let after = refresh_with(store, &newest.refresh_token);
     assert!(
         matches!(after, Refresh::Revoked { ref reason, .. } if reason == "token_theft"),
         "{after:?}"
