@@ -193,11 +193,19 @@ fn a_rotated_refresh_token_kills_the_session() {
         .send(&Req::get("acme.e2e.local", "/api/x").bearer(&new_access));
     assert_eq!(r.status, 200, "{}", r.summary());
 
-    // The thief replays the old token: the whole family dies, the legitimate holder's too.
+    // The legitimate holder refreshes with its new token; then the thief replays the old one:
+    // the whole family dies, the legitimate holder's newest token too. (Before the new token
+    // was used, a replay would have been taken for a lost answer and got that same token.)
+    let newest = refresh(next["refresh_token"].as_str().expect("refresh token"));
+    assert_eq!(newest.status, 200, "{}", newest.text());
     let theft = refresh(&old);
     assert_eq!(theft.status, 401);
     assert_eq!(theft.error(), "token_theft_detected");
-    let legit = refresh(next["refresh_token"].as_str().expect("refresh token"));
+    let legit = refresh(
+        newest.json()["refresh_token"]
+            .as_str()
+            .expect("refresh token"),
+    );
     assert_eq!(legit.status, 401, "{}", legit.text());
 }
 

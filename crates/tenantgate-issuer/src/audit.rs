@@ -18,6 +18,7 @@ use super::time::rfc3339_now;
 pub enum Action {
     SignIn,
     SignInFailure,
+    SignInThrottled,
     Refresh,
     RefreshFailure,
     TokenTheft,
@@ -40,6 +41,7 @@ impl Action {
         match self {
             Action::SignIn => "sign_in",
             Action::SignInFailure => "sign_in_failure",
+            Action::SignInThrottled => "sign_in_throttled",
             Action::Refresh => "refresh",
             Action::RefreshFailure => "refresh_failure",
             Action::TokenTheft => "token_theft",

@@ -181,6 +181,9 @@ enum KeysCommand {
     /// Publish a new key now; it starts signing after keys.publish_lead, once every cached
     /// JWKS has it.
     Rotate,
+    /// Check that every published key's private key matches its public key and kid (exit
+    /// status 1 and the reason otherwise); `serve` runs the same check before it starts.
+    Check,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -261,6 +264,9 @@ fn serve(s: Services) -> Result<(), String> {
         .maintain(&app.store, now())
         .map_err(|e| e.to_string())?;
     ops::record_maintenance(&app.audit, Some(&app.metrics), &report, "scheduler");
+    app.keys
+        .check(&app.store, now())
+        .map_err(|e| format!("refusing to serve: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -477,6 +483,16 @@ fn keys(ctx: &Ctx<'_>, command: KeysCommand) -> Result<(), String> {
                 rfc3339(k.activates_at, 0)
             ),
         },
+        KeysCommand::Check => {
+            let kids = ctx
+                .keys
+                .check(ctx.store, now())
+                .map_err(|e| e.to_string())?;
+            for kid in &kids {
+                println!("{kid} ok");
+            }
+            println!("{} key(s) match their published public keys", kids.len());
+        }
     }
     Ok(())
 }

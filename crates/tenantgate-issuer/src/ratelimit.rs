@@ -1,73 +1,212 @@
-//! Token-bucket limits on sign-in attempts, per (tenant, email) and per client address. Buckets
-//! live in memory: with several replicas each enforces its own share (documented).
+//! Sign-in throttling keyed by what an attacker guesses: the account (the normalized email,
+//! across all the tenants it belongs to), the client address, and all attempts together.
+//!
+//! Each budget is a token bucket (burst = the per-minute value, refilled evenly over a minute)
+//! kept in the database as a GCRA "theoretical arrival time", so that replicas sharing one
+//! PostgreSQL draw from the same budget instead of each granting its own. Taking an attempt is a
+//! compare-and-set `UPDATE` whose `WHERE` holds the admission rule: PostgreSQL re-checks it on
+//! the newest row version after waiting for a concurrent writer, SQLite has a single writer, so
+//! two replicas can never both spend the last attempt.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use crate::storage::{StoreError, Tx, Val};
 
-/// Buckets kept before idle (full) ones are dropped.
-const MAX_BUCKETS: usize = 100_000;
-
-pub struct RateLimiter {
-    per_minute: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+/// Which budget refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Account,
+    Address,
+    Overall,
 }
 
-impl RateLimiter {
-    /// Allows a burst of `per_minute` attempts, refilled evenly over a minute.
-    pub fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter {
-            per_minute: f64::from(per_minute.max(1)),
-            buckets: Mutex::new(HashMap::new()),
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Account => "account",
+            Scope::Address => "address",
+            Scope::Overall => "overall",
         }
     }
+}
 
-    /// Takes one attempt for `key`. `Err(seconds)` says when the next attempt is allowed.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        self.check_at(key, Instant::now())
-    }
+/// A refused attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttled {
+    pub scope: Scope,
+    /// Seconds until the next attempt of this budget is allowed (at least 1).
+    pub retry_after: u64,
+    /// Whether this refusal is the first since the budget last admitted an attempt (the moment
+    /// the limit trips, worth one audit line).
+    pub tripped: bool,
+}
 
-    fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
-        let rate = self.per_minute / 60.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_BUCKETS {
-            let cap = self.per_minute;
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < cap
-            });
+/// The three per-minute budgets of sign-in.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInThrottle {
+    pub per_account: u32,
+    pub per_address: u32,
+    pub overall: u32,
+}
+
+impl SignInThrottle {
+    /// Takes one attempt from each budget in a fixed order (address, account, overall; the same
+    /// order in every transaction, so concurrent ones cannot deadlock). Stops at the first
+    /// budget that refuses; the attempts taken before it stay spent. Runs inside the caller's
+    /// transaction, which must commit to make the count stick.
+    pub fn take(
+        &self,
+        tx: &mut dyn Tx,
+        email: &str,
+        ip: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Result<(), Throttled>, StoreError> {
+        let by_ip = ip.map(|ip| (Scope::Address, format!("ip:{ip}"), self.per_address));
+        let by_account = (Scope::Account, format!("account:{email}"), self.per_account);
+        let overall = (Scope::Overall, "overall".to_string(), self.overall);
+        for (scope, key, per_minute) in by_ip.into_iter().chain([by_account, overall]) {
+            if let Err((retry_after, tripped)) = take_one(tx, &key, per_minute, now_ms)? {
+                return Ok(Err(Throttled {
+                    scope,
+                    retry_after,
+                    tripped,
+                }));
+            }
         }
-        let (tokens, at) = buckets
-            .entry(key.to_string())
-            .or_insert((self.per_minute, now));
-        let refilled =
-            (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(self.per_minute);
-        *at = now;
-        if refilled >= 1.0 {
-            *tokens = refilled - 1.0;
-            Ok(())
-        } else {
-            *tokens = refilled;
-            Err(((1.0 - refilled) / rate).ceil().max(1.0) as u64)
-        }
+        Ok(Ok(()))
     }
+}
+
+/// Milliseconds between two refills of a bucket of `per_minute`.
+fn interval_ms(per_minute: u32) -> i64 {
+    (60_000 / i64::from(per_minute.max(1))).max(1)
+}
+
+/// One attempt from the bucket `key`: `Err((seconds to wait, first refusal))` when empty.
+fn take_one(
+    tx: &mut dyn Tx,
+    key: &str,
+    per_minute: u32,
+    now_ms: i64,
+) -> Result<Result<(), (u64, bool)>, StoreError> {
+    let t = interval_ms(per_minute);
+    // How far ahead of now the arrival time may run: a full burst of `per_minute` attempts.
+    let tau = t * i64::from(per_minute.max(1));
+    tx.exec(
+        "INSERT INTO sign_in_throttle (bucket, tat_ms, tripped) VALUES ($1, 0, 0) \
+         ON CONFLICT (bucket) DO NOTHING",
+        &[key.into()],
+    )?;
+    let admitted = tx.exec(
+        "UPDATE sign_in_throttle \
+         SET tat_ms = (CASE WHEN tat_ms > $2 THEN tat_ms ELSE $2 END) + $3, tripped = 0 \
+         WHERE bucket = $1 AND (CASE WHEN tat_ms > $2 THEN tat_ms ELSE $2 END) + $3 - $2 <= $4",
+        &[key.into(), Val::Int(now_ms), Val::Int(t), Val::Int(tau)],
+    )?;
+    if admitted == 1 {
+        return Ok(Ok(()));
+    }
+    let tripped = tx.exec(
+        "UPDATE sign_in_throttle SET tripped = 1 WHERE bucket = $1 AND tripped = 0",
+        &[key.into()],
+    )? == 1;
+    let tat = tx
+        .query_opt(
+            "SELECT tat_ms FROM sign_in_throttle WHERE bucket = $1",
+            &[key.into()],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(now_ms);
+    let wait_ms = (tat + t - tau - now_ms).max(1);
+    let wait = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
+    Ok(Err((wait, tripped)))
+}
+
+/// Forgets buckets that have refilled completely (they hold nothing a fresh bucket would not).
+pub fn purge(tx: &mut dyn Tx, now_ms: i64) -> Result<u64, StoreError> {
+    tx.exec(
+        "DELETE FROM sign_in_throttle WHERE tat_ms < $1",
+        &[Val::Int(now_ms)],
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::config::Database;
+    use crate::storage::Store;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Database::Sqlite {
+            path: dir.path().join("t.db"),
+        };
+        let store = Store::open(&db).expect("open");
+        (dir, store)
+    }
+
+    fn check(store: &Store, key: &str, per_minute: u32, at_ms: i64) -> Result<(), u64> {
+        store
+            .tx(|tx| take_one(tx, key, per_minute, at_ms))
+            .expect("tx")
+            .map_err(|(wait, _)| wait)
+    }
 
     #[test]
     fn burst_then_refill() {
-        let l = RateLimiter::new(3);
-        let t0 = Instant::now();
+        let (_dir, s) = store();
+        let t0 = 1_000_000;
         for _ in 0..3 {
-            assert!(l.check_at("a", t0).is_ok());
+            assert!(check(&s, "a", 3, t0).is_ok());
         }
-        let wait = l.check_at("a", t0).expect_err("limited");
+        let wait = check(&s, "a", 3, t0).expect_err("limited");
         assert_eq!(wait, 20);
-        assert!(l.check_at("b", t0).is_ok(), "keys are independent");
-        assert!(l.check_at("a", t0 + Duration::from_secs(20)).is_ok());
-        assert!(l.check_at("a", t0 + Duration::from_secs(21)).is_err());
+        assert!(check(&s, "b", 3, t0).is_ok(), "keys are independent");
+        assert!(check(&s, "a", 3, t0 + 20_000).is_ok());
+        assert!(check(&s, "a", 3, t0 + 21_000).is_err());
+    }
+
+    #[test]
+    fn trips_once_until_admitted_again() {
+        let (_dir, s) = store();
+        let take = |at| s.tx(|tx| take_one(tx, "k", 1, at)).expect("tx");
+        assert_eq!(take(0), Ok(()));
+        assert_eq!(take(1), Err((60, true)), "first refusal trips");
+        assert_eq!(take(2), Err((60, false)), "later refusals do not");
+        assert_eq!(take(60_000), Ok(()));
+        assert_eq!(
+            take(60_001),
+            Err((60, true)),
+            "trips again after an admission"
+        );
+    }
+
+    #[test]
+    fn account_budget_is_shared_whatever_the_address() {
+        let (_dir, s) = store();
+        let limits = SignInThrottle {
+            per_account: 2,
+            per_address: 100,
+            overall: 100,
+        };
+        let take = |ip: &str| {
+            s.tx(|tx| limits.take(tx, "a@x.io", Some(ip), 0))
+                .expect("tx")
+        };
+        assert!(take("10.0.0.1").is_ok());
+        assert!(take("10.0.0.2").is_ok());
+        let refused = take("10.0.0.3").expect_err("account budget spent");
+        assert_eq!(refused.scope, Scope::Account);
+        let other = s
+            .tx(|tx| limits.take(tx, "b@x.io", Some("10.0.0.3"), 0))
+            .expect("tx");
+        assert!(other.is_ok(), "another account is not affected");
+    }
+
+    #[test]
+    fn purge_forgets_refilled_buckets_only() {
+        let (_dir, s) = store();
+        assert!(check(&s, "a", 1, 0).is_ok());
+        assert_eq!(s.tx(|tx| purge(tx, 30_000)).expect("purge"), 0);
+        assert_eq!(s.tx(|tx| purge(tx, 60_001)).expect("purge"), 1);
     }
 }

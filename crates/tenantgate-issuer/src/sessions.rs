@@ -3,8 +3,10 @@
 //! A session is one sign-in of one user in one tenant; its id is the `sid` claim. Each refresh
 //! consumes the presented refresh token and issues the next one of the same family (the session).
 //! A token that was already consumed and comes back means two parties hold the family: the whole
-//! session is revoked at once (RFC 6819 section 5.2.2.3, OAuth 2.0 Security BCP section 4.14).
-//! Only SHA-256 hashes of refresh and CSRF tokens are stored.
+//! session is revoked at once (RFC 6819 section 5.2.2.3, OAuth 2.0 Security BCP section 4.14),
+//! with one exception: a client that lost the answer to its refresh may present the consumed
+//! token again as long as the token that replaced it was never used, and gets that same token
+//! back (see [`child_token`]). Only SHA-256 hashes of refresh and CSRF tokens are stored.
 
 use super::directory::{self, Tenant};
 use super::storage::{StoreError, Tx};
@@ -165,6 +167,9 @@ pub struct SessionRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refresh {
     Rotated(Issued),
+    /// The presented token was already consumed but its successor was never used: the answer of
+    /// that rotation was lost, and the same successor is handed out again.
+    Resent(Issued),
     /// Unknown token, or a token of another tenant.
     Invalid,
     CsrfInvalid(SessionRef),
@@ -181,7 +186,38 @@ pub enum Refresh {
     TenantDisabled(SessionRef),
 }
 
-/// Consumes `token` and issues `secrets.refresh_token` in its place, in one transaction.
+/// The refresh token that follows `parent`: HMAC-SHA256 keyed by the parent token over a random
+/// salt stored beside the parent's hash. A retry with the parent recomputes it, so the successor
+/// is never stored in clear; an old token stolen later does not yield its successors offline
+/// (the salt is only in the database).
+fn child_token(parent: &str, salt: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, parent.as_bytes());
+    format!(
+        "tgr_{}",
+        super::b64(ring::hmac::sign(&key, salt.as_bytes()).as_ref())
+    )
+}
+
+/// For a consumed `token`: its successor if that was never used (locked until commit, so a
+/// concurrent first use of the successor waits for this transaction), else `None` (a reuse).
+fn unused_child(
+    tx: &mut dyn Tx,
+    token: &str,
+    salt: Option<String>,
+    session_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(salt) = salt else { return Ok(None) };
+    let child = child_token(token, &salt);
+    let unused = tx.exec(
+        "UPDATE refresh_tokens SET rotated_at = rotated_at
+         WHERE token_hash = $1 AND session_id = $2 AND rotated_at IS NULL",
+        &[sha256_b64(child.as_bytes()).into(), session_id.into()],
+    )?;
+    Ok((unused == 1).then_some(child))
+}
+
+/// Consumes `token` and issues its successor (derived from `secrets.refresh_token` as the salt)
+/// in its place, in one transaction.
 pub fn refresh(
     tx: &mut dyn Tx,
     tenant: &str,
@@ -193,7 +229,7 @@ pub fn refresh(
     let hash = sha256_b64(token.as_bytes());
     let row = tx.query_opt(
         "SELECT rt.session_id, rt.rotated_at, s.tenant_id, s.user_id, s.csrf_hash, s.last_refresh_at,
-                s.expires_at, s.revoked_at, s.revoke_reason
+                s.expires_at, s.revoked_at, s.revoke_reason, rt.child_salt
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
          WHERE rt.token_hash = $1",
         &[hash.as_str().into()],
@@ -214,9 +250,13 @@ pub fn refresh(
             return Ok(Refresh::CsrfInvalid(session));
         }
     }
+    let mut resent = None;
     if row.opt_int(1)?.is_some() {
-        revoke_family(tx, &session.session_id, "token_theft", now)?;
-        return Ok(Refresh::TheftDetected(session));
+        resent = unused_child(tx, token, row.opt_text(9)?, &session.session_id)?;
+        if resent.is_none() {
+            revoke_family(tx, &session.session_id, "token_theft", now)?;
+            return Ok(Refresh::TheftDetected(session));
+        }
     }
     if row.opt_int(7)?.is_some() {
         let reason = row.opt_text(8)?.unwrap_or_else(|| "revoked".into());
@@ -235,30 +275,65 @@ pub fn refresh(
     if tenant_row.disabled {
         return Ok(Refresh::TenantDisabled(session));
     }
-    // Compare-and-set: of two concurrent uses of one token exactly one wins; the loser is a reuse.
-    let consumed = tx.exec(
-        "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL",
-        &[now.into(), hash.as_str().into()],
-    )?;
-    if consumed != 1 {
-        revoke_family(tx, &session.session_id, "token_theft", now)?;
-        return Ok(Refresh::TheftDetected(session));
-    }
-    insert_refresh_token(tx, &secrets.refresh_token, &session.session_id, now)?;
+    let (next, outcome): (String, fn(Issued) -> Refresh) = match resent {
+        Some(child) => (child, Refresh::Resent),
+        None => match rotate(tx, token, &hash, &secrets.refresh_token, &session, now)? {
+            Some((child, true)) => (child, Refresh::Rotated),
+            Some((child, false)) => (child, Refresh::Resent),
+            None => return Ok(Refresh::TheftDetected(session)),
+        },
+    };
     tx.exec(
         "UPDATE sessions SET last_refresh_at = $1 WHERE id = $2",
         &[now.into(), session.session_id.as_str().into()],
     )?;
     let roles = directory::roles_of(tx, tenant, &session.user_id)?;
-    Ok(Refresh::Rotated(Issued {
+    Ok(outcome(Issued {
         refresh_expires_at: now.saturating_add(tenant_row.refresh_idle).min(expires_at),
         session_expires_at: expires_at,
         tenant: tenant_row,
         user_id: session.user_id,
         session_id: session.session_id,
-        refresh_token: secrets.refresh_token.clone(),
+        refresh_token: next,
         roles,
     }))
+}
+
+/// Consumes `token` (hash `hash`) and stores its successor; returns the successor (`true`: new,
+/// `false`: the one a concurrent use created), or `None` when the token was consumed meanwhile
+/// and its successor already used (then the family is revoked). Of two concurrent uses exactly one consumes the token (compare-and-set); the other
+/// finds it consumed and, the successor being still unused, gets that same successor.
+fn rotate(
+    tx: &mut dyn Tx,
+    token: &str,
+    hash: &str,
+    salt: &str,
+    session: &SessionRef,
+    now: i64,
+) -> Result<Option<(String, bool)>, StoreError> {
+    let consumed = tx.exec(
+        "UPDATE refresh_tokens SET rotated_at = $1, child_salt = $3
+         WHERE token_hash = $2 AND rotated_at IS NULL",
+        &[now.into(), hash.into(), salt.into()],
+    )?;
+    if consumed == 1 {
+        let child = child_token(token, salt);
+        insert_refresh_token(tx, &child, &session.session_id, now)?;
+        return Ok(Some((child, true)));
+    }
+    let salt = tx
+        .query_opt(
+            "SELECT child_salt FROM refresh_tokens WHERE token_hash = $1",
+            &[hash.into()],
+        )?
+        .map(|r| r.opt_text(0))
+        .transpose()?
+        .flatten();
+    let child = unused_child(tx, token, salt, &session.session_id)?;
+    if child.is_none() {
+        revoke_family(tx, &session.session_id, "token_theft", now)?;
+    }
+    Ok(child.map(|c| (c, false)))
 }
 
 fn revoke_family(

@@ -11,6 +11,15 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch, for durations that a whole-second clock would round off
+/// by up to a second (rate-limit buckets, the publication lead).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// The current time as RFC 3339 UTC with milliseconds, e.g. `2024-05-01T12:00:00.123Z`.
 pub fn rfc3339_now() -> String {
     let d = SystemTime::now()

@@ -90,8 +90,8 @@ const DEFAULTS: TenantDefaults = TenantDefaults {
 fn migrations_are_idempotent(db: Db) {
     let a = db.open();
     let b = db.open();
-    assert_eq!(a.schema_version(), Ok(1));
-    assert_eq!(b.schema_version(), Ok(1));
+    assert_eq!(a.schema_version(), Ok(2));
+    assert_eq!(b.schema_version(), Ok(2));
     a.tx(|tx| directory::create_tenant(tx, "t1", "T1", DEFAULTS, 1))
         .expect("create");
     drop(a);
@@ -235,30 +235,57 @@ fn concurrent_reuse_of_one_refresh_token_has_one_winner(db: Db) {
             }
         })
         .collect();
-    let thefts = outcomes
+    let resent: Vec<_> = outcomes
         .iter()
-        .filter(|o| matches!(o, Refresh::TheftDetected(_)))
-        .count();
+        .filter_map(|o| {
+            if let Refresh::Resent(i) = o {
+                Some(i.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(
         rotated.len(),
         1,
         "exactly one use of a token succeeds: {outcomes:?}"
     );
-    assert_eq!(thefts, n - 1, "every other use is a reuse: {outcomes:?}");
-    // The family is dead: the winner's new token is refused as well.
-    let next = Secrets::generate().expect("rng");
-    let after = store
+    // The other uses find the token consumed and its successor unused: they get that successor,
+    // never a second branch of the family.
+    assert_eq!(resent.len(), n - 1, "{outcomes:?}");
+    assert!(resent
+        .iter()
+        .all(|i| i.refresh_token == rotated[0].refresh_token));
+    let tokens = store
         .tx(|tx| {
-            sessions::refresh(
-                tx,
-                "t",
-                &rotated[0].refresh_token,
-                Csrf::NotRequired,
-                &next,
-                now(),
+            tx.query(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = $1",
+                &[first.session_id.as_str().into()],
             )
         })
-        .expect("refresh");
+        .expect("count");
+    assert_eq!(tokens[0].int(0), Ok(2), "one successor only");
+    theft_once_the_successor_is_used(&store, &first.refresh_token, &rotated[0].refresh_token);
+}
+
+/// One refresh with `token` (no CSRF) now.
+fn refresh_with(store: &Store, token: &str) -> Refresh {
+    let next = Secrets::generate().expect("rng");
+    store
+        .tx(|tx| sessions::refresh(tx, "t", token, Csrf::NotRequired, &next, now()))
+        .expect("refresh")
+}
+
+/// Once `successor` is used, `consumed` coming back is theft, and the family dies.
+fn theft_once_the_successor_is_used(store: &Store, consumed: &str, successor: &str) {
+    let used = refresh_with(store, successor);
+    let Refresh::Rotated(newest) = used else {
+        panic!("the successor rotates: {used:?}")
+    };
+    let replay = refresh_with(store, consumed);
+    assert!(matches!(replay, Refresh::TheftDetected(_)), "{replay:?}");
+    // The family is dead: the newest token is refused as well.
+    let after = refresh_with(store, &newest.refresh_token);
     assert!(
         matches!(after, Refresh::Revoked { ref reason, .. } if reason == "token_theft"),
         "{after:?}"
@@ -330,8 +357,9 @@ fn replicas_agree_on_keys(db: Db) {
         .expect("jwks")
         .to_string()
         .contains(&kid1));
-    // Scheduled rotation: due publish_lead before the interval ends, created once.
-    let due = next.activates_at + 3600 - 60;
+    // Scheduled rotation: due publish_lead (and a margin of 2 s for the sub-second clock and
+    // key generation) before the interval ends, created once, activating on the boundary.
+    let due = next.activates_at + 3600 - 60 - 2;
     let m = k2.maintain(&s2, due).expect("maintain");
     let scheduled = m.created.expect("scheduled key");
     assert_eq!(scheduled.activates_at, next.activates_at + 3600);

@@ -71,6 +71,7 @@ pub struct Options {
     pub publish_lead: &'static str,
     pub per_user_per_minute: u32,
     pub per_ip_per_minute: u32,
+    pub overall_per_minute: u32,
     pub extra: String,
 }
 
@@ -83,6 +84,7 @@ impl Options {
             publish_lead: "15m",
             per_user_per_minute: 1000,
             per_ip_per_minute: 10_000,
+            overall_per_minute: 10_000,
             extra: String::new(),
         }
     }
@@ -166,6 +168,7 @@ token_file = "admin-token"
 [rate_limit]
 sign_in_per_user_per_minute = {per_user}
 sign_in_per_ip_per_minute = {per_ip}
+sign_in_overall_per_minute = {overall}
 
 [audit]
 path = "audit.log"
@@ -175,8 +178,37 @@ path = "audit.log"
             max_age = opts.jwks_max_age,
             per_user = opts.per_user_per_minute,
             per_ip = opts.per_ip_per_minute,
+            overall = opts.overall_per_minute,
             extra = opts.extra,
         );
+        Issuer::launch(dir, &config)
+    }
+
+    /// A second process on the same database and keys (own port, audit log and stderr), as a
+    /// replica behind a load balancer would be. Meaningful on PostgreSQL; on SQLite the file is
+    /// meant for one process at a time.
+    pub fn replica(&self) -> Issuer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shared = |name: &str| self.dir.path().join(name).display().to_string();
+        let config = std::fs::read_to_string(&self.config)
+            .expect("read config")
+            .replace("dir = \"keys\"", &format!("dir = \"{}\"", shared("keys")))
+            .replace(
+                "encryption_key_file = \"kek\"",
+                &format!("encryption_key_file = \"{}\"", shared("kek")),
+            )
+            .replace(
+                "token_file = \"admin-token\"",
+                &format!("token_file = \"{}\"", shared("admin-token")),
+            )
+            .replace(
+                "sqlite = \"state/issuer.db\"",
+                &format!("sqlite = \"{}\"", shared("state/issuer.db")),
+            );
+        Issuer::launch(dir, &config)
+    }
+
+    fn launch(dir: tempfile::TempDir, config: &str) -> Issuer {
         let config_path = dir.path().join("issuer.toml");
         std::fs::write(&config_path, config).expect("write config");
         let mut issuer = Issuer {
@@ -257,6 +289,11 @@ path = "audit.log"
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The process id of the running issuer.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -106,6 +106,20 @@ pub struct KeyTiming {
 /// Allowance for clocks of verifiers that run behind the issuer's.
 pub const CLOCK_LEEWAY: i64 = 300;
 
+/// How the server treats connections (`[http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Time to receive a request's headers; also how long a kept-alive connection may wait idle
+    /// for its next request.
+    pub header_timeout: std::time::Duration,
+    /// Time to receive a request's body once its headers are in.
+    pub body_timeout: std::time::Duration,
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Open connections per client address at most; more are closed at once.
+    pub max_connections_per_client: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -119,8 +133,13 @@ pub struct Config {
     pub cookie_domain: Option<String>,
     pub sign_in_per_user_per_minute: u32,
     pub sign_in_per_ip_per_minute: u32,
+    /// All sign-in attempts together: bounds the password-hashing work under a spread attack.
+    pub sign_in_overall_per_minute: u32,
     pub trusted_proxy_hops: usize,
     pub body_limit: usize,
+    /// Memory budget of concurrent password hashes (KiB); sign-ins beyond it get 503.
+    pub password_hash_memory_kib: u64,
+    pub connections: Connections,
     pub audit_path: Option<PathBuf>,
     pub tenant_defaults: TenantDefaults,
     /// `[tokens] permissions`: access tokens carry the catalog permissions of their roles as a

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Config, Database, KeyStorage, KeyTiming, TenantDefaults};
+use super::{Config, Connections, Database, KeyStorage, KeyTiming, TenantDefaults};
 use crate::time::parse_duration;
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +85,7 @@ struct RawCookie {
 struct RawRateLimit {
     sign_in_per_user_per_minute: Option<u32>,
     sign_in_per_ip_per_minute: Option<u32>,
+    sign_in_overall_per_minute: Option<u32>,
     trusted_proxy_hops: Option<usize>,
 }
 
@@ -92,6 +93,11 @@ struct RawRateLimit {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     body_limit: Option<usize>,
+    password_hash_memory_mib: Option<u64>,
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,8 +148,11 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         cookie_domain,
         sign_in_per_user_per_minute: limits.per_user,
         sign_in_per_ip_per_minute: limits.per_ip,
+        sign_in_overall_per_minute: limits.overall,
         trusted_proxy_hops: limits.trusted_proxy_hops,
         body_limit,
+        password_hash_memory_kib: password_hash_memory(&raw.http)?,
+        connections: connections(&raw.http, limits.trusted_proxy_hops)?,
         audit_path: raw.audit.path.as_deref().map(|p| resolve(base, p)),
         tenant_defaults,
         emit_permissions: raw.tokens.permissions,
@@ -371,22 +380,70 @@ fn body_limit(raw: &RawHttp) -> Result<usize, ParseError> {
     Ok(body_limit)
 }
 
+/// Memory for concurrent password hashes, in KiB. Default: two hashes per CPU (hashing is
+/// CPU-bound, so more at once only queues them in memory).
+fn password_hash_memory(raw: &RawHttp) -> Result<u64, ParseError> {
+    let one = crate::password::HASH_MEMORY_KIB;
+    let Some(mib) = raw.password_hash_memory_mib else {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return Ok(one * 2 * u64::try_from(cpus).unwrap_or(1));
+    };
+    let kib = mib.saturating_mul(1024);
+    if kib < one {
+        return Err(inv(
+            "http.password_hash_memory_mib",
+            "must hold at least one Argon2id hash (19 MiB)",
+        ));
+    }
+    Ok(kib)
+}
+
+/// The timeouts and caps of `[http]` that keep one client from starving the others.
+fn connections(raw: &RawHttp, trusted_proxy_hops: usize) -> Result<Connections, ParseError> {
+    let secs = |v: i64| std::time::Duration::from_secs(u64::try_from(v).unwrap_or(10));
+    let max_connections = raw.max_connections.unwrap_or(1024);
+    if max_connections == 0 {
+        return Err(inv("http.max_connections", "must be at least 1"));
+    }
+    // Behind a trusted proxy every connection comes from the proxy: no per-address cap then.
+    let per_client = match raw.max_connections_per_client {
+        Some(0) => {
+            return Err(inv(
+                "http.max_connections_per_client",
+                "must be at least 1 (leave it out to use the default)",
+            ))
+        }
+        Some(n) => n,
+        None if trusted_proxy_hops > 0 => max_connections,
+        None => 64.min(max_connections),
+    };
+    Ok(Connections {
+        header_timeout: secs(duration("http.header_timeout", &raw.header_timeout, 10)?),
+        body_timeout: secs(duration("http.body_timeout", &raw.body_timeout, 10)?),
+        max_connections,
+        max_connections_per_client: per_client,
+    })
+}
+
 /// `[rate_limit]` with its defaults applied.
 struct RateLimits {
     per_user: u32,
     per_ip: u32,
+    overall: u32,
     trusted_proxy_hops: usize,
 }
 
 fn rate_limit(raw: &RawRateLimit) -> Result<RateLimits, ParseError> {
     let per_user = raw.sign_in_per_user_per_minute.unwrap_or(10);
     let per_ip = raw.sign_in_per_ip_per_minute.unwrap_or(60);
-    if per_user == 0 || per_ip == 0 {
+    let overall = raw.sign_in_overall_per_minute.unwrap_or(3000);
+    if per_user == 0 || per_ip == 0 || overall == 0 {
         return Err(inv("rate_limit", "limits must be at least 1 per minute"));
     }
     Ok(RateLimits {
         per_user,
         per_ip,
+        overall,
         trusted_proxy_hops: raw.trusted_proxy_hops.unwrap_or(0),
     })
 }
@@ -421,9 +478,17 @@ mod tests {
         );
         assert_eq!(
             key_of(body_limit(&RawHttp {
-                body_limit: Some(10)
+                body_limit: Some(10),
+                ..RawHttp::default()
             })),
             Some("http.body_limit")
+        );
+        assert_eq!(
+            key_of(password_hash_memory(&RawHttp {
+                password_hash_memory_mib: Some(18),
+                ..RawHttp::default()
+            })),
+            Some("http.password_hash_memory_mib")
         );
         let no_ip = RawRateLimit {
             sign_in_per_ip_per_minute: Some(0),

@@ -36,6 +36,10 @@ pub enum FlowError {
     RateLimited {
         retry_after: u64,
     },
+    /// Every password-hashing place is taken; retry shortly.
+    Busy {
+        retry_after: u64,
+    },
     RefreshTokenInvalid,
     CsrfInvalid,
     /// A rotated refresh token came back: its session family is revoked.
@@ -60,6 +64,10 @@ impl fmt::Display for FlowError {
             FlowError::RateLimited { retry_after } => {
                 write!(f, "too many sign-in attempts; retry in {retry_after} s")
             }
+            FlowError::Busy { retry_after } => write!(
+                f,
+                "too many sign-ins are being checked at once; retry in {retry_after} s"
+            ),
             FlowError::RefreshTokenInvalid => f.write_str("the refresh token is unknown"),
             FlowError::CsrfInvalid => f.write_str("the CSRF token does not match this session"),
             FlowError::TokenTheftDetected => {

@@ -1,5 +1,6 @@
 //! Refresh: rotates the presented refresh token and signs a new access token. A rotated token
-//! that comes back is theft: the session family is revoked.
+//! that comes back is theft (the session family is revoked), unless its successor was never used:
+//! then the answer was lost, and the same successor is sent again with a new access token.
 
 use super::token::session_token;
 use super::{count, rng_failed, FlowError};
@@ -59,13 +60,15 @@ pub fn refresh(ctx: &Ctx<'_>, tenant: &str, presented: &Presented) -> Result<Ref
     let outcome = ctx
         .store
         .tx(|tx| sessions::refresh(tx, tenant, token, csrf, &secrets, t))?;
+    let resent = matches!(outcome, Refresh::Resent(_));
     let issued = rotated(ctx, tenant, outcome)?;
     let (access_token, expires_in) = session_token(ctx, &issued, t)?;
     count(ctx, Counter::RefreshSuccess, tenant, None);
     ctx.audit.record(
         Event::new(Action::Refresh, Some(tenant), &issued.user_id, ctx.ip)
             .roles(&issued.roles)
-            .with("sid", issued.session_id.as_str()),
+            .with("sid", issued.session_id.as_str())
+            .with("resent", resent),
     );
     Ok(Refreshed {
         issued,
@@ -84,7 +87,7 @@ fn rotated(ctx: &Ctx<'_>, tenant: &str, outcome: Refresh) -> Result<Issued, Flow
         error
     };
     Err(match outcome {
-        Refresh::Rotated(issued) => return Ok(issued),
+        Refresh::Rotated(issued) | Refresh::Resent(issued) => return Ok(issued),
         Refresh::Invalid => refused(
             "refresh_token_invalid",
             None,

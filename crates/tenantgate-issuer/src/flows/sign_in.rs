@@ -1,5 +1,5 @@
-//! Sign-in: email and password for one tenant, rate-limited per address and per account; starts
-//! a session and signs its first access token.
+//! Sign-in: email and password for one tenant, throttled per address, per account (across all
+//! its tenants) and overall; starts a session and signs its first access token.
 
 use serde::Deserialize;
 
@@ -8,9 +8,10 @@ use super::{count, rng_failed, FlowError};
 use crate::audit::{Action, Event};
 use crate::metrics::{Counter, UNKNOWN_TENANT};
 use crate::ops::Ctx;
-use crate::ratelimit::RateLimiter;
+use crate::password::HashGate;
+use crate::ratelimit::{SignInThrottle, Throttled};
 use crate::sessions::{self, Issued, Secrets, StartRefused};
-use crate::time::now;
+use crate::time::{now, now_ms};
 use crate::{password, validate};
 
 /// How the client wants the refresh token.
@@ -40,12 +41,13 @@ pub struct SignInInput {
     pub delivery: Delivery,
 }
 
-/// The attempt budgets sign-in draws from before any password is checked.
+/// The attempt budgets sign-in draws from before any password is checked: per client address
+/// (`ctx.ip`), per account (the normalized email, whatever the tenant) and overall, counted in
+/// the database so that replicas share them.
 pub struct SignInLimits<'a> {
-    /// Keyed by the client address (`ctx.ip`).
-    pub per_ip: &'a RateLimiter,
-    /// Keyed by tenant and email.
-    pub per_user: &'a RateLimiter,
+    pub throttle: &'a SignInThrottle,
+    /// Places for concurrent password checks (memory-bounded).
+    pub hashing: &'a HashGate,
 }
 
 /// A started session.
@@ -89,23 +91,36 @@ fn failed(ctx: &Ctx<'_>, tenant: &str, email: &str, reason: &str, user: Option<&
     );
 }
 
-/// Takes one attempt from each budget: per address, then per account.
+/// Takes one attempt from each budget; a refusal is counted, audited as a failure, and audited
+/// once more (`sign_in_throttled`) when it is the one that trips the limit.
 fn take_attempt(
     ctx: &Ctx<'_>,
     limits: &SignInLimits<'_>,
     tenant: &str,
     email: &str,
 ) -> Result<(), FlowError> {
-    let by_ip = ctx.ip.map(|ip| (limits.per_ip, format!("ip:{ip}")));
-    let by_user = Some((limits.per_user, format!("user:{tenant}:{email}")));
-    for (limiter, key) in by_ip.into_iter().chain(by_user) {
-        if let Err(retry_after) = limiter.check(&key) {
-            count(ctx, Counter::SignInRateLimited, tenant, None);
-            failed(ctx, tenant, email, "rate_limited", None);
-            return Err(FlowError::RateLimited { retry_after });
-        }
+    let verdict = ctx
+        .store
+        .tx(|tx| limits.throttle.take(tx, email, ctx.ip, now_ms()))?;
+    let Err(Throttled {
+        scope,
+        retry_after,
+        tripped,
+    }) = verdict
+    else {
+        return Ok(());
+    };
+    count(ctx, Counter::SignInRateLimited, tenant, None);
+    failed(ctx, tenant, email, "rate_limited", None);
+    if tripped {
+        ctx.audit.record(
+            Event::new(Action::SignInThrottled, Some(tenant), "anonymous", ctx.ip)
+                .with("email", email)
+                .with("scope", scope.name())
+                .with("retry_after", retry_after),
+        );
     }
-    Ok(())
+    Err(FlowError::RateLimited { retry_after })
 }
 
 /// Signs a member of `tenant` in (the tenant id is already validated).
@@ -125,7 +140,11 @@ pub fn sign_in(
         return Err(FlowError::TenantNotFound);
     };
     let fail = |reason: &str, user: Option<&str>| failed(ctx, tenant, &email, reason, user);
-    // Limits apply before the password is checked.
+    // A place to hash first (a refusal costs no attempt), then the limits, then the password.
+    let Some(permit) = limits.hashing.try_acquire() else {
+        count(ctx, Counter::SignInFailure, tenant, None);
+        return Err(FlowError::Busy { retry_after: 1 });
+    };
     take_attempt(ctx, limits, tenant, &email)?;
     if tenant_row.disabled {
         fail("tenant_disabled", None);
@@ -146,6 +165,7 @@ pub fn sign_in(
             return Err(FlowError::InvalidCredentials);
         }
     };
+    drop(permit);
     let secrets = Secrets::generate().map_err(|_| rng_failed())?;
     let issued = match ctx
         .store

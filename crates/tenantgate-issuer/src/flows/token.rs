@@ -43,7 +43,7 @@ fn sign(ctx: &Ctx<'_>, grant: Grant, t: i64) -> Result<(String, AccessClaims), F
         roles: grant.roles,
         iat: t,
         nbf: t,
-        exp: t.saturating_add(grant.ttl),
+        exp: t.saturating_add(grant.ttl.min(ctx.config.timing.max_token_ttl)),
         jti,
         sid: grant.sid,
         permissions,
@@ -80,7 +80,11 @@ pub(super) fn session_token(
     issued: &Issued,
     t: i64,
 ) -> Result<(String, i64), FlowError> {
-    let ttl = issued.tenant.access_ttl;
+    // A tenant's stored lifetime may predate a lower keys.max_token_ttl: the maximum wins.
+    let ttl = issued
+        .tenant
+        .access_ttl
+        .min(ctx.config.timing.max_token_ttl);
     let grant = Grant {
         tenant: issued.tenant.id.clone(),
         sub: issued.user_id.clone(),

@@ -14,12 +14,20 @@ pub enum ApiError {
     InvalidJson(String),
     UnsupportedMediaType,
     BodyTooLarge(usize),
+    /// The body did not arrive within `http.body_timeout` (seconds).
+    BodyTimeout(u64),
     NotFound,
     MethodNotAllowed,
     TenantNotFound,
     TenantDisabled,
     InvalidCredentials,
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
+    /// Overloaded (503 `unavailable` with `Retry-After`).
+    Busy {
+        retry_after: u64,
+    },
     RefreshTokenMissing,
     RefreshTokenInvalid,
     CsrfInvalid,
@@ -43,6 +51,7 @@ impl ApiError {
             InvalidRequest(_) | InvalidJson(_) => StatusCode::BAD_REQUEST,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             NotFound | TenantNotFound | Missing(_) | AdminDisabled => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             TenantDisabled | CsrfInvalid => StatusCode::FORBIDDEN,
@@ -51,7 +60,7 @@ impl ApiError {
             | AdminUnauthorized => StatusCode::UNAUTHORIZED,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Conflict(_) => StatusCode::CONFLICT,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,6 +73,7 @@ impl ApiError {
             InvalidJson(_) => "invalid_json",
             UnsupportedMediaType => "unsupported_media_type",
             BodyTooLarge(_) => "body_too_large",
+            BodyTimeout(_) => "request_timeout",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             TenantNotFound => "tenant_not_found",
@@ -82,7 +92,7 @@ impl ApiError {
             AdminDisabled => "admin_disabled",
             Missing(_) => "not_found",
             Conflict(_) => "conflict",
-            Unavailable(_) => "unavailable",
+            Unavailable(_) | Busy { .. } => "unavailable",
             Internal(_) => "internal_error",
         }
     }
@@ -94,6 +104,7 @@ impl ApiError {
             InvalidJson(m) => format!("the body is not the expected JSON: {m}"),
             UnsupportedMediaType => "send the body as Content-Type: application/json".into(),
             BodyTooLarge(n) => format!("the body exceeds {n} bytes"),
+            BodyTimeout(s) => format!("the body did not arrive within {s} s; send it at once"),
             NotFound => "no such endpoint".into(),
             MethodNotAllowed => "this endpoint does not accept that method".into(),
             TenantNotFound => "no such tenant".into(),
@@ -111,6 +122,7 @@ impl ApiError {
             AdminUnauthorized => "send Authorization: Bearer <admin token>".into(),
             AdminDisabled => "the admin API is disabled (no admin.token_file configured)".into(),
             Unavailable(m) => format!("temporarily unavailable: {m}"),
+            Busy { retry_after } => format!("too many sign-ins are being checked at once; retry in {retry_after} s"),
             Internal(_) => "internal error; see the issuer's log".into(),
         }
     }
@@ -132,7 +144,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let ApiError::RateLimited { retry_after } = self {
+        if let ApiError::RateLimited { retry_after } | ApiError::Busy { retry_after } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 h.insert(header::RETRY_AFTER, v);
             }
@@ -162,6 +174,7 @@ impl From<FlowError> for ApiError {
             FlowError::TenantDisabled => ApiError::TenantDisabled,
             FlowError::InvalidCredentials => ApiError::InvalidCredentials,
             FlowError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            FlowError::Busy { retry_after } => ApiError::Busy { retry_after },
             FlowError::RefreshTokenInvalid => ApiError::RefreshTokenInvalid,
             FlowError::CsrfInvalid => ApiError::CsrfInvalid,
             FlowError::TokenTheftDetected => ApiError::TokenTheftDetected,

@@ -14,17 +14,22 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::App;
+use crate::config::Config;
 use crate::{constant_time_eq, validate};
 
-/// Reads a body of at most `limit` bytes; empty means `None`. A non-empty body must be JSON.
+/// Reads a body of at most `http.body_limit` bytes within `http.body_timeout`; empty means
+/// `None`. A non-empty body must be JSON.
 pub(super) async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
-    limit: usize,
+    config: &Config,
 ) -> Result<Option<T>, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit)
+    let limit = config.body_limit;
+    let timeout = config.connections.body_timeout;
+    let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
-        .map_err(|_| ApiError::BodyTooLarge(limit))?;
+        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))?
+        .map_err(|e| body_error(e, limit))?;
     if bytes.is_empty() {
         return Ok(None);
     }
@@ -41,13 +46,26 @@ pub(super) async fn read_json<T: DeserializeOwned>(
         .map_err(|e| ApiError::InvalidJson(e.to_string()))
 }
 
+/// Why a body could not be read: over the limit (413), or not a well-formed HTTP body, such as a
+/// broken chunked encoding (400).
+fn body_error(e: axum::Error, limit: usize) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return ApiError::BodyTooLarge(limit);
+        }
+        source = err.source();
+    }
+    ApiError::InvalidRequest(format!("the request body is malformed: {e}"))
+}
+
 /// Like [`read_json`], for endpoints where the body is required.
 async fn require_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
-    limit: usize,
+    config: &Config,
 ) -> Result<T, ApiError> {
-    read_json(headers, body, limit)
+    read_json(headers, body, config)
         .await?
         .ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))
 }
@@ -119,7 +137,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<App>> for JsonBody<T> {
 
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        require_json(&parts.headers, body, app.config.body_limit)
+        require_json(&parts.headers, body, &app.config)
             .await
             .map(JsonBody)
     }
@@ -134,7 +152,7 @@ impl<T: DeserializeOwned + Default + Send> FromRequest<Arc<App>> for JsonOrDefau
 
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let value = read_json(&parts.headers, body, app.config.body_limit).await?;
+        let value = read_json(&parts.headers, body, &app.config).await?;
         Ok(JsonOrDefault(value.unwrap_or_default()))
     }
 }

@@ -9,9 +9,10 @@ pub mod error;
 mod extract;
 mod meta;
 mod reply;
+mod server;
 mod session;
+mod wire;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,8 @@ use super::config::{read_secret_file, Config};
 use super::keys::KeyRing;
 use super::metrics::Metrics;
 use super::ops::{self, Ctx};
-use super::ratelimit::RateLimiter;
+use super::password::HashGate;
+use super::ratelimit::SignInThrottle;
 use super::storage::Store;
 use super::time::now;
 
@@ -35,8 +37,8 @@ pub struct App {
     pub keys: KeyRing,
     pub audit: AuditLog,
     pub metrics: Metrics,
-    pub user_limiter: RateLimiter,
-    pub ip_limiter: RateLimiter,
+    pub throttle: SignInThrottle,
+    pub hashing: HashGate,
     pub admin_token: Option<String>,
 }
 
@@ -61,8 +63,12 @@ impl App {
             None => None,
         };
         Ok(App {
-            user_limiter: RateLimiter::new(config.sign_in_per_user_per_minute),
-            ip_limiter: RateLimiter::new(config.sign_in_per_ip_per_minute),
+            hashing: HashGate::with_memory(config.password_hash_memory_kib),
+            throttle: SignInThrottle {
+                per_account: config.sign_in_per_user_per_minute,
+                per_address: config.sign_in_per_ip_per_minute,
+                overall: config.sign_in_overall_per_minute,
+            },
             config,
             store,
             keys,
@@ -152,14 +158,11 @@ pub async fn serve(app: Arc<App>) -> Result<(), String> {
         serde_json::json!({"level": "info", "msg": "listening", "addr": addr.to_string(),
             "database": app.store.kind(), "issuer": app.config.issuer})
     );
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    let limits = app.config.connections;
+    server::run(listener, router(app), limits, shutdown_signal()).await;
     maintenance.abort();
     eprintln!("{}", serde_json::json!({"level": "info", "msg": "stopped"}));
-    result
+    Ok(())
 }
 
 /// Key maintenance interval: frequent enough that a replica publishes a key created by another
@@ -183,7 +186,10 @@ async fn maintain_keys(app: Arc<App>) {
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             ops::record_maintenance(&app.audit, Some(&app.metrics), &report, "scheduler");
             app.store
-                .tx(|tx| super::sessions::purge(tx, t))
+                .tx(|tx| {
+                    super::sessions::purge(tx, t)?;
+                    super::ratelimit::purge(tx, super::time::now_ms())
+                })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(())
         })

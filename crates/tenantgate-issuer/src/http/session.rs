@@ -118,8 +118,8 @@ pub(super) async fn sign_in(
     };
     blocking(&app, move |app| {
         let limits = SignInLimits {
-            per_ip: &app.ip_limiter,
-            per_user: &app.user_limiter,
+            throttle: &app.throttle,
+            hashing: &app.hashing,
         };
         let done = flows::sign_in(&app.ctx("anonymous", Some(&ip)), &limits, &tenant, &input)?;
         let via_cookie = input.delivery == Delivery::Cookie;
@@ -138,7 +138,7 @@ async fn presented_refresh_token(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Option<Presented>, ApiError> {
-    if let Some(req) = read_json::<TokenRequest>(headers, body, app.config.body_limit).await? {
+    if let Some(req) = read_json::<TokenRequest>(headers, body, &app.config).await? {
         if req.refresh_token.is_empty()
             || req.refresh_token.len() > MAX_REFRESH_TOKEN
             || !req.refresh_token.is_ascii()
@@ -149,15 +149,23 @@ async fn presented_refresh_token(
         }
         return Ok(Some(Presented::Body(req.refresh_token)));
     }
-    Ok(
-        read_cookie(headers, &app.config.cookie_name).map(|token| Presented::Cookie {
-            token: token.to_string(),
-            csrf: headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        }),
-    )
+    let Some(token) = read_cookie(headers, &app.config.cookie_name) else {
+        return Ok(None);
+    };
+    // The same bound as the body's token: nothing longer was ever issued.
+    if token.len() > MAX_REFRESH_TOKEN {
+        return Err(ApiError::InvalidRequest(format!(
+            "the {} cookie: must be the token from sign-in (at most {MAX_REFRESH_TOKEN} characters)",
+            app.config.cookie_name
+        )));
+    }
+    Ok(Some(Presented::Cookie {
+        token: token.to_string(),
+        csrf: headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }))
 }
 
 pub(super) async fn refresh(
@@ -208,7 +216,7 @@ async fn sign_out_credential(
         ),
         None => None,
     };
-    let body_token = match read_json::<TokenRequest>(headers, body, app.config.body_limit).await? {
+    let body_token = match read_json::<TokenRequest>(headers, body, &app.config).await? {
         Some(req)
             if req.refresh_token.is_empty() || req.refresh_token.len() > MAX_REFRESH_TOKEN =>
         {

@@ -6,11 +6,14 @@
 //! - **next**: `now < activates_at`; published, signs nothing yet;
 //! - **current**: the newest key with `activates_at <= now`; signs;
 //! - **retired**: superseded at its successor's `activates_at`; published until every token it
-//!   can have signed has expired (`+ max_token_ttl + leeway`), then deleted.
+//!   can have signed has expired (`+ the longest lifetime in force + leeway`), then deleted. The
+//!   longest lifetime in force is `max_token_ttl`, or the longest lifetime the key actually
+//!   signed if that is longer (a token signed before `max_token_ttl` was lowered).
 //!
 //! A new key is always created `publish_lead` (> JWKS max-age) before it activates, so any JWKS
 //! a verifier has cached already lists a key before its first token appears.
 
+mod integrity;
 mod schedule;
 mod signer;
 mod vault;
@@ -46,6 +49,13 @@ pub enum KeyError {
     /// The key-encryption key or the key directory is unusable.
     Vault(String),
     Sign(String),
+    /// A private key does not match its published public key or kid.
+    Integrity {
+        kid: String,
+        message: String,
+    },
+    /// A failed integrity check stands: nothing is signed until it passes.
+    Refused(String),
 }
 
 impl fmt::Display for KeyError {
@@ -59,6 +69,12 @@ impl fmt::Display for KeyError {
             KeyError::Load { kid, message } => write!(f, "signing key {kid}: {message}"),
             KeyError::Vault(m) => f.write_str(m),
             KeyError::Sign(m) => write!(f, "signing failed: {m}"),
+            KeyError::Integrity { kid, message } => write!(
+                f,
+                "signing key {kid}: {message}; restore its key file (or sealed key), or run \
+                 `keys check` to see every key"
+            ),
+            KeyError::Refused(why) => write!(f, "refusing to sign: {why}"),
         }
     }
 }
@@ -82,6 +98,8 @@ pub struct KeyRow {
     pub sealed: Option<String>,
     pub created_at: i64,
     pub activates_at: i64,
+    /// The longest lifetime of a token this key signed (recorded before signing it).
+    pub longest_ttl: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,6 +123,8 @@ pub struct KeyInfo {
     pub retired_at: Option<i64>,
     /// When the key leaves the JWKS.
     pub unpublish_at: Option<i64>,
+    /// The longest lifetime of a token it signed, in seconds.
+    pub longest_token_ttl: i64,
     #[serde(skip)]
     pub n: String,
     #[serde(skip)]
@@ -118,11 +138,12 @@ impl KeyInfo {
 }
 
 /// The keys of the issuer: storage, schedule and a cache of parsed private keys.
-/// The keys of the issuer: storage, schedule and a cache of parsed private keys.
 pub struct KeyRing {
     vault: Vault,
     timing: KeyTiming,
     parsed: Mutex<HashMap<String, Arc<RsaKeyPair>>>,
+    /// Why signing is refused, after an integrity check failed at a rotation.
+    refused: Mutex<Option<String>>,
 }
 
 impl KeyRing {
@@ -131,6 +152,7 @@ impl KeyRing {
             vault,
             timing,
             parsed: Mutex::new(HashMap::new()),
+            refused: Mutex::new(None),
         }
     }
 
@@ -147,7 +169,8 @@ impl KeyRing {
 
 fn load_rows(tx: &mut dyn Tx) -> Result<Vec<KeyRow>, StoreError> {
     tx.query(
-        "SELECT kid, generation, n, e, sealed_private_key, created_at, activates_at FROM signing_keys ORDER BY generation",
+        "SELECT kid, generation, n, e, sealed_private_key, created_at, activates_at, longest_ttl
+         FROM signing_keys ORDER BY generation",
         &[],
     )?
     .iter()
@@ -164,6 +187,7 @@ fn key_from(r: &Row) -> Result<KeyRow, StoreError> {
         sealed: r.opt_text(4)?,
         created_at: r.int(5)?,
         activates_at: r.int(6)?,
+        longest_ttl: r.int(7)?,
     })
 }
 
@@ -181,6 +205,7 @@ mod test_rows {
             sealed: None,
             created_at: activates_at - 100,
             activates_at,
+            longest_ttl: 0,
         }
     }
 }

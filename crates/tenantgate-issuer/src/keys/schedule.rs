@@ -5,6 +5,12 @@
 use super::{generate, load_rows, thumbprint, KeyError, KeyInfo, KeyRing, KeyRow, KeyState};
 use crate::config::{KeyTiming, CLOCK_LEEWAY};
 use crate::storage::{Store, StoreError, Tx, Val};
+use crate::time::now_ms;
+
+/// How much earlier than `publish_lead` a scheduled key is created: activation times are whole
+/// seconds while publication happens at some millisecond after key generation, so the lead is
+/// only kept if the key is stored a little ahead of the boundary it should activate on.
+const SCHEDULE_MARGIN: i64 = 2;
 
 /// Derives each key's state at `now`. `rows` must be sorted by generation.
 pub fn classify(rows: &[KeyRow], now: i64, timing: &KeyTiming) -> Vec<KeyInfo> {
@@ -19,7 +25,7 @@ pub fn classify(rows: &[KeyRow], now: i64, timing: &KeyTiming) -> Vec<KeyInfo> {
                     // Activation times grow with the generation, so the successor is next in line.
                     let retired_at = rows.get(i + 1).map_or(now, |s| s.activates_at);
                     let until = retired_at
-                        .saturating_add(timing.max_token_ttl)
+                        .saturating_add(timing.max_token_ttl.max(r.longest_ttl))
                         .saturating_add(CLOCK_LEEWAY);
                     let state = if now < until {
                         KeyState::Retired
@@ -37,6 +43,7 @@ pub fn classify(rows: &[KeyRow], now: i64, timing: &KeyTiming) -> Vec<KeyInfo> {
                 activates_at: r.activates_at,
                 retired_at,
                 unpublish_at,
+                longest_token_ttl: r.longest_ttl,
                 n: r.n.clone(),
                 e: r.e.clone(),
             }
@@ -76,7 +83,9 @@ impl KeyRing {
                 if !has_next
                     && now
                         >= c.activates_at.saturating_add(
-                            self.timing.rotation_interval - self.timing.publish_lead,
+                            self.timing.rotation_interval
+                                - self.timing.publish_lead
+                                - SCHEDULE_MARGIN,
                         ) =>
             {
                 Some(
@@ -90,6 +99,7 @@ impl KeyRing {
             if let Rotation::Created(k) = self.create(store, now, at)? {
                 report.bootstrap = keys.is_empty();
                 report.created = Some(k);
+                self.recheck(store, now)?;
             }
         }
         let expired: Vec<String> = keys
@@ -118,13 +128,25 @@ impl KeyRing {
 
     /// `keys rotate`: publishes a new key now that takes over signing after `publish_lead`.
     pub fn rotate(&self, store: &Store, now: i64) -> Result<Rotation, KeyError> {
-        if self.list(store, now)?.is_empty() {
-            return self.create(store, now, now);
+        let at = if self.list(store, now)?.is_empty() {
+            now
+        } else {
+            now.saturating_add(self.timing.publish_lead)
+        };
+        let rotation = self.create(store, now, at)?;
+        if matches!(rotation, Rotation::Created(_)) {
+            self.recheck(store, now)?;
         }
-        self.create(store, now, now.saturating_add(self.timing.publish_lead))
+        Ok(rotation)
     }
 
     fn create(&self, store: &Store, now: i64, activates_at: i64) -> Result<Rotation, KeyError> {
+        // The millisecond `now` stands for, and when generation started: the lead is counted
+        // from the moment the key is stored, not from the whole second the caller read.
+        let started = std::time::Instant::now();
+        let now_exact_ms = now
+            .saturating_mul(1000)
+            .saturating_add(now_ms().rem_euclid(1000));
         if let Some(next) = self
             .list(store, now)?
             .into_iter()
@@ -134,6 +156,16 @@ impl KeyRing {
         }
         // Generation takes a while: outside any transaction.
         let (pkcs8, n, e) = generate()?;
+        let activates_at = if activates_at > now {
+            let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let earliest_ms = now_exact_ms
+                .saturating_add(elapsed)
+                .saturating_add(self.timing.publish_lead.saturating_mul(1000));
+            // Rounded up to the whole second the key states are computed in.
+            activates_at.max(earliest_ms.saturating_add(999) / 1000)
+        } else {
+            activates_at
+        };
         let kid = thumbprint(&n, &e);
         let sealed = self.vault.put(&kid, &pkcs8)?;
         let row = KeyRow {
@@ -144,6 +176,7 @@ impl KeyRing {
             sealed,
             created_at: now,
             activates_at,
+            longest_ttl: 0,
         };
         let inserted = store.tx(|tx| self.insert_unless_raced(tx, &row, now));
         match inserted {
@@ -258,5 +291,17 @@ mod tests {
         let info = &classify(&rows, 1001, &t)[0];
         assert_eq!(info.retired_at, Some(1000));
         assert_eq!(info.unpublish_at, Some(1000 + 50 + CLOCK_LEEWAY));
+    }
+
+    #[test]
+    fn a_key_that_signed_longer_lifetimes_stays_published_for_them() {
+        // max_token_ttl was lowered to 50 s after the key signed tokens living 400 s.
+        let mut first = row(1, 0);
+        first.longest_ttl = 400;
+        let rows = [first, row(2, 1000)];
+        let info = &classify(&rows, 1001, &timing())[0];
+        assert_eq!(info.unpublish_at, Some(1000 + 400 + CLOCK_LEEWAY));
+        let at = 1000 + 50 + CLOCK_LEEWAY;
+        assert_eq!(classify(&rows, at, &timing())[0].state, KeyState::Retired);
     }
 }

@@ -7,6 +7,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde_json::json;
 
+use super::integrity::parse_verified;
 use super::{classify, load_rows, KeyError, KeyInfo, KeyRing, KeyState, KEY_BITS};
 use crate::config::CLOCK_LEEWAY;
 use crate::storage::Store;
@@ -71,6 +72,7 @@ impl KeyRing {
     }
     /// The key that signs at `now`.
     pub fn signer(&self, store: &Store, now: i64) -> Result<(String, Arc<RsaKeyPair>), KeyError> {
+        self.not_refused()?;
         let rows = store.tx(load_rows)?;
         let infos = classify(&rows, now, &self.timing);
         let current = infos
@@ -89,12 +91,7 @@ impl KeyRing {
         {
             return Ok((row.kid.clone(), kp.clone()));
         }
-        let der = self.vault.get(row)?;
-        let kp = RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Load {
-            kid: row.kid.clone(),
-            message: format!("not a usable RSA PKCS#8 key: {e}"),
-        })?;
-        let kp = Arc::new(kp);
+        let kp = Arc::new(parse_verified(row, &self.vault.get(row)?)?);
         self.parsed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -102,9 +99,26 @@ impl KeyRing {
         Ok((row.kid.clone(), kp))
     }
 
-    /// Signs `claims` with the current key.
+    /// Signs `claims` with the current key. A lifetime longer than any the key signed so far is
+    /// recorded first, so that the schedule keeps the key published as long as the token lives.
     pub fn sign(&self, store: &Store, claims: &AccessClaims, now: i64) -> Result<String, KeyError> {
         let (kid, kp) = self.signer(store, now)?;
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        let recorded = store.tx(|tx| {
+            let row = tx.query_opt(
+                "SELECT longest_ttl FROM signing_keys WHERE kid = $1",
+                &[kid.as_str().into()],
+            )?;
+            row.map(|r| r.int(0)).transpose()
+        })?;
+        if recorded.is_some_and(|longest| longest < lifetime) {
+            store.tx(|tx| {
+                tx.exec(
+                    "UPDATE signing_keys SET longest_ttl = $1 WHERE kid = $2 AND longest_ttl < $1",
+                    &[lifetime.into(), kid.as_str().into()],
+                )
+            })?;
+        }
         sign(&kp, &kid, claims)
     }
 

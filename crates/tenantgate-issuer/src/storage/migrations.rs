@@ -6,10 +6,11 @@ use crate::time::now;
 
 /// (version, description, SQL valid on both SQLite and PostgreSQL). Never edit a released entry;
 /// append a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "tenants, users, roles, sessions, refresh tokens, signing keys",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "tenants, users, roles, sessions, refresh tokens, signing keys",
+        r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -75,10 +76,24 @@ CREATE TABLE signing_keys (
     activates_at BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "sign-in throttle buckets shared by every replica; the salt of a rotated refresh token's child; the longest lifetime each key signed",
+        r#"
+CREATE TABLE sign_in_throttle (
+    bucket TEXT PRIMARY KEY,
+    tat_ms BIGINT NOT NULL,
+    tripped BIGINT NOT NULL DEFAULT 0
+);
+ALTER TABLE refresh_tokens ADD COLUMN child_salt TEXT;
+ALTER TABLE signing_keys ADD COLUMN longest_ttl BIGINT NOT NULL DEFAULT 0;
+"#,
+    ),
+];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 pub(super) fn migrate(tx: &mut dyn Tx) -> Result<(), StoreError> {
     tx.lock_for_migration()?;

@@ -345,3 +345,75 @@ fn admin_cases(
         ("GET", "/admin/sessions/none".into(), None, 404, "not_found"),
     ]
 }
+
+/// Sends `raw` bytes on a fresh connection and returns the status line and the JSON body.
+fn raw_exchange(issuer: &Issuer, raw: &[u8]) -> (String, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&issuer.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(raw).expect("write");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text.lines().next().unwrap_or_default().to_string();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_malformed_chunked_body_is_a_400_and_an_oversized_one_a_413() {
+    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    let t = tenant_id("chunk");
+    issuer.tenant(&t, json!({}));
+    let head = format!(
+        "POST /v1/tenants/{t}/sign-in HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let (status, body) = raw_exchange(&issuer, format!("{head}zz\r\n{{}}\r\n0\r\n\r\n").as_bytes());
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    let big = "x".repeat(32 * 1024);
+    let (status, body) = raw_exchange(
+        &issuer,
+        format!("{head}{:x}\r\n{big}\r\n0\r\n\r\n", big.len()).as_bytes(),
+    );
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    assert_eq!(body["error"], "body_too_large", "{body}");
+}
+
+#[test]
+fn an_overlong_refresh_cookie_is_refused_like_an_overlong_body_token() {
+    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    let t = tenant_id("cookie");
+    issuer.tenant(&t, json!({}));
+    let cookie = format!("tg_refresh={}", "t".repeat(300));
+    let r = issuer.request(
+        "POST",
+        &format!("/v1/tenants/{t}/refresh"),
+        &[("cookie", &cookie), ("x-csrf-token", "x")],
+        None,
+    );
+    assert_eq!((r.status, r.error().as_str()), (400, "invalid_request"));
+}
+
+#[test]
+fn malformed_http_gets_a_json_400() {
+    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    for raw in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n",
+        b"GET /he lthz HTTP/1.1\r\nhost: x\r\n\r\n",
+    ] {
+        let (status, body) = raw_exchange(&issuer, raw);
+        assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+    }
+    // More headers than the server parses (100): small enough to be read whole.
+    let many: String = (0..120).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let long = format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many}\r\n");
+    let (status, body) = raw_exchange(&issuer, long.as_bytes());
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_eq!(issuer.get("/healthz").status, 200);
+}

@@ -170,6 +170,7 @@ fn every_cli_command_explains_itself() {
         vec!["role", "revoke"],
         vec!["keys", "list"],
         vec!["keys", "rotate"],
+        vec!["keys", "check"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");

@@ -6,7 +6,7 @@
 use tenantgate_testkit::issuer as issuer_support;
 
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use issuer_support::*;
 use serde_json::{json, Value};
@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 mod admin;
 mod bad_input;
 mod cli;
+mod connections;
 mod keys;
 mod sessions;
 mod sign_in;

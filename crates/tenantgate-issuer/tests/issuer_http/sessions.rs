@@ -6,6 +6,7 @@ on_both_backends!(
     refresh_rotates_and_reuse_revokes_the_family,
     body_delivery_refresh_and_sign_out,
     idle_and_absolute_timeouts,
+    a_lost_refresh_answer_is_not_theft,
 );
 
 fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
@@ -246,4 +247,81 @@ fn idle_and_absolute_timeouts(backend: Backend) {
         .audit()
         .iter()
         .any(|e| e["reason"] == "absolute_timeout"));
+}
+
+fn refresh_body(issuer: &Issuer, t: &str, token: &str) -> Resp {
+    issuer.post_json(
+        &format!("/v1/tenants/{t}/refresh"),
+        &json!({"refresh_token": token}),
+    )
+}
+
+/// The refresh token of a successful answer.
+fn next_token(r: &Resp) -> String {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_string()
+}
+
+/// A client retries its refresh with the consumed token (the first answer was lost) on `retry`,
+/// uses the successor on `retry` too, then an old token comes back on `first`.
+fn lost_answer_then_theft(first: &Issuer, retry: &Issuer, t: &str, user: &str) {
+    let rt0 = next_token(&first.sign_in(t, user, PW, "body"));
+    let rt1 = next_token(&refresh_body(first, t, &rt0)); // this answer is "lost"
+    let again = refresh_body(retry, t, &rt0);
+    assert_eq!(next_token(&again), rt1, "the same successor, not theft");
+    pyjwt_verify(
+        &retry.url("/.well-known/jwks.json"),
+        again.json()["access_token"].as_str().expect("token"),
+    )
+    .expect("a fresh access token");
+    assert_eq!(next_token(&refresh_body(retry, t, &rt0)), rt1, "and again");
+    // The successor is used: from now on the consumed token is theft, as before.
+    let rt2 = next_token(&refresh_body(retry, t, &rt1));
+    let r = refresh_body(first, t, &rt0);
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (401, "token_theft_detected")
+    );
+    let r = refresh_body(retry, t, &rt2);
+    assert_eq!((r.status, r.error().as_str()), (401, "session_revoked"));
+}
+
+fn a_lost_refresh_answer_is_not_theft(backend: Backend) {
+    let issuer = Issuer::start(Options::new(backend));
+    let t = tenant_id("lost");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &[]);
+    lost_answer_then_theft(&issuer, &issuer, &t, &user);
+    assert!(issuer
+        .audit()
+        .iter()
+        .any(|e| e["action"] == "refresh" && e["resent"] == true));
+
+    // The cookie path: the retry gets the same cookie back.
+    let r = issuer.sign_in(&t, &user, PW, "cookie");
+    let csrf = r.json()["csrf_token"].as_str().expect("csrf").to_string();
+    let first = format!("tg_refresh={}", r.cookie("tg_refresh").expect("cookie"));
+    let path = format!("/v1/tenants/{t}/refresh");
+    let a = issuer.request("POST", &path, &csrf_headers(&first, &csrf), None);
+    let b = issuer.request("POST", &path, &csrf_headers(&first, &csrf), None);
+    assert_eq!(b.status, 200, "{}", b.text());
+    assert_eq!(a.cookie("tg_refresh"), b.cookie("tg_refresh"));
+}
+
+#[test]
+fn a_lost_refresh_answer_retried_on_another_replica() {
+    let Some(backend) = backend("postgres") else {
+        return;
+    };
+    let a = Issuer::start(Options::new(backend));
+    let b = a.replica();
+    let t = tenant_id("lostrepl");
+    a.tenant(&t, json!({}));
+    let user = email();
+    a.member(&t, &user, Some(PW), &[]);
+    lost_answer_then_theft(&a, &b, &t, &user);
 }

@@ -197,3 +197,147 @@ fn sign_in_attempts_are_rate_limited_per_address() {
         "rate_limited"
     );
 }
+
+/// Wrong guesses answered 401 (the rest must be 429): the password was really tried only then.
+fn guesses_tried(responses: &[Resp]) -> usize {
+    for r in responses {
+        assert!(
+            r.status == 401 || r.status == 429,
+            "{} {}",
+            r.status,
+            r.text()
+        );
+    }
+    responses.iter().filter(|r| r.status == 401).count()
+}
+
+#[test]
+fn an_account_in_four_tenants_gets_no_more_guesses_than_in_one() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.per_user_per_minute = 3;
+    let issuer = Issuer::start(opts);
+    let user = email();
+    let tenants: Vec<String> = (0..4).map(|_| tenant_id("acct")).collect();
+    for (i, t) in tenants.iter().enumerate() {
+        issuer.tenant(t, json!({}));
+        issuer.member(t, &user, (i == 0).then_some(PW), &[]);
+    }
+    let mut answers = Vec::new();
+    for t in &tenants {
+        for _ in 0..4 {
+            answers.push(issuer.sign_in(t, &user, "wrong password", "body"));
+        }
+    }
+    assert_eq!(guesses_tried(&answers), 3, "the budget of one account");
+    // The email is normalized before it keys the budget.
+    let r = issuer.sign_in(&tenants[3], &user.to_uppercase(), PW, "body");
+    assert_eq!((r.status, r.error().as_str()), (429, "rate_limited"));
+    let tripped: Vec<Value> = issuer
+        .audit()
+        .into_iter()
+        .filter(|e| e["action"] == "sign_in_throttled")
+        .collect();
+    assert_eq!(tripped.len(), 1, "one audit line when the limit trips");
+    assert_eq!(tripped[0]["scope"], "account");
+    assert_eq!(tripped[0]["email"], user.as_str());
+}
+
+#[test]
+fn all_attempts_together_are_limited() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.overall_per_minute = 2;
+    let issuer = Issuer::start(opts);
+    let t = tenant_id("rlall");
+    issuer.tenant(&t, json!({}));
+    let answers: Vec<Resp> = (0..4)
+        .map(|_| issuer.sign_in(&t, &email(), PW, "body"))
+        .collect();
+    assert_eq!(guesses_tried(&answers), 2);
+    assert!(issuer
+        .audit()
+        .iter()
+        .any(|e| e["action"] == "sign_in_throttled" && e["scope"] == "overall"));
+}
+
+#[test]
+fn replicas_on_one_postgres_share_the_account_budget() {
+    let Some(backend) = backend("postgres") else {
+        return;
+    };
+    let mut opts = Options::new(backend);
+    opts.per_user_per_minute = 4;
+    let a = Issuer::start(opts);
+    let b = a.replica();
+    let t = tenant_id("repl");
+    a.tenant(&t, json!({}));
+    let user = email();
+    a.member(&t, &user, Some(PW), &[]);
+    let answers: Vec<Resp> = (0..6)
+        .flat_map(|_| [&a, &b].map(|i| i.sign_in(&t, &user, "wrong password", "body")))
+        .collect();
+    assert_eq!(
+        guesses_tried(&answers),
+        4,
+        "two replicas must not give twice the guesses"
+    );
+}
+
+/// A `/proc/<pid>/status` field in KiB (peak resident memory `VmHWM`, current `VmRSS`).
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("proc status")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("field")
+}
+
+#[test]
+fn a_burst_of_sign_ins_beyond_the_hashing_budget_gets_503_not_memory() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.extra = "[http]\npassword_hash_memory_mib = 38".into(); // two hashes at once
+    let issuer = Issuer::start(opts);
+    let t = tenant_id("burst");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &[]);
+    let pid = issuer.pid().expect("pid");
+    let before = proc_kib(pid, "VmHWM:");
+    let n = 40;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let barrier = barrier.clone();
+                let (issuer, t, user) = (&issuer, &t, &user);
+                s.spawn(move || {
+                    barrier.wait();
+                    issuer.sign_in(t, user, "wrong password", "body")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    // Without the budget the same burst took the peak from about 33 MiB to about 760 MiB.
+    let peak = proc_kib(pid, "VmHWM:");
+    assert!(
+        peak < before + 120 * 1024,
+        "peak memory grew from {before} KiB to {peak} KiB"
+    );
+    let busy: Vec<&Resp> = answers.iter().filter(|r| r.status == 503).collect();
+    assert!(!busy.is_empty(), "a burst of {n} must exceed two places");
+    assert!(answers.iter().all(|r| r.status == 503 || r.status == 401));
+    assert_eq!(busy[0].error(), "unavailable");
+    assert_eq!(busy[0].header("retry-after"), Some("1"));
+    // The places are given back: sign-in works after the burst.
+    assert_eq!(issuer.sign_in(&t, &user, PW, "body").status, 200);
+}
