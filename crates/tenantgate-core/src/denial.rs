@@ -224,7 +224,9 @@ impl Denial {
             Denial::ClaimMissing => "the token lacks a required claim",
             Denial::ClaimInvalid => "a claim of the token has the wrong type or value",
             Denial::TenantMissing => "the token names no tenant",
-            Denial::TenantMismatch => "the host, path and header do not all name the token's tenant",
+            Denial::TenantMismatch => {
+                "the host, path and header do not all name the token's tenant"
+            }
             Denial::HostUnknown => "no tenant is served at this host",
             Denial::TenantContextMissing => {
                 "the request does not name its tenant where this route requires it"
