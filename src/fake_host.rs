@@ -170,6 +170,11 @@ impl FakeHost {
         state.values.get(id).copied().unwrap_or(0)
     }
 
+    /// Whether the stat `name` was defined.
+    pub fn is_defined(&self, name: &str) -> bool {
+        self.state.borrow().metrics.contains_key(name)
+    }
+
     /// Every stat with a value other than 0.
     pub fn stats(&self) -> BTreeMap<String, i64> {
         let state = self.state.borrow();

@@ -3,7 +3,9 @@
 //! Names: `tenantgate.requests.{allowed,denied}`, `tenantgate.denied.<code>`,
 //! `tenantgate.tenant.<tenant>.{allowed,denied}` (tenants of the configuration, others under
 //! `_other`), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}` and the gauge
-//! `tenantgate.jwks.<provider>.keys`.
+//! `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`].
+
+mod audit;
 
 use std::collections::HashMap;
 
@@ -11,6 +13,8 @@ use tenantgate_core::config::Config;
 use tenantgate_core::denial::Denial;
 
 use crate::host::{Host, MetricKind};
+
+pub use audit::AuditMetrics;
 
 const OTHER_TENANT: &str = "_other";
 

@@ -14,14 +14,14 @@ fn log_failure(what: &str, result: Result<(), HostError>) {
     }
 }
 
-/// Removes every client-sent copy of the identity headers and of the `headers.claims` headers,
-/// under every spelling frameworks fold into them (`x_tenant_id`, `X-Tenant-Id`). Runs first on
+/// Removes every client-sent copy of the identity headers, of the `headers.claims` headers and
+/// of `headers.would_deny` (audit mode or not), under every spelling frameworks fold into them (`x_tenant_id`, `X-Tenant-Id`). Runs first on
 /// every request, so nothing a client sends can pass for a verified identity, whatever the
 /// decision. `headers` is the request's complete header list: only names present in it cost a
 /// host call.
 pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(String, String)]) {
     let names = &config.headers;
-    let protected = [&names.tenant, &names.user, &names.roles]
+    let protected = [&names.tenant, &names.user, &names.roles, &names.would_deny]
         .into_iter()
         .chain(names.claims.keys());
     let protected: Vec<&String> = protected.collect();
@@ -66,6 +66,41 @@ pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[
     }
 }
 
+/// Audit mode: lets a refused request through, naming the refusal in `headers.would_deny`. It
+/// carries no identity (the client's copies are already gone); the credential is handled as on
+/// an allowed request: removed from every place a provider reads one, unless `forward_token`.
+pub fn audit_pass(host: &impl Host, config: &Config, denial: Denial, headers: &[(String, String)]) {
+    log_failure(
+        "setting the audit header",
+        host.set_request_header(&config.headers.would_deny, Some(denial.code())),
+    );
+    if config.headers.forward_token {
+        return;
+    }
+    let sources = config.providers.iter().flat_map(|p| &p.token_sources);
+    let mut cookies: Vec<&str> = Vec::new();
+    let mut removed: Vec<&str> = Vec::new();
+    for source in sources {
+        let name = match source {
+            TokenSource::Bearer => "authorization",
+            TokenSource::Header { name } => name,
+            TokenSource::Cookie { name } => {
+                cookies.push(name);
+                continue;
+            }
+        };
+        let present = headers.iter().any(|(n, _)| n == name);
+        if present && !removed.contains(&name) {
+            removed.push(name);
+            remove_header(host, name);
+        }
+    }
+    let has_cookie = headers.iter().any(|(n, _)| n == "cookie");
+    if !cookies.is_empty() && has_cookie {
+        remove_cookies(host, &cookies, headers);
+    }
+}
+
 fn remove_header(host: &impl Host, name: &str) {
     log_failure(
         "removing the token header",
@@ -73,15 +108,22 @@ fn remove_header(host: &impl Host, name: &str) {
     );
 }
 
-/// Rewrites the `cookie` header(s) without the named cookie, keeping the others in order.
 fn remove_cookie(host: &impl Host, name: &str, headers: &[(String, String)]) {
+    remove_cookies(host, &[name], headers);
+}
+
+/// Rewrites the `cookie` header(s) without the named cookies, keeping the others in order.
+fn remove_cookies(host: &impl Host, names: &[&str], headers: &[(String, String)]) {
     let kept: Vec<&str> = headers
         .iter()
         .filter(|(n, _)| n == "cookie")
         .flat_map(|(_, v)| v.split(';'))
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
-        .filter(|pair| pair.split('=').next().map(str::trim) != Some(name))
+        .filter(|pair| {
+            let name = pair.split('=').next().map(str::trim).unwrap_or_default();
+            !names.contains(&name)
+        })
         .collect();
     let value = kept.join("; ");
     let value = (!value.is_empty()).then_some(value.as_str());

@@ -2,17 +2,18 @@
 //! wait for keys, the key-set lifecycle (callouts, adoption, refetch on an unknown `kid`), their
 //! deadlines, and applying decisions. The proxy-wasm contexts only forward their callbacks here.
 
+mod audit;
 mod keys;
 #[cfg(test)]
 mod tests;
 
 use tenantgate_core::config::ConfigErrors;
 use tenantgate_core::denial::Denial;
-use tenantgate_core::gate::{Gate, Outcome, RequestView};
+use tenantgate_core::gate::{Enforcement, Gate, Outcome, RequestView};
 use tenantgate_core::verify::cache::TokenCache;
 
 use crate::host::Host;
-use crate::metrics::Metrics;
+use crate::metrics::{AuditMetrics, Metrics};
 use crate::reply::{self, ReplyForm};
 
 use keys::{provider_keys, ProviderKeys, WorkerKeys};
@@ -72,6 +73,7 @@ pub struct Worker<H: Host> {
     cache: TokenCache,
     pending: Vec<Pending>,
     metrics: Metrics,
+    audit: AuditMetrics,
 }
 
 impl<H: Host> Worker<H> {
@@ -97,6 +99,7 @@ impl<H: Host> Worker<H> {
             .collect::<Vec<_>>();
         let cache = TokenCache::new(&gate.config().cache);
         let metrics = Metrics::define(&host, gate.config());
+        let audit = AuditMetrics::define(&host, gate.config(), gate.audit_configured());
         for (index, p) in providers.iter().enumerate() {
             metrics.keys_loaded(&host, index, p.loaded());
         }
@@ -107,6 +110,7 @@ impl<H: Host> Worker<H> {
             cache,
             pending: Vec::new(),
             metrics,
+            audit,
         }
     }
 
@@ -140,12 +144,7 @@ impl<H: Host> Worker<H> {
             }
             outcome => outcome,
         };
-        self.apply(&outcome, &request.headers);
-        if matches!(outcome, Outcome::Allow { .. }) {
-            Verdict::Continue
-        } else {
-            Verdict::Pause
-        }
+        self.apply(&outcome, &request.headers)
     }
 
     /// Request `context_id` ended: if it was waiting for keys, it must not be answered later.
@@ -226,8 +225,9 @@ impl<H: Host> Worker<H> {
         }
     }
 
-    /// Applies an `Allow` or `Deny` to the effective request and counts it.
-    fn apply(&self, outcome: &Outcome, headers: &[(String, String)]) {
+    /// Applies an `Allow` or `Deny` to the effective request and counts it; whether the request
+    /// goes on upstream (an allowed one, or a refusal audit mode does not enforce).
+    fn apply(&self, outcome: &Outcome, headers: &[(String, String)]) -> Verdict {
         let config = self.gate.config();
         match outcome {
             Outcome::Allow { identity, at } => {
@@ -235,6 +235,13 @@ impl<H: Host> Worker<H> {
                 if let Some(identity) = identity {
                     reply::allow(&self.host, config, identity, headers);
                 }
+                Verdict::Continue
+            }
+            Outcome::Deny { denial, at }
+                if self.gate.enforcement(*denial, at) == Enforcement::Audit =>
+            {
+                self.audit_pass(*denial, at, headers);
+                Verdict::Continue
             }
             Outcome::Deny { denial, at } => {
                 self.metrics.denied(&self.host, *denial, at.tenant);
@@ -245,8 +252,9 @@ impl<H: Host> Worker<H> {
                         .map_or_else(|| "default".to_string(), |r| r.to_string())
                 );
                 reply::deny(&self.host, config, *denial, ReplyForm::of(headers));
+                Verdict::Pause
             }
-            Outcome::AwaitKeys { .. } => {}
+            Outcome::AwaitKeys { .. } => Verdict::Pause,
         }
     }
 
@@ -268,8 +276,8 @@ impl<H: Host> Worker<H> {
             match self.decide_or_wait(&pending.request, now) {
                 Outcome::AwaitKeys { .. } => self.pending.push(pending),
                 outcome => {
-                    self.apply(&outcome, &pending.request.headers);
-                    if matches!(outcome, Outcome::Allow { .. }) {
+                    let verdict = self.apply(&outcome, &pending.request.headers);
+                    if verdict == Verdict::Continue {
                         if let Err(status) = self.host.resume_request() {
                             log::warn!("tenantgate: cannot resume a request: {status}");
                         }

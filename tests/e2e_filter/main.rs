@@ -5,6 +5,7 @@
 //! One test binary: the shared gateway and assertions are here, the tests by concern in the
 //! modules below.
 
+mod audit;
 mod config;
 mod context;
 mod credentials;

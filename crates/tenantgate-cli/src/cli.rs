@@ -4,7 +4,7 @@
 //! `tenantgate explain` decides one request with the filter's own code and says why.
 //! `tenantgate schema` prints the configuration's JSON Schema, generated from the parser's types.
 //! Exit codes: 0 valid / allowed, 1 invalid configuration, 2 usage error or unreadable file,
-//! 3 refused, 4 undecidable without the provider's keys (pass `--jwks`).
+//! 3 refused (a refusal audit mode does not enforce exits 0), 4 undecidable without the provider's keys (pass `--jwks`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -394,6 +394,9 @@ impl Gate {
     }
 }
 
+pub mod audit;
+pub use audit::Enforcement;
+
 #[cfg(test)]
 mod context_tests;
 #[cfg(test)]

@@ -213,7 +213,8 @@ fn maximal() -> Value {
                         {"claim": "amr", "contains": "mfa"}
                     ]
                 },
-                "tenant_context": {"header": "x-org", "required": ["header"]}
+                "tenant_context": {"header": "x-org", "required": ["header"]},
+                "audit": false
             },
             {"path": {"exact": "/healthz"}, "require": "public"},
             {"path": {"glob": "/api/**"}, "require": "authenticated"},
@@ -221,11 +222,12 @@ fn maximal() -> Value {
         ],
         "default_requirement": "authenticated",
         "headers": {"tenant": "x-t", "user": "x-u", "roles": "x-r", "forward_token": true,
-                    "claims": {"x-plan": "plan"}},
+                    "claims": {"x-plan": "plan"}, "would_deny": "x-dry-run"},
         "jwks_wait_ms": 1000,
         "retry_after_seconds": 2,
         "cache": {"max_entries": 5, "max_bytes": 4096, "negative_max_entries": 7},
-        "path_parameters": "strip"
+        "path_parameters": "strip",
+        "audit": true
     })
 }
 

@@ -2,6 +2,7 @@
 //! Tokens are signed with the test harness's keys; the fake clock starts at the real time, so
 //! the tokens' time claims hold.
 
+mod audit;
 mod forwarding;
 mod keys;
 mod requests;

@@ -10,6 +10,7 @@ use tenantgate_core::verify::KeySource;
 use super::{load_gate, ExplainArgs, Status};
 
 mod requirement;
+mod upstream;
 
 /// Inline key sets from the configuration; remote ones from `--jwks`, if given.
 struct ExplainKeys(Vec<Option<KeySet>>);
@@ -267,7 +268,18 @@ fn report(
         .and_then(|i| config.tenants.keys().nth(i).cloned());
     let path = tenantgate_core::policy::path::normalize(&args.path)
         .unwrap_or_else(|d| format!("(refused: {})", d.code()));
-    let (status, decision, detail) = verdict(config, outcome);
+    let (mut status, mut decision, detail) = verdict(config, outcome);
+    let audit_mode = place.is_some_and(|at| gate.audit_mode(at.rule));
+    let enforced = match outcome {
+        Outcome::Deny { .. } => Some(!upstream::not_enforced(gate, outcome)),
+        _ => None,
+    };
+    if enforced == Some(false) {
+        // Audit mode: the request goes on upstream, so the exit status is that of an allowed one.
+        status = Status::Ok;
+        decision.push_str(" (audit: not enforced)");
+    }
+    let upstream = upstream::headers(gate, outcome);
     // The requirement part that refused the token, if one did.
     let decided = place.and_then(|at| at.requirement).map(|part| {
         let require = rule.map_or(&config.default_requirement, |(_, r)| &r.require);
@@ -290,6 +302,9 @@ fn report(
             "requirement": decided.as_ref().map(|(path, _)| format!("require.{path}")),
             "path": path,
             "detail": detail,
+            "audit": audit_mode,
+            "enforced": enforced,
+            "upstream_headers": upstream::json(&upstream),
         });
         println!("{body}");
     } else {
@@ -306,6 +321,19 @@ fn report(
         println!("rule:     {}", describe_rule(config, rule, place));
         if let Some((_, decided)) = &decided {
             println!("decided:  {decided}");
+        }
+        match enforced {
+            Some(false) => println!(
+                "audit:    not enforced: passed upstream without identity, named in {}",
+                config.headers.would_deny
+            ),
+            Some(true) if audit_mode => {
+                println!("audit:    enforced all the same (audit mode never lets it through)")
+            }
+            _ => {}
+        }
+        if !matches!(outcome, Outcome::AwaitKeys { .. }) && enforced != Some(true) {
+            println!("upstream: {}", upstream::describe(&upstream));
         }
     }
     status

@@ -72,7 +72,7 @@ impl Compiler {
 
 /// A token source header that a claim header would shadow: the filter strips the claim
 /// header's client copies, so the token could never be read.
-fn token_header_clash(config: &Config, name: &str) -> Option<String> {
+pub(super) fn token_header_clash(config: &Config, name: &str) -> Option<String> {
     config.providers.iter().enumerate().find_map(|(p, provider)| {
         provider
             .token_sources

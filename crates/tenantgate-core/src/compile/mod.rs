@@ -10,6 +10,7 @@
 //! Dependencies run one way: this module reads [`crate::config`] and builds [`crate::policy`]
 //! and [`crate::jwks`] values; [`crate::gate`] calls it.
 
+mod audit;
 mod context;
 mod headers;
 mod providers;
@@ -66,6 +67,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     c.requirement("default_requirement", &config.default_requirement);
     c.headers(config);
     c.claim_headers(config);
+    c.would_deny_header(config);
     c.range("jwks_wait_ms", config.jwks_wait_ms, limits::JWKS_WAIT_MS);
     c.range(
         "retry_after_seconds",

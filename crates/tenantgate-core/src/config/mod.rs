@@ -144,6 +144,12 @@ pub struct Config {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(extend("default" = "refuse")))]
     pub path_parameters: PathParameters,
+    /// Audit (dry-run) mode for every route without its own `audit`: a refusal is logged and
+    /// counted but not enforced; the request goes upstream without identity headers and with
+    /// `headers.would_deny` naming the refusal. Malformed requests (`path_invalid`,
+    /// `token_multiple`) and missing keys are refused all the same. Default false.
+    #[serde(default)]
+    pub audit: bool,
 }
 
 /// Path segment parameters (`/admin;x=1`): Tomcat, Jetty and Spring route `/admin;x=1` as
@@ -336,6 +342,9 @@ pub struct Route {
     /// host alone).
     #[serde(default)]
     pub tenant_context: Option<TenantContext>,
+    /// Audit (dry-run) mode for this route, replacing the top-level `audit`.
+    #[serde(default)]
+    pub audit: Option<bool>,
 }
 
 /// How a rule matches the normalized path. Exactly one key.
@@ -422,6 +431,11 @@ pub struct Headers {
     #[serde(default, deserialize_with = "de::unique_header_names")]
     #[cfg_attr(feature = "schema", schemars(extend("default" = {}, "propertyNames" = {"$ref": "#/$defs/identity_header"}, "additionalProperties" = {"type": "string", "minLength": 1})))]
     pub claims: BTreeMap<String, String>,
+    /// In audit mode, the header naming the refusal that was not enforced (its code). Client
+    /// copies are stripped like the identity headers, whether audit mode is on or not.
+    #[serde(default = "default_would_deny_header")]
+    #[cfg_attr(feature = "schema", schemars(with = "schema::IdentityHeader"))]
+    pub would_deny: String,
 }
 
 impl Default for Headers {
@@ -432,6 +446,7 @@ impl Default for Headers {
             roles: default_roles_header(),
             forward_token: false,
             claims: BTreeMap::new(),
+            would_deny: default_would_deny_header(),
         }
     }
 }
@@ -519,6 +534,9 @@ fn default_user_header() -> String {
 }
 fn default_roles_header() -> String {
     "x-user-roles".into()
+}
+fn default_would_deny_header() -> String {
+    "x-tenantgate-would-deny".into()
 }
 fn default_cache_entries() -> usize {
     10_000
