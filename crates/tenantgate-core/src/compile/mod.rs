@@ -12,6 +12,7 @@
 
 mod context;
 mod headers;
+mod operators;
 mod providers;
 mod requirement;
 mod routes;
@@ -66,6 +67,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     c.requirement("default_requirement", &config.default_requirement);
     c.headers(config);
     c.claim_headers(config);
+    c.operators(config);
     c.range("jwks_wait_ms", config.jwks_wait_ms, limits::JWKS_WAIT_MS);
     c.range(
         "retry_after_seconds",

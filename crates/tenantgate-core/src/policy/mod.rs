@@ -125,6 +125,7 @@ mod tests {
             hosts: None,
             require: Requirement::Public,
             tenant_context: None,
+            operators: false,
         });
         config.host_templates.push("nope".into());
         let errors = compile(&config).expect_err("invalid");
