@@ -21,7 +21,7 @@ fn log_failure(what: &str, result: Result<(), HostError>) {
 /// host call.
 pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(String, String)]) {
     let names = &config.headers;
-    let protected = [&names.tenant, &names.user, &names.roles]
+    let protected = [&names.tenant, &names.user, &names.roles, &names.acting_operator]
         .into_iter()
         .chain(names.claims.keys());
     let protected: Vec<&String> = protected.collect();
@@ -55,6 +55,9 @@ pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[
     }
     for (name, value) in &identity.claim_headers {
         set(name, value);
+    }
+    if let Some(operator) = &identity.acting_operator {
+        set(&names.acting_operator, operator);
     }
     if names.forward_token {
         return;

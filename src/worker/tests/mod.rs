@@ -4,6 +4,7 @@
 
 mod forwarding;
 mod keys;
+mod operators;
 mod requests;
 
 use std::rc::Rc;
