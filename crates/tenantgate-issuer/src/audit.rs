@@ -33,6 +33,8 @@ pub enum Action {
     TenantEnable,
     UserAdd,
     Mint,
+    /// An operator's break-glass token for another tenant.
+    Elevate,
 }
 
 impl Action {
@@ -55,6 +57,7 @@ impl Action {
             Action::TenantEnable => "tenant_enable",
             Action::UserAdd => "user_add",
             Action::Mint => "mint",
+            Action::Elevate => "elevate",
         }
     }
 }

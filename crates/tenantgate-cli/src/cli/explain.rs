@@ -268,6 +268,7 @@ fn report(
     let path = tenantgate_core::policy::path::normalize(&args.path)
         .unwrap_or_else(|d| format!("(refused: {})", d.code()));
     let (status, decision, detail) = verdict(config, outcome);
+    let operator = operator_act(outcome);
     // The requirement part that refused the token, if one did.
     let decided = place.and_then(|at| at.requirement).map(|part| {
         let require = rule.map_or(&config.default_requirement, |(_, r)| &r.require);
@@ -290,6 +291,9 @@ fn report(
             "requirement": decided.as_ref().map(|(path, _)| format!("require.{path}")),
             "path": path,
             "detail": detail,
+            "operator": operator.as_ref().map(|(subject, target)| {
+                serde_json::json!({"subject": subject, "target_tenant": target})
+            }),
         });
         println!("{body}");
     } else {
@@ -307,6 +311,23 @@ fn report(
         if let Some((_, decided)) = &decided {
             println!("decided:  {decided}");
         }
+        if let Some((subject, target)) = &operator {
+            println!("operator: {subject} acting on tenant {target} (break-glass: counted, logged)");
+        }
     }
     status
+}
+
+/// The operator and the tenant it acts on, when the request was allowed as an operator's.
+fn operator_act(outcome: &Outcome) -> Option<(String, String)> {
+    match outcome {
+        Outcome::Allow {
+            identity: Some(identity),
+            ..
+        } => identity
+            .acting_operator
+            .clone()
+            .map(|subject| (subject, identity.tenant.clone())),
+        _ => None,
+    }
 }
