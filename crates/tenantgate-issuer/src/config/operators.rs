@@ -60,3 +60,55 @@ pub(super) fn operators(
         max_ttl,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Config;
+    use super::*;
+
+    const MINIMAL: &str = "issuer = \"https://auth.example.com/\"\naudience = \"api\"\n\
+                           [database]\nsqlite = \"issuer.db\"\n[keys]\ndir = \"keys\"\n";
+
+    fn parse(operators: &str) -> Result<Option<OperatorSettings>, String> {
+        let text = format!("{MINIMAL}{operators}");
+        match Config::parse(&text, Path::new("/etc/tg")) {
+            Ok(config) => Ok(config.operators),
+            Err(ParseError::Toml(m)) => Err(m),
+            Err(ParseError::Invalid(k, m)) => Err(format!("{k}: {m}")),
+        }
+    }
+
+    #[test]
+    fn operators_are_off_unless_configured_and_capped() {
+        assert_eq!(parse(""), Ok(None));
+        let settings = parse("[operators]\ntenant = \"platform\"\nrole = \"operator\"\n");
+        assert_eq!(
+            settings,
+            Ok(Some(OperatorSettings {
+                tenant: "platform".into(),
+                role: "operator".into(),
+                max_ttl: DEFAULT_OPERATOR_TTL,
+            }))
+        );
+        let short = parse("[operators]\ntenant = \"platform\"\nrole = \"op\"\nmax_ttl = \"5m\"");
+        assert_eq!(short.map(|s| s.map(|s| s.max_ttl)), Ok(Some(300)));
+    }
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        let cases = [
+            ("[operators]\nrole = \"op\"", "operators.tenant: name"),
+            ("[operators]\ntenant = \"Platform\"\nrole = \"op\"", "operators.tenant:"),
+            ("[operators]\ntenant = \"platform\"", "operators.role: name"),
+            ("[operators]\ntenant = \"p\"\nrole = \"op\"\nmax_ttl = \"0s\"", "operators.max_ttl"),
+            ("[operators]\ntenant = \"p\"\nrole = \"op\"\nmax_ttl = \"300d\"", "keys.max_token_ttl"),
+            ("[operators]\ntenant = \"p\"\nrole = \"op\"\nttl = \"5m\"", "ttl"),
+        ];
+        for (section, needle) in cases {
+            let error = parse(section).expect_err(section);
+            assert!(error.contains(needle), "{section}: {error}");
+        }
+    }
+}

@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 mod admin;
 mod bad_input;
 mod cli;
+mod elevate;
 mod keys;
 mod sessions;
 mod sign_in;
