@@ -21,9 +21,14 @@ fn log_failure(what: &str, result: Result<(), HostError>) {
 /// host call.
 pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(String, String)]) {
     let names = &config.headers;
-    let protected = [&names.tenant, &names.user, &names.roles, &names.acting_operator]
-        .into_iter()
-        .chain(names.claims.keys());
+    let protected = [
+        &names.tenant,
+        &names.user,
+        &names.roles,
+        &names.acting_operator,
+    ]
+    .into_iter()
+    .chain(names.claims.keys());
     let protected: Vec<&String> = protected.collect();
     let mut removed: Vec<&str> = Vec::new();
     for (name, _) in headers {

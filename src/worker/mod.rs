@@ -260,13 +260,16 @@ impl<H: Host> Worker<H> {
         let route = at.rule.map_or_else(
             || "default".to_string(),
             |r| {
-                let name = self.gate.config().routes.get(r).and_then(|r| r.name.as_deref());
+                let name = self
+                    .gate
+                    .config()
+                    .routes
+                    .get(r)
+                    .and_then(|r| r.name.as_deref());
                 name.map_or_else(|| format!("routes[{r}]"), |n| format!("routes[{r}] ({n})"))
             },
         );
-        log::warn!(
-            "tenantgate: operator {operator:?} acting on tenant {tenant:?} (route {route})"
-        );
+        log::warn!("tenantgate: operator {operator:?} acting on tenant {tenant:?} (route {route})");
     }
 
     /// Decides again every request that waited for `provider`'s keys, now that they changed. A kid

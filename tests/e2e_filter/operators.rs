@@ -51,8 +51,14 @@ fn an_operator_acts_on_the_target_tenant_where_routes_allow_it() {
     assert_identity("operator", &seen, "acme", "ops-1", &["operator"]);
     assert_eq!(seen.header_all("x-acting-operator"), ["ops-1"]);
     assert_eq!(seen.header_all("x_acting_operator"), Vec::<&str>::new());
-    assert_eq!(gw.envoy.wasm_stat("tenantgate.tenant.acme.operator"), Some(1));
-    assert_eq!(gw.envoy.wasm_stat("tenantgate.tenant.globex.operator"), Some(0));
+    assert_eq!(
+        gw.envoy.wasm_stat("tenantgate.tenant.acme.operator"),
+        Some(1)
+    );
+    assert_eq!(
+        gw.envoy.wasm_stat("tenantgate.tenant.globex.operator"),
+        Some(0)
+    );
     let log = gw.envoy.log();
     assert!(
         log.contains("operator \"ops-1\" acting on tenant \"acme\" (route routes[0] (support))"),
@@ -69,7 +75,10 @@ fn an_operator_acts_on_the_target_tenant_where_routes_allow_it() {
     );
     assert_identity("alice", &seen, "acme", "alice", &[]);
     assert_eq!(seen.header_all("x-acting-operator"), Vec::<&str>::new());
-    assert_eq!(gw.envoy.wasm_stat("tenantgate.tenant.acme.operator"), Some(1));
+    assert_eq!(
+        gw.envoy.wasm_stat("tenantgate.tenant.acme.operator"),
+        Some(1)
+    );
 }
 
 #[test]
@@ -85,7 +94,12 @@ fn operators_are_refused_elsewhere_too_long_lived_or_for_another_tenant() {
     );
     gw.deny(
         "a token living longer than max_lifetime_seconds",
-        Req::get(ACME, "/support/x").bearer(&operator_token("platform", &["operator"], "acme", 601)),
+        Req::get(ACME, "/support/x").bearer(&operator_token(
+            "platform",
+            &["operator"],
+            "acme",
+            601,
+        )),
         Denial::OperatorLifetimeExceeded,
     );
     gw.deny(
@@ -95,12 +109,23 @@ fn operators_are_refused_elsewhere_too_long_lived_or_for_another_tenant() {
     );
     gw.deny(
         "a target that is not a configured tenant",
-        Req::get(ACME, "/support/x")
-            .bearer(&operator_token("platform", &["operator"], "initech", 300)),
+        Req::get(ACME, "/support/x").bearer(&operator_token(
+            "platform",
+            &["operator"],
+            "initech",
+            300,
+        )),
         Denial::OperatorTargetMismatch,
     );
-    assert_eq!(gw.envoy.wasm_stat("tenantgate.tenant.acme.operator"), Some(0));
-    assert_eq!(gw.envoy.wasm_stat("tenantgate.denied.operator_route_denied"), Some(1));
+    assert_eq!(
+        gw.envoy.wasm_stat("tenantgate.tenant.acme.operator"),
+        Some(0)
+    );
+    assert_eq!(
+        gw.envoy
+            .wasm_stat("tenantgate.denied.operator_route_denied"),
+        Some(1)
+    );
 }
 
 #[test]
@@ -121,5 +146,8 @@ fn a_customer_tenants_user_with_the_operator_role_is_a_normal_user() {
     );
     assert_identity("own tenant", &seen, "acme", "ops-1", &["operator"]);
     assert_eq!(seen.header_all("x-acting-operator"), Vec::<&str>::new());
-    assert_eq!(gw.envoy.wasm_stat("tenantgate.tenant.globex.operator"), Some(0));
+    assert_eq!(
+        gw.envoy.wasm_stat("tenantgate.tenant.globex.operator"),
+        Some(0)
+    );
 }

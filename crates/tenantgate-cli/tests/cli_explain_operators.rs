@@ -47,11 +47,21 @@ fn operator(ttl: u64) -> String {
 #[test]
 fn an_operators_request_is_shown_as_such() {
     let claims = operator(300);
-    let args = ["--host", "acme.example.com", "--path", "/support/1", "--claims", &claims];
+    let args = [
+        "--host",
+        "acme.example.com",
+        "--path",
+        "/support/1",
+        "--claims",
+        &claims,
+    ];
     let (code, out) = explain(&args);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("tenant=acme user=ops-1"), "{out}");
-    assert!(out.contains("operator: ops-1 acting on tenant acme"), "{out}");
+    assert!(
+        out.contains("operator: ops-1 acting on tenant acme"),
+        "{out}"
+    );
 
     let json_args = [&args[..], &["--json"]].concat();
     let (_, out) = explain(&json_args);
@@ -63,12 +73,26 @@ fn an_operators_request_is_shown_as_such() {
 #[test]
 fn operators_are_refused_with_their_codes() {
     let claims = operator(300);
-    let (code, out) = explain(&["--host", "acme.example.com", "--path", "/billing", "--claims", &claims]);
+    let (code, out) = explain(&[
+        "--host",
+        "acme.example.com",
+        "--path",
+        "/billing",
+        "--claims",
+        &claims,
+    ]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("deny 403 operator_route_denied"), "{out}");
     assert!(!out.contains("operator:"), "{out}");
 
     let long = operator(3600);
-    let (_, out) = explain(&["--host", "acme.example.com", "--path", "/support", "--claims", &long]);
+    let (_, out) = explain(&[
+        "--host",
+        "acme.example.com",
+        "--path",
+        "/support",
+        "--claims",
+        &long,
+    ]);
     assert!(out.contains("deny 401 operator_lifetime_exceeded"), "{out}");
 }

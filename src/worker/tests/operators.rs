@@ -38,14 +38,22 @@ fn get(host: &str, path: &str, token: &str, extra: &[(&str, &str)]) -> Vec<(Stri
 fn an_operator_reaches_the_target_tenant_counted_and_named() {
     let mut sim = Sim::loaded(&with_operators(), &[&key_a()]);
     let tok = operator_token("acme", 300);
-    let spoofed = [("x-acting-operator", "mallory"), ("X_Acting_Operator", "eve")];
+    let spoofed = [
+        ("x-acting-operator", "mallory"),
+        ("X_Acting_Operator", "eve"),
+    ];
     let (ctx, verdict) = sim.send(get(ACME, "/api/support/t/1", &tok, &spoofed));
     assert_eq!(verdict, Verdict::Continue);
     let seen = sim.host.headers_of(ctx);
     assert_eq!(header(&seen, "x-tenant-id"), Some("acme"));
     assert_eq!(header(&seen, "x-user-id"), Some("ops-1"));
     assert_eq!(header(&seen, "x-acting-operator"), Some("ops-1"));
-    assert_eq!(seen.iter().filter(|(n, _)| n == "x-acting-operator").count(), 1);
+    assert_eq!(
+        seen.iter()
+            .filter(|(n, _)| n == "x-acting-operator")
+            .count(),
+        1
+    );
     assert_eq!(header(&seen, "X_Acting_Operator"), None);
     assert_eq!(sim.stat("tenantgate.tenant.acme.operator"), 1);
     assert_eq!(sim.stat("tenantgate.tenant.acme.allowed"), 1);
@@ -64,9 +72,27 @@ fn an_operator_reaches_the_target_tenant_counted_and_named() {
 fn operators_are_refused_elsewhere_too_long_or_for_another_tenant() {
     let mut sim = Sim::loaded(&with_operators(), &[&key_a()]);
     let cases = [
-        (ACME, "/api/billing", operator_token("acme", 300), 403, "operator_route_denied"),
-        (ACME, "/api/support", operator_token("acme", 601), 401, "operator_lifetime_exceeded"),
-        (GLOBEX, "/api/support", operator_token("acme", 300), 403, "operator_target_mismatch"),
+        (
+            ACME,
+            "/api/billing",
+            operator_token("acme", 300),
+            403,
+            "operator_route_denied",
+        ),
+        (
+            ACME,
+            "/api/support",
+            operator_token("acme", 601),
+            401,
+            "operator_lifetime_exceeded",
+        ),
+        (
+            GLOBEX,
+            "/api/support",
+            operator_token("acme", 300),
+            403,
+            "operator_target_mismatch",
+        ),
     ];
     for (host, path, tok, status, code) in cases {
         let (ctx, verdict) = sim.send(get(host, path, &tok, &[]));

@@ -312,7 +312,9 @@ fn report(
             println!("decided:  {decided}");
         }
         if let Some((subject, target)) = &operator {
-            println!("operator: {subject} acting on tenant {target} (break-glass: counted, logged)");
+            println!(
+                "operator: {subject} acting on tenant {target} (break-glass: counted, logged)"
+            );
         }
     }
     status

@@ -73,9 +73,10 @@ impl Compiler {
             }
         }
         // The providers an operator's token can come from: the named ones, or all.
-        let origin = config.providers.iter().filter(|p| {
-            operators.providers.is_empty() || operators.providers.contains(&p.name)
-        });
+        let origin = config
+            .providers
+            .iter()
+            .filter(|p| operators.providers.is_empty() || operators.providers.contains(&p.name));
         let origin: Vec<_> = origin.collect();
         for (i, tenant) in operators.tenants.iter().enumerate() {
             let at = format!("operators.tenants[{i}]");
@@ -107,23 +108,29 @@ fn target_claim_problem(config: &Config, operators: &Operators) -> Option<String
         return Some("name the claim (it is empty)".into());
     }
     if REGISTERED_CLAIMS.contains(&claim) {
-        return Some(format!("{claim:?} is a registered claim, not a target tenant"));
+        return Some(format!(
+            "{claim:?} is a registered claim, not a target tenant"
+        ));
     }
-    config.providers.iter().enumerate().find_map(|(p, provider)| {
-        let field = if provider.tenant.is_none() && provider.tenant_claim_name() == claim {
-            "tenant claim"
-        } else if provider.roles_claim == claim {
-            "roles_claim"
-        } else if provider.permissions_claim.as_deref() == Some(claim) {
-            "permissions_claim"
-        } else {
-            return None;
-        };
-        Some(format!(
+    config
+        .providers
+        .iter()
+        .enumerate()
+        .find_map(|(p, provider)| {
+            let field = if provider.tenant.is_none() && provider.tenant_claim_name() == claim {
+                "tenant claim"
+            } else if provider.roles_claim == claim {
+                "roles_claim"
+            } else if provider.permissions_claim.as_deref() == Some(claim) {
+                "permissions_claim"
+            } else {
+                return None;
+            };
+            Some(format!(
             "{claim:?} is the {field} of providers[{p}]: the target must be a claim of its own, \
              or every token of that provider would name one"
         ))
-    })
+        })
 }
 
 /// Why `headers.acting_operator` cannot be the acting-operator header, if it cannot: it must be

@@ -43,7 +43,8 @@ impl Operators {
     /// Whether a verified token's origin (provider name, tenant) and roles make it an
     /// operator's: every configured origin list must name it, and it must carry the role.
     pub fn is_operator(&self, provider: &str, tenant: &str, roles: &[String]) -> bool {
-        let from_provider = self.providers.is_empty() || self.providers.iter().any(|p| p == provider);
+        let from_provider =
+            self.providers.is_empty() || self.providers.iter().any(|p| p == provider);
         let from_tenant = self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant);
         let origin = !(self.providers.is_empty() && self.tenants.is_empty());
         origin && from_provider && from_tenant && roles.iter().any(|r| *r == self.role)

@@ -58,9 +58,7 @@ impl Gate {
 /// `iat` as verification read it (a number; fractions floored), kept for operators.
 fn issued_at(verified: &VerifiedToken) -> Option<i64> {
     match verified.kept.get("iat")? {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().map(|f| f.floor() as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)),
         _ => None,
     }
 }

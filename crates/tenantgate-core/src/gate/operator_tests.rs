@@ -106,9 +106,8 @@ fn an_operator_acts_on_its_target_where_routes_allow_it() {
 #[test]
 fn other_routes_long_lived_tokens_and_other_targets_are_refused() {
     let gate = gate(json!({}));
-    let refused = |host: &str, path: &str, extra: Value| {
-        denial(&decide(&gate, host, path, &operator(extra)))
-    };
+    let refused =
+        |host: &str, path: &str, extra: Value| denial(&decide(&gate, host, path, &operator(extra)));
     assert_eq!(
         refused("acme.test", "/billing", json!({})),
         Some(Denial::OperatorRouteDenied)
@@ -119,7 +118,10 @@ fn other_routes_long_lived_tokens_and_other_targets_are_refused() {
         Some(Denial::OperatorLifetimeExceeded)
     );
     // Exactly the maximum is allowed; without `iat` the lifetime cannot be told.
-    assert_eq!(refused("acme.test", "/support", json!({"exp": NOW + 900})), None);
+    assert_eq!(
+        refused("acme.test", "/support", json!({"exp": NOW + 900})),
+        None
+    );
     let no_iat = operator(json!({}));
     let mut no_iat = no_iat.clone();
     no_iat.remove("iat");
@@ -168,7 +170,10 @@ fn an_operator_without_a_target_is_a_normal_token() {
     let mut claims = operator(json!({"exp": NOW + 86_400}));
     claims.remove("target_tenant");
     let own = identity(decide(&gate, "platform.test", "/billing", &claims));
-    assert_eq!((own.tenant.as_str(), own.acting_operator), ("platform", None));
+    assert_eq!(
+        (own.tenant.as_str(), own.acting_operator),
+        ("platform", None)
+    );
     let outcome = decide(&gate, "acme.test", "/support", &claims);
     assert_eq!(denial(&outcome), Some(Denial::TenantMismatch));
 }

@@ -39,13 +39,19 @@ pub(super) fn operators(
     let Some(raw) = raw else {
         return Ok(None);
     };
-    let tenant = raw
-        .tenant
-        .ok_or_else(|| inv("operators.tenant", "name the platform tenant operators belong to"))?;
+    let tenant = raw.tenant.ok_or_else(|| {
+        inv(
+            "operators.tenant",
+            "name the platform tenant operators belong to",
+        )
+    })?;
     let tenant = validate::tenant_id("tenant", &tenant).map_err(|m| inv("operators.tenant", m))?;
-    let role = raw
-        .role
-        .ok_or_else(|| inv("operators.role", "name the role operators hold in their tenant"))?;
+    let role = raw.role.ok_or_else(|| {
+        inv(
+            "operators.role",
+            "name the role operators hold in their tenant",
+        )
+    })?;
     let role = validate::role_name("role", &role).map_err(|m| inv("operators.role", m))?;
     let max_ttl = duration("operators.max_ttl", &raw.max_ttl, DEFAULT_OPERATOR_TTL)?;
     if max_ttl > timing.max_token_ttl {
@@ -100,11 +106,23 @@ mod tests {
     fn each_mistake_names_its_key() {
         let cases = [
             ("[operators]\nrole = \"op\"", "operators.tenant: name"),
-            ("[operators]\ntenant = \"Platform\"\nrole = \"op\"", "operators.tenant:"),
+            (
+                "[operators]\ntenant = \"Platform\"\nrole = \"op\"",
+                "operators.tenant:",
+            ),
             ("[operators]\ntenant = \"platform\"", "operators.role: name"),
-            ("[operators]\ntenant = \"p\"\nrole = \"op\"\nmax_ttl = \"0s\"", "operators.max_ttl"),
-            ("[operators]\ntenant = \"p\"\nrole = \"op\"\nmax_ttl = \"300d\"", "keys.max_token_ttl"),
-            ("[operators]\ntenant = \"p\"\nrole = \"op\"\nttl = \"5m\"", "ttl"),
+            (
+                "[operators]\ntenant = \"p\"\nrole = \"op\"\nmax_ttl = \"0s\"",
+                "operators.max_ttl",
+            ),
+            (
+                "[operators]\ntenant = \"p\"\nrole = \"op\"\nmax_ttl = \"300d\"",
+                "keys.max_token_ttl",
+            ),
+            (
+                "[operators]\ntenant = \"p\"\nrole = \"op\"\nttl = \"5m\"",
+                "ttl",
+            ),
         ];
         for (section, needle) in cases {
             let error = parse(section).expect_err(section);

@@ -173,7 +173,11 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 }
 
 /// A positive duration (`10m`, `168h`), or `default` when the key is absent.
-pub(super) fn duration(key: &'static str, v: &Option<String>, default: i64) -> Result<i64, ParseError> {
+pub(super) fn duration(
+    key: &'static str,
+    v: &Option<String>,
+    default: i64,
+) -> Result<i64, ParseError> {
     match v {
         None => Ok(default),
         Some(s) => match parse_duration(s) {

@@ -103,7 +103,10 @@ struct Checked {
 
 /// The input's shape: a target other than the operators' own tenant, a reason, a lifetime
 /// within the cap.
-fn check_input(settings: &OperatorSettings, input: &ElevateInput<'_>) -> Result<Checked, FlowError> {
+fn check_input(
+    settings: &OperatorSettings,
+    input: &ElevateInput<'_>,
+) -> Result<Checked, FlowError> {
     let email = validate::email("email", input.email).map_err(FlowError::Invalid)?;
     let target = validate::tenant_id("tenant", input.target).map_err(FlowError::Invalid)?;
     if target == settings.tenant {

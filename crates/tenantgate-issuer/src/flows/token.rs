@@ -56,7 +56,10 @@ fn sign(ctx: &Ctx<'_>, grant: Grant, t: i64) -> Result<(String, AccessClaims), F
 /// With `[tokens] permissions`, the catalog permissions of `roles`, sorted and without
 /// duplicates (a role not in the catalog grants none); `None` otherwise. Read when the token is
 /// signed, so a change to the catalog shows at the next sign-in or refresh, like a grant.
-pub(super) fn permissions_of(ctx: &Ctx<'_>, roles: &[String]) -> Result<Option<Vec<String>>, FlowError> {
+pub(super) fn permissions_of(
+    ctx: &Ctx<'_>,
+    roles: &[String],
+) -> Result<Option<Vec<String>>, FlowError> {
     if !ctx.config.emit_permissions {
         return Ok(None);
     }

@@ -40,9 +40,9 @@ pub(super) async fn elevate(
     let ttl = match req.ttl {
         None => None,
         Some(Ttl::Seconds(s)) => Some(s),
-        Some(Ttl::Text(t)) => Some(
-            parse_duration(&t).map_err(|m| ApiError::InvalidRequest(format!("ttl: {m}")))?,
-        ),
+        Some(Ttl::Text(t)) => {
+            Some(parse_duration(&t).map_err(|m| ApiError::InvalidRequest(format!("ttl: {m}")))?)
+        }
     };
     let ip = client_ip(&admin.app, admin.peer, &admin.headers);
     let elevated = blocking(&admin.app, move |app| {

@@ -3,7 +3,8 @@
 
 use super::*;
 
-const OPERATORS: &str = "[operators]\ntenant = \"platform\"\nrole = \"operator\"\nmax_ttl = \"10m\"\n";
+const OPERATORS: &str =
+    "[operators]\ntenant = \"platform\"\nrole = \"operator\"\nmax_ttl = \"10m\"\n";
 
 /// An issuer with the platform tenant, its operator `ops@platform.test`, a customer tenant
 /// `acme` whose own admin `fake@acme.test` holds a role named `operator` there too.
@@ -66,13 +67,41 @@ fn the_admin_api_elevates_an_operator_for_one_tenant() {
 fn only_operators_with_a_reason_and_a_short_ttl_are_elevated() {
     let issuer = start();
     let cases = [
-        (json!({"email": "fake@acme.test", "tenant": "platform", "reason": "x"}), 400, "operators' own tenant"),
-        (json!({"email": "fake@acme.test", "tenant": "acme", "reason": "x"}), 400, "is not an operator"),
-        (json!({"email": "dev@platform.test", "tenant": "acme", "reason": "x"}), 400, "is not an operator"),
-        (json!({"email": "ops@platform.test", "tenant": "acme", "reason": " "}), 400, "reason"),
-        (json!({"email": "ops@platform.test", "tenant": "acme", "reason": "x", "ttl": "11m"}), 400, "ttl: must be 1s to 10m"),
-        (json!({"email": "ops@platform.test", "tenant": "nowhere", "reason": "x"}), 404, "no such tenant"),
-        (json!({"email": "ops@platform.test", "tenant": "acme"}), 400, "reason"),
+        (
+            json!({"email": "fake@acme.test", "tenant": "platform", "reason": "x"}),
+            400,
+            "operators' own tenant",
+        ),
+        (
+            json!({"email": "fake@acme.test", "tenant": "acme", "reason": "x"}),
+            400,
+            "is not an operator",
+        ),
+        (
+            json!({"email": "dev@platform.test", "tenant": "acme", "reason": "x"}),
+            400,
+            "is not an operator",
+        ),
+        (
+            json!({"email": "ops@platform.test", "tenant": "acme", "reason": " "}),
+            400,
+            "reason",
+        ),
+        (
+            json!({"email": "ops@platform.test", "tenant": "acme", "reason": "x", "ttl": "11m"}),
+            400,
+            "ttl: must be 1s to 10m",
+        ),
+        (
+            json!({"email": "ops@platform.test", "tenant": "nowhere", "reason": "x"}),
+            404,
+            "no such tenant",
+        ),
+        (
+            json!({"email": "ops@platform.test", "tenant": "acme"}),
+            400,
+            "reason",
+        ),
     ];
     for (body, status, needle) in cases {
         let r = elevate(&issuer, body.clone());
@@ -96,25 +125,53 @@ fn only_operators_with_a_reason_and_a_short_ttl_are_elevated() {
 fn the_cli_elevates_and_an_issuer_without_operators_refuses() {
     let issuer = start();
     let out = issuer.cli(
-        &["elevate", "--email", "ops@platform.test", "--tenant", "acme", "--reason", "INC-9",
-          "--ttl", "2m"],
+        &[
+            "elevate",
+            "--email",
+            "ops@platform.test",
+            "--tenant",
+            "acme",
+            "--reason",
+            "INC-9",
+            "--ttl",
+            "2m",
+        ],
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let claims = pyjwt_verify(&issuer.url("/.well-known/jwks.json"), &token).expect("verifies");
     assert_eq!(claims["target_tenant"], "acme");
-    assert_eq!(claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"), 120);
+    assert_eq!(
+        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
+        120
+    );
     assert!(issuer
         .audit()
         .iter()
         .any(|e| e["action"] == "elevate" && e["actor"] == "cli" && e["reason"] == "INC-9"));
-    let out = issuer.cli(&["elevate", "--email", "ops@platform.test", "--tenant", "acme"], None);
+    let out = issuer.cli(
+        &[
+            "elevate",
+            "--email",
+            "ops@platform.test",
+            "--tenant",
+            "acme",
+        ],
+        None,
+    );
     assert!(!out.status.success(), "the reason is mandatory");
 
     let plain = Issuer::start(Options::new(Backend::Sqlite));
     plain.tenant("acme", json!({}));
-    let r = elevate(&plain, json!({"email": "ops@platform.test", "tenant": "acme", "reason": "x"}));
+    let r = elevate(
+        &plain,
+        json!({"email": "ops@platform.test", "tenant": "acme", "reason": "x"}),
+    );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("no [operators] section"), "{}", r.text());
 }

@@ -122,8 +122,11 @@ fn the_acting_operator_header_is_a_header_of_its_own() {
             "also headers.user",
         ),
         (
-            with("/headers", json!({"acting_operator": "x-plan",
-                                    "claims": {"x-plan": "plan"}})),
+            with(
+                "/headers",
+                json!({"acting_operator": "x-plan",
+                                    "claims": {"x-plan": "plan"}}),
+            ),
             "also headers.claims.x-plan",
         ),
         (
@@ -133,7 +136,11 @@ fn the_acting_operator_header_is_a_header_of_its_own() {
         ),
         (
             with("/headers", json!({"acting_operator": "x-token"})).tap(|d| {
-                set(d, "/providers/0/token_sources", json!([{"type": "header", "name": "x-token"}]))
+                set(
+                    d,
+                    "/providers/0/token_sources",
+                    json!([{"type": "header", "name": "x-token"}]),
+                )
             }),
             "also providers[0].token_sources[0]",
         ),
