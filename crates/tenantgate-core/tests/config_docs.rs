@@ -213,7 +213,8 @@ fn maximal() -> Value {
                         {"claim": "amr", "contains": "mfa"}
                     ]
                 },
-                "tenant_context": {"header": "x-org", "required": ["header"]}
+                "tenant_context": {"header": "x-org", "required": ["header"]},
+                "operators": true
             },
             {"path": {"exact": "/healthz"}, "require": "public"},
             {"path": {"glob": "/api/**"}, "require": "authenticated"},
@@ -221,11 +222,13 @@ fn maximal() -> Value {
         ],
         "default_requirement": "authenticated",
         "headers": {"tenant": "x-t", "user": "x-u", "roles": "x-r", "forward_token": true,
-                    "claims": {"x-plan": "plan"}},
+                    "claims": {"x-plan": "plan"}, "acting_operator": "x-operator"},
         "jwks_wait_ms": 1000,
         "retry_after_seconds": 2,
         "cache": {"max_entries": 5, "max_bytes": 4096, "negative_max_entries": 7},
-        "path_parameters": "strip"
+        "path_parameters": "strip",
+        "operators": {"providers": ["shared"], "tenants": ["platform"], "role": "operator",
+                      "max_lifetime_seconds": 300, "target_claim": "act_for"}
     })
 }
 
@@ -292,6 +295,7 @@ const OBJECTS: &[(&str, &str)] = &[
     ("/tenants/acme", "/$defs/tenant"),
     ("/routes/0", "/$defs/route"),
     ("/tenant_context", "/$defs/tenant_context"),
+    ("/operators", "/$defs/operators"),
     ("/routes/0/tenant_context", "/$defs/tenant_context"),
     ("/routes/0/path", "/$defs/path_match"),
     ("/routes/0/require", "/$defs/requirement"),
