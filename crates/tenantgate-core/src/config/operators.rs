@@ -47,7 +47,7 @@ impl Operators {
             self.providers.is_empty() || self.providers.iter().any(|p| p == provider);
         let from_tenant = self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant);
         let origin = !(self.providers.is_empty() && self.tenants.is_empty());
-        origin && from_provider && from_tenant && roles.iter().any(|r| *r == self.role)
+        origin && from_provider && from_tenant && roles.contains(&self.role)
     }
 }
 

@@ -44,7 +44,7 @@ impl Gate {
         }
         let lifetime = issued_at(verified).map(|iat| verified.expires_at.saturating_sub(iat));
         let max = i64::try_from(operators.max_lifetime_seconds).unwrap_or(i64::MAX);
-        if !lifetime.is_some_and(|lifetime| lifetime <= max) {
+        if lifetime.is_none_or(|lifetime| lifetime > max) {
             return Err(Denial::OperatorLifetimeExceeded);
         }
         let known = self.config.allow_unlisted_tenants || self.tenant_index(target).is_some();
