@@ -2,8 +2,9 @@
 //! shows them under the `wasmcustom.` prefix).
 //! Names: `tenantgate.requests.{allowed,denied}`, `tenantgate.denied.<code>`,
 //! `tenantgate.tenant.<tenant>.{allowed,denied}` (tenants of the configuration, others under
-//! `_other`), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}` and the gauge
-//! `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`].
+//! `_other`), `tenantgate.tenant.<tenant>.operator` (requests operators made on the tenant's
+//! behalf, with an `operators` section only), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}`
+//! and the gauge `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`].
 
 mod audit;
 
@@ -25,6 +26,8 @@ pub struct Metrics {
     by_denial: HashMap<Denial, u32>,
     /// (allowed, denied) per configured tenant in `Config::tenants` order, then `_other`.
     by_tenant: Vec<(Option<u32>, Option<u32>)>,
+    /// Operator requests per tenant, in the order of `by_tenant`; empty without `operators`.
+    operator_by_tenant: Vec<Option<u32>>,
     /// Per provider: fetch success, failure, rejected response, keys gauge.
     jwks: Vec<JwksMetrics>,
 }
@@ -88,6 +91,10 @@ impl Metrics {
                 counter(&format!("tenantgate.tenant.{tenant}.denied")),
             );
             metrics.by_tenant.push(pair);
+            if config.operators.is_some() {
+                let operator = counter(&format!("tenantgate.tenant.{tenant}.operator"));
+                metrics.operator_by_tenant.push(operator);
+            }
         }
         for provider in &config.providers {
             let prefix = format!("tenantgate.jwks.{}", provider.name);
@@ -117,6 +124,14 @@ impl Metrics {
         bump(host, self.denied);
         bump(host, self.by_denial.get(&denial).copied());
         bump(host, self.tenant(tenant).and_then(|pair| pair.1));
+    }
+
+    /// An operator acted on `tenant` (`Place::tenant`: the target tenant).
+    pub fn operator(&self, host: &impl Host, tenant: Option<usize>) {
+        let id = tenant
+            .and_then(|t| self.operator_by_tenant.get(t))
+            .or_else(|| self.operator_by_tenant.last());
+        bump(host, id.copied().flatten());
     }
 
     pub fn fetch(&self, host: &impl Host, provider: usize, result: FetchResult) {

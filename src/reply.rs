@@ -21,9 +21,15 @@ fn log_failure(what: &str, result: Result<(), HostError>) {
 /// host call.
 pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(String, String)]) {
     let names = &config.headers;
-    let protected = [&names.tenant, &names.user, &names.roles, &names.would_deny]
-        .into_iter()
-        .chain(names.claims.keys());
+    let protected = [
+        &names.tenant,
+        &names.user,
+        &names.roles,
+        &names.would_deny,
+        &names.acting_operator,
+    ]
+    .into_iter()
+    .chain(names.claims.keys());
     let protected: Vec<&String> = protected.collect();
     let mut removed: Vec<&str> = Vec::new();
     for (name, _) in headers {
@@ -55,6 +61,9 @@ pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[
     }
     for (name, value) in &identity.claim_headers {
         set(name, value);
+    }
+    if let Some(operator) = &identity.acting_operator {
+        set(&names.acting_operator, operator);
     }
     if names.forward_token {
         return;

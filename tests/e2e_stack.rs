@@ -54,6 +54,11 @@ struct Stack {
 /// Issuer with tenants acme and globex (alice: admin in acme; carol: member in globex), Envoy
 /// with the filter, the echo upstream. `None` when the artifacts are missing outside CI.
 fn stack(options: Options) -> Option<Stack> {
+    stack_with(options, &policy())
+}
+
+/// [`stack`] with another filter policy.
+fn stack_with(options: Options, policy: &Value) -> Option<Stack> {
     let artifacts = support::artifacts()?;
     let issuer = Issuer::start(options);
     issuer.tenant("acme", json!({}));
@@ -78,7 +83,7 @@ fn stack(options: Options) -> Option<Stack> {
         .expect("issuer port");
     let upstream = EchoUpstream::start();
     let envoy = EnvoyBuilder::new(&artifacts.envoy)
-        .filter(&artifacts.wasm, &policy())
+        .filter(&artifacts.wasm, policy)
         .upstream(upstream.port())
         .cluster("tenantgate_issuer", port)
         .concurrency(2)
@@ -279,6 +284,94 @@ fn tokens_keep_verifying_from_the_cached_key_set_when_the_issuer_is_down() {
 }
 
 /// A loopback port nothing listens on (released at once; the demo binds it a moment later).
+/// Break-glass across the chain: the issuer's `elevate` mints a platform operator's token for
+/// acme, which Envoy accepts on acme's support route only, as acme with the acting operator.
+#[test]
+fn an_elevated_operator_acts_on_the_target_tenant_only() {
+    let mut policy = policy();
+    policy["tenants"]["platform"] = json!({});
+    policy["routes"] = json!([
+        {"name": "support", "path": {"prefix": "/api/support"}, "require": "authenticated",
+         "operators": true},
+        {"name": "api", "path": {"prefix": "/api"}, "require": "authenticated"}
+    ]);
+    policy["operators"] = json!({"tenants": ["platform"], "role": "operator"});
+    let mut options = Options::new(Backend::Sqlite);
+    options.extra = "[operators]\ntenant = \"platform\"\nrole = \"operator\"\n".into();
+    let Some(s) = stack_with(options, &policy) else {
+        return;
+    };
+    s.issuer.tenant("platform", json!({}));
+    s.issuer.member(
+        "platform",
+        "ops@platform.example",
+        Some("ops-password-1"),
+        &["operator"],
+    );
+    let out = s.issuer.cli(
+        &[
+            "elevate",
+            "--email",
+            "ops@platform.example",
+            "--tenant",
+            "acme",
+            "--reason",
+            "INC-1234 billing export stuck",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "elevate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let operator = issuer_support::payload(&token)["sub"]
+        .as_str()
+        .expect("sub")
+        .to_string();
+
+    let id = support::request_id();
+    let r = s.envoy.send(
+        &Req::get("acme.e2e.local", "/api/support/tickets")
+            .bearer(&token)
+            .header("x-acting-operator", "someone-else")
+            .header("x-request-id", &id),
+    );
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let seen = s.upstream.find(&id).expect("upstream saw it");
+    assert_eq!(seen.header_all("x-tenant-id"), ["acme"]);
+    assert_eq!(seen.header_all("x-acting-operator"), [operator.as_str()]);
+    assert_eq!(
+        s.envoy.wasm_stat("tenantgate.tenant.acme.operator"),
+        Some(1)
+    );
+
+    for (host, path, code) in [
+        ("acme.e2e.local", "/api/invoices", "operator_route_denied"),
+        (
+            "globex.e2e.local",
+            "/api/support/tickets",
+            "operator_target_mismatch",
+        ),
+    ] {
+        let r = s.envoy.send(&Req::get(host, path).bearer(&token));
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some(code),
+            "{host}{path}: {}",
+            r.summary()
+        );
+    }
+    let audit = s.issuer.audit();
+    assert!(
+        audit.iter().any(|e| e["action"] == "elevate"
+            && e["tenantId"] == "acme"
+            && e["reason"] == "INC-1234 billing export stuck"),
+        "{audit:?}"
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -9,7 +9,7 @@ mod tests;
 
 use tenantgate_core::config::ConfigErrors;
 use tenantgate_core::denial::Denial;
-use tenantgate_core::gate::{Enforcement, Gate, Outcome, RequestView};
+use tenantgate_core::gate::{Enforcement, Gate, Outcome, Place, RequestView};
 use tenantgate_core::verify::cache::TokenCache;
 
 use crate::host::Host;
@@ -233,6 +233,9 @@ impl<H: Host> Worker<H> {
             Outcome::Allow { identity, at } => {
                 self.metrics.allowed(&self.host, at.tenant);
                 if let Some(identity) = identity {
+                    if let Some(operator) = &identity.acting_operator {
+                        self.operator_acted(operator, &identity.tenant, *at);
+                    }
                     reply::allow(&self.host, config, identity, headers);
                 }
                 Verdict::Continue
@@ -256,6 +259,25 @@ impl<H: Host> Worker<H> {
             }
             Outcome::AwaitKeys { .. } => Verdict::Pause,
         }
+    }
+
+    /// Break-glass is loud: every request an operator makes for a tenant is counted for that
+    /// tenant and logged at warn.
+    fn operator_acted(&self, operator: &str, tenant: &str, at: Place) {
+        self.metrics.operator(&self.host, at.tenant);
+        let route = at.rule.map_or_else(
+            || "default".to_string(),
+            |r| {
+                let name = self
+                    .gate
+                    .config()
+                    .routes
+                    .get(r)
+                    .and_then(|r| r.name.as_deref());
+                name.map_or_else(|| format!("routes[{r}]"), |n| format!("routes[{r}] ({n})"))
+            },
+        );
+        log::warn!("tenantgate: operator {operator:?} acting on tenant {tenant:?} (route {route})");
     }
 
     /// Decides again every request that waited for `provider`'s keys, now that they changed. A kid

@@ -11,6 +11,7 @@ mod context;
 mod credentials;
 mod forwarding;
 mod jwks;
+mod operators;
 mod paths;
 mod requirements;
 mod routes;

@@ -68,6 +68,14 @@ pub enum Denial {
     /// A claim that `headers.claims` forwards has a value no header can carry as documented: an
     /// object, a nested list, a control character, or a list item holding the separator.
     ClaimNotForwardable,
+    /// An operator's token names a target tenant on a route without `operators: true`.
+    OperatorRouteDenied,
+    /// An operator's token acting on another tenant lives longer than `operators`
+    /// allows, or carries no `iat` to tell.
+    OperatorLifetimeExceeded,
+    /// An operator's token names a target tenant other than the one the request addresses, or
+    /// one that is not a configured tenant.
+    OperatorTargetMismatch,
 }
 
 /// The RFC 6750 section 3.1 `error` attribute of `WWW-Authenticate`.
@@ -90,7 +98,7 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 30] = [
+    pub const ALL: [Denial; 33] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
@@ -121,6 +129,9 @@ impl Denial {
         Denial::PathInvalid,
         Denial::KeysUnavailable,
         Denial::ClaimNotForwardable,
+        Denial::OperatorRouteDenied,
+        Denial::OperatorLifetimeExceeded,
+        Denial::OperatorTargetMismatch,
     ];
 
     /// HTTP status of the local reply.
@@ -134,7 +145,9 @@ impl Denial {
             | Denial::ScopeRequired
             | Denial::ClaimConditionUnmet
             | Denial::ClaimConditionInvalid
-            | Denial::RouteDenied => 403,
+            | Denial::RouteDenied
+            | Denial::OperatorRouteDenied
+            | Denial::OperatorTargetMismatch => 403,
             Denial::KeysUnavailable => 503,
             _ => 401,
         }
@@ -156,7 +169,9 @@ impl Denial {
             | Denial::PermissionRequired
             | Denial::ScopeRequired
             | Denial::ClaimConditionUnmet
-            | Denial::ClaimConditionInvalid => Some(BearerError::InsufficientScope),
+            | Denial::ClaimConditionInvalid
+            | Denial::OperatorRouteDenied
+            | Denial::OperatorTargetMismatch => Some(BearerError::InsufficientScope),
             _ => Some(BearerError::InvalidToken),
         }
     }
@@ -194,6 +209,9 @@ impl Denial {
             Denial::PathInvalid => "path_invalid",
             Denial::KeysUnavailable => "jwks_unavailable",
             Denial::ClaimNotForwardable => "claim_not_forwardable",
+            Denial::OperatorRouteDenied => "operator_route_denied",
+            Denial::OperatorLifetimeExceeded => "operator_lifetime_exceeded",
+            Denial::OperatorTargetMismatch => "operator_target_mismatch",
         }
     }
 
@@ -244,6 +262,13 @@ impl Denial {
             Denial::PathInvalid => "the request path is not acceptable",
             Denial::KeysUnavailable => "the signing keys are not available yet; retry shortly",
             Denial::ClaimNotForwardable => "a claim of the token cannot be forwarded as a header",
+            Denial::OperatorRouteDenied => "operators may not act on another tenant on this route",
+            Denial::OperatorLifetimeExceeded => {
+                "an operator's token acting on another tenant must be short-lived and carry iat"
+            }
+            Denial::OperatorTargetMismatch => {
+                "the operator's target tenant is not the tenant this request addresses"
+            }
         }
     }
 

@@ -32,6 +32,9 @@ pub struct Identity {
     /// `headers.claims`: header name and value for each claim the token carries, in header
     /// name order; values already checked to be safe in a header.
     pub claim_headers: Vec<(String, String)>,
+    /// Set when an operator acts on another tenant (`operators`): the operator's subject, for
+    /// `headers.acting_operator`. `tenant` is then the target tenant, `user` the operator.
+    pub acting_operator: Option<String>,
 }
 
 /// The decision for one request.
@@ -118,7 +121,13 @@ impl Gate {
             }
         }
         let tenant_ids = config.tenants.keys().cloned().collect();
-        let claims_read = requirement::claims_read(&config);
+        let mut claims_read = requirement::claims_read(&config);
+        if let Some(operators) = &config.operators {
+            // An operator's target and `iat` (for its lifetime), kept in cached tokens too.
+            claims_read.extend([operators.target_claim.clone(), "iat".to_owned()]);
+            claims_read.sort();
+            claims_read.dedup();
+        }
         Ok(Gate {
             config,
             policy,
@@ -263,10 +272,16 @@ impl Gate {
         mut at: Place,
     ) -> Outcome {
         let deny = |denial: Denial, at: Place| Outcome::Deny { denial, at };
-        if let Err(denial) = self.tenant_agrees(named, &verified.tenant) {
-            return deny(denial, at);
+        let target = match self.operator_target(&verified, at.rule, named) {
+            Ok(target) => target,
+            Err(denial) => return deny(denial, at),
+        };
+        if target.is_none() {
+            if let Err(denial) = self.tenant_agrees(named, &verified.tenant) {
+                return deny(denial, at);
+            }
         }
-        at.tenant = self.tenant_index(&verified.tenant);
+        at.tenant = self.tenant_index(target.as_deref().unwrap_or(&verified.tenant));
         if let Requirement::Roles(roles) = requirement {
             if !roles.satisfied_by(&verified.roles) {
                 at.requirement = Some(Part::Roles);
@@ -283,14 +298,16 @@ impl Gate {
             Ok(headers) => headers,
             Err(denial) => return deny(denial, at),
         };
+        let acting_operator = target.is_some().then(|| verified.subject.clone());
         Outcome::Allow {
             identity: Some(Identity {
-                tenant: verified.tenant,
+                tenant: target.unwrap_or(verified.tenant),
                 user: verified.subject,
                 roles: verified.roles,
                 provider: verified.provider,
                 source,
                 claim_headers,
+                acting_operator,
             }),
             at,
         }
@@ -396,8 +413,11 @@ impl Gate {
 
 pub mod audit;
 pub use audit::Enforcement;
+mod operator;
 
 #[cfg(test)]
 mod context_tests;
 #[cfg(test)]
 mod forwarding_tests;
+#[cfg(test)]
+mod operator_tests;

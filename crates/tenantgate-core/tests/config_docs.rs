@@ -214,7 +214,8 @@ fn maximal() -> Value {
                     ]
                 },
                 "tenant_context": {"header": "x-org", "required": ["header"]},
-                "audit": false
+                "audit": false,
+                "operators": true
             },
             {"path": {"exact": "/healthz"}, "require": "public"},
             {"path": {"glob": "/api/**"}, "require": "authenticated"},
@@ -222,12 +223,15 @@ fn maximal() -> Value {
         ],
         "default_requirement": "authenticated",
         "headers": {"tenant": "x-t", "user": "x-u", "roles": "x-r", "forward_token": true,
-                    "claims": {"x-plan": "plan"}, "would_deny": "x-dry-run"},
+                    "claims": {"x-plan": "plan"}, "would_deny": "x-dry-run",
+                    "acting_operator": "x-operator"},
         "jwks_wait_ms": 1000,
         "retry_after_seconds": 2,
         "cache": {"max_entries": 5, "max_bytes": 4096, "negative_max_entries": 7},
         "path_parameters": "strip",
-        "audit": true
+        "audit": true,
+        "operators": {"providers": ["shared"], "tenants": ["platform"], "role": "operator",
+                      "max_lifetime_seconds": 300, "target_claim": "act_for"}
     })
 }
 
@@ -294,6 +298,7 @@ const OBJECTS: &[(&str, &str)] = &[
     ("/tenants/acme", "/$defs/tenant"),
     ("/routes/0", "/$defs/route"),
     ("/tenant_context", "/$defs/tenant_context"),
+    ("/operators", "/$defs/operators"),
     ("/routes/0/tenant_context", "/$defs/tenant_context"),
     ("/routes/0/path", "/$defs/path_match"),
     ("/routes/0/require", "/$defs/requirement"),

@@ -34,6 +34,8 @@ pub enum Action {
     TenantEnable,
     UserAdd,
     Mint,
+    /// An operator's break-glass token for another tenant.
+    Elevate,
 }
 
 impl Action {
@@ -57,6 +59,7 @@ impl Action {
             Action::TenantEnable => "tenant_enable",
             Action::UserAdd => "user_add",
             Action::Mint => "mint",
+            Action::Elevate => "elevate",
         }
     }
 }

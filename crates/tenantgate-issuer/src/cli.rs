@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+mod elevate;
+
 use super::audit::AuditLog;
 use super::config::Config;
 use super::directory::Tenant;
@@ -43,6 +45,10 @@ enum Command {
     /// Print an access token for any tenant, subject and roles, signed with the current key
     /// (for integration tests of route policies; the user need not exist).
     Mint(MintArgs),
+    /// Print an operator's break-glass token for one customer tenant: short-lived (at most
+    /// [operators] max_ttl), for a member of the operator tenant holding the operator role,
+    /// with a mandatory reason; audited.
+    Elevate(elevate::ElevateArgs),
     /// Create, list, disable or enable tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -228,6 +234,7 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve => serve(s),
         Command::Mint(m) => with_ctx(&s, |ctx| mint(ctx, m)),
+        Command::Elevate(e) => with_ctx(&s, |ctx| elevate::run(ctx, e)),
         Command::Tenant(c) => with_ctx(&s, |ctx| tenant(ctx, c)),
         Command::User(c) => with_ctx(&s, |ctx| user(ctx, c)),
         Command::Role(c) => with_ctx(&s, |ctx| role(ctx, c)),

@@ -5,6 +5,7 @@
 mod audit;
 mod forwarding;
 mod keys;
+mod operators;
 mod requests;
 
 use std::rc::Rc;

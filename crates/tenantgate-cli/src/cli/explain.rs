@@ -280,6 +280,7 @@ fn report(
         decision.push_str(" (audit: not enforced)");
     }
     let upstream = upstream::headers(gate, outcome);
+    let operator = operator_act(outcome);
     // The requirement part that refused the token, if one did.
     let decided = place.and_then(|at| at.requirement).map(|part| {
         let require = rule.map_or(&config.default_requirement, |(_, r)| &r.require);
@@ -305,6 +306,9 @@ fn report(
             "audit": audit_mode,
             "enforced": enforced,
             "upstream_headers": upstream::json(&upstream),
+            "operator": operator.as_ref().map(|(subject, target)| {
+                serde_json::json!({"subject": subject, "target_tenant": target})
+            }),
         });
         println!("{body}");
     } else {
@@ -335,6 +339,25 @@ fn report(
         if !matches!(outcome, Outcome::AwaitKeys { .. }) && enforced != Some(true) {
             println!("upstream: {}", upstream::describe(&upstream));
         }
+        if let Some((subject, target)) = &operator {
+            println!(
+                "operator: {subject} acting on tenant {target} (break-glass: counted, logged)"
+            );
+        }
     }
     status
+}
+
+/// The operator and the tenant it acts on, when the request was allowed as an operator's.
+fn operator_act(outcome: &Outcome) -> Option<(String, String)> {
+    match outcome {
+        Outcome::Allow {
+            identity: Some(identity),
+            ..
+        } => identity
+            .acting_operator
+            .clone()
+            .map(|subject| (subject, identity.tenant.clone())),
+        _ => None,
+    }
 }

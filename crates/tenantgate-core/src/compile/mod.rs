@@ -13,6 +13,7 @@
 mod audit;
 mod context;
 mod headers;
+mod operators;
 mod providers;
 mod requirement;
 mod routes;
@@ -68,6 +69,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     c.headers(config);
     c.claim_headers(config);
     c.would_deny_header(config);
+    c.operators(config);
     c.range("jwks_wait_ms", config.jwks_wait_ms, limits::JWKS_WAIT_MS);
     c.range(
         "retry_after_seconds",

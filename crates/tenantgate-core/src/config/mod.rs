@@ -10,6 +10,7 @@
 mod context;
 mod de;
 mod error;
+mod operators;
 pub mod requirement;
 #[cfg(feature = "schema")]
 mod schema;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 pub use context::{ContextSource, TenantContext};
 pub use error::{ConfigError, ConfigErrors};
+pub use operators::{Operators, DEFAULT_TARGET_CLAIM};
 pub use requirement::{AnyAllOf, ClaimCondition, ClaimTest, TokenRequirement};
 #[cfg(feature = "schema")]
 pub use schema::schema;
@@ -63,6 +65,7 @@ pub mod limits {
     pub const FETCH_TIMEOUT_MS: (u64, u64) = (1, 60_000);
     pub const CACHE_ENTRIES: (u64, u64) = (0, 1_000_000);
     pub const CACHE_BYTES: (u64, u64) = (0, 268_435_456);
+    pub const OPERATOR_LIFETIME_SECONDS: (u64, u64) = (1, 86_400);
 }
 
 /// The JSON given to the tenantgate proxy-wasm filter as Envoy `configuration` or Istio
@@ -150,6 +153,10 @@ pub struct Config {
     /// `token_multiple`) and missing keys are refused all the same. Default false.
     #[serde(default)]
     pub audit: bool,
+    /// Break-glass access: who operators are (a provider, a tenant, and a role), and how long
+    /// their tokens may live to act on another tenant on routes with `operators: true`.
+    #[serde(default)]
+    pub operators: Option<Operators>,
 }
 
 /// Path segment parameters (`/admin;x=1`): Tomcat, Jetty and Spring route `/admin;x=1` as
@@ -345,6 +352,10 @@ pub struct Route {
     /// Audit (dry-run) mode for this route, replacing the top-level `audit`.
     #[serde(default)]
     pub audit: Option<bool>,
+    /// Let an operator's token (see `operators`) act on the tenant it names as its target on
+    /// this route. Default false.
+    #[serde(default)]
+    pub operators: bool,
 }
 
 /// How a rule matches the normalized path. Exactly one key.
@@ -436,6 +447,11 @@ pub struct Headers {
     #[serde(default = "default_would_deny_header")]
     #[cfg_attr(feature = "schema", schemars(with = "schema::IdentityHeader"))]
     pub would_deny: String,
+    /// The header carrying the subject of an operator acting on another tenant (see
+    /// `operators`). Client copies are always stripped.
+    #[serde(default = "default_acting_operator_header")]
+    #[cfg_attr(feature = "schema", schemars(with = "schema::IdentityHeader"))]
+    pub acting_operator: String,
 }
 
 impl Default for Headers {
@@ -447,6 +463,7 @@ impl Default for Headers {
             forward_token: false,
             claims: BTreeMap::new(),
             would_deny: default_would_deny_header(),
+            acting_operator: default_acting_operator_header(),
         }
     }
 }
@@ -538,6 +555,11 @@ fn default_roles_header() -> String {
 fn default_would_deny_header() -> String {
     "x-tenantgate-would-deny".into()
 }
+
+fn default_acting_operator_header() -> String {
+    "x-acting-operator".into()
+}
+
 fn default_cache_entries() -> usize {
     10_000
 }

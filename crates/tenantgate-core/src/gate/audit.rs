@@ -60,6 +60,10 @@ pub fn relaxable(denial: Denial) -> bool {
         | Denial::ClaimConditionUnmet
         | Denial::ClaimConditionInvalid
         | Denial::RouteDenied
+        // An operator refused: passed on without identity, so no one acts as the target tenant.
+        | Denial::OperatorRouteDenied
+        | Denial::OperatorLifetimeExceeded
+        | Denial::OperatorTargetMismatch
         // The hostile value is never written: a refusal let through carries no claim headers.
         | Denial::ClaimNotForwardable => true,
     }

@@ -126,6 +126,7 @@ mod tests {
             require: Requirement::Public,
             tenant_context: None,
             audit: None,
+            operators: false,
         });
         config.host_templates.push("nope".into());
         let errors = compile(&config).expect_err("invalid");

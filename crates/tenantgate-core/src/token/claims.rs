@@ -12,6 +12,9 @@ pub const TENANT_CLAIM: &str = "tenantId";
 pub const ROLES_CLAIM: &str = "roles";
 /// The claim in which the issuer emits the permissions of the roles (opt-in).
 pub const PERMISSIONS_CLAIM: &str = "permissions";
+/// The claim in which an operator's break-glass token names the tenant it acts on (the
+/// filter's default `operators.target_claim`).
+pub const TARGET_TENANT_CLAIM: &str = "target_tenant";
 
 /// The `aud` claim: a single string or an array of strings (RFC 7519 section 4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +54,9 @@ pub struct AccessClaims {
     /// (`[tokens] permissions`); the filter reads them through a provider's `permissions_claim`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub permissions: Option<Vec<String>>,
+    /// An operator's break-glass token (the issuer's `elevate`): the one tenant it acts on.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_tenant: Option<String>,
 }
 
 /// The protected header the issuer emits. `kid` is the RFC 7638 thumbprint of the signing key.
@@ -89,6 +95,7 @@ mod tests {
             jti: "j".into(),
             sid: None,
             permissions: None,
+            target_tenant: None,
         };
         let v = serde_json::to_value(&c).expect("serializes");
         assert_eq!(v[TENANT_CLAIM], "acme");
@@ -101,5 +108,17 @@ mod tests {
         };
         let v = serde_json::to_value(&with).expect("serializes");
         assert_eq!(v[PERMISSIONS_CLAIM][0], "deploy:*");
+        assert!(v.get(TARGET_TENANT_CLAIM).is_none());
+        let elevated = AccessClaims {
+            target_tenant: Some("acme".into()),
+            ..with
+        };
+        let v = serde_json::to_value(&elevated).expect("serializes");
+        assert_eq!(v[TARGET_TENANT_CLAIM], "acme");
+        assert_eq!(
+            crate::config::DEFAULT_TARGET_CLAIM,
+            TARGET_TENANT_CLAIM,
+            "the filter reads by default what the issuer emits"
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! on the same database and keys. Durations are written as `10m`, `168h`, ...; relative paths are
 //! resolved against the directory of the config file.
 
+mod operators;
 mod sections;
+
+pub use self::operators::{OperatorSettings, DEFAULT_OPERATOR_TTL};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -145,6 +148,8 @@ pub struct Config {
     /// `[tokens] permissions`: access tokens carry the catalog permissions of their roles as a
     /// `permissions` claim. Off by default.
     pub emit_permissions: bool,
+    /// `[operators]`: who `elevate` may issue break-glass tokens to. None by default.
+    pub operators: Option<OperatorSettings>,
 }
 
 impl Config {

@@ -33,6 +33,7 @@ struct RawConfig {
     tenant_defaults: RawTenantDefaults,
     #[serde(default)]
     tokens: RawTokens,
+    operators: Option<super::operators::RawOperators>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +137,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
     let (cookie_name, cookie_domain) = cookie(raw.cookie)?;
     let body_limit = body_limit(&raw.http)?;
     let limits = rate_limit(&raw.rate_limit)?;
+    let operators = super::operators::operators(raw.operators, &timing)?;
     Ok(Config {
         listen,
         issuer,
@@ -156,6 +158,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         audit_path: raw.audit.path.as_deref().map(|p| resolve(base, p)),
         tenant_defaults,
         emit_permissions: raw.tokens.permissions,
+        operators,
     })
 }
 
@@ -164,7 +167,7 @@ pub(super) enum ParseError {
     Invalid(&'static str, String),
 }
 
-fn inv(key: &'static str, message: impl Into<String>) -> ParseError {
+pub(super) fn inv(key: &'static str, message: impl Into<String>) -> ParseError {
     ParseError::Invalid(key, message.into())
 }
 
@@ -179,7 +182,11 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 }
 
 /// A positive duration (`10m`, `168h`), or `default` when the key is absent.
-fn duration(key: &'static str, v: &Option<String>, default: i64) -> Result<i64, ParseError> {
+pub(super) fn duration(
+    key: &'static str,
+    v: &Option<String>,
+    default: i64,
+) -> Result<i64, ParseError> {
     match v {
         None => Ok(default),
         Some(s) => match parse_duration(s) {

@@ -6,6 +6,7 @@
 //!
 //! Every flow blocks (storage, Argon2, RSA): async callers run it on the blocking pool.
 
+mod elevate;
 mod refresh;
 mod sign_in;
 mod sign_out;
@@ -13,6 +14,7 @@ mod token;
 
 use std::fmt;
 
+pub use elevate::{elevate, ElevateInput, Elevated};
 pub use refresh::{refresh, Presented, Refreshed};
 pub use sign_in::{sign_in, Delivery, SignInInput, SignInLimits, SignedIn};
 pub use sign_out::{sign_out, SignOutWith};

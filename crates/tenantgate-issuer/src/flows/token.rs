@@ -47,6 +47,7 @@ fn sign(ctx: &Ctx<'_>, grant: Grant, t: i64) -> Result<(String, AccessClaims), F
         jti,
         sid: grant.sid,
         permissions,
+        target_tenant: None,
     };
     let token = ctx.keys.sign(ctx.store, &claims, t)?;
     Ok((token, claims))
@@ -55,7 +56,10 @@ fn sign(ctx: &Ctx<'_>, grant: Grant, t: i64) -> Result<(String, AccessClaims), F
 /// With `[tokens] permissions`, the catalog permissions of `roles`, sorted and without
 /// duplicates (a role not in the catalog grants none); `None` otherwise. Read when the token is
 /// signed, so a change to the catalog shows at the next sign-in or refresh, like a grant.
-fn permissions_of(ctx: &Ctx<'_>, roles: &[String]) -> Result<Option<Vec<String>>, FlowError> {
+pub(super) fn permissions_of(
+    ctx: &Ctx<'_>,
+    roles: &[String],
+) -> Result<Option<Vec<String>>, FlowError> {
     if !ctx.config.emit_permissions {
         return Ok(None);
     }

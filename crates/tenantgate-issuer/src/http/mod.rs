@@ -5,6 +5,7 @@
 //! stable error codes ([`error::ApiError`]).
 
 mod admin;
+mod elevate;
 pub mod error;
 mod extract;
 mod meta;
@@ -129,6 +130,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/sessions/{sid}", get(admin::get_session))
         .route("/admin/keys", get(admin::list_keys))
         .route("/admin/keys/rotate", post(admin::rotate_keys))
+        .route("/admin/elevate", post(elevate::elevate))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(app)

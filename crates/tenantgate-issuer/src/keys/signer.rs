@@ -211,6 +211,7 @@ mod tests {
             jti: "j".into(),
             sid: Some("s".into()),
             permissions: None,
+            target_tenant: None,
         };
         let token = sign(&kp, &kid, &claims).expect("sign");
         let jws = tenantgate_core::token::jws::parse(&token).expect("strict JWS parser accepts it");

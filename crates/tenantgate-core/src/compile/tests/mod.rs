@@ -2,6 +2,7 @@
 //! (`config::parse`, then `compile`).
 
 mod context;
+mod operators;
 mod providers;
 mod requirements;
 mod routes;
