@@ -1,8 +1,7 @@
 //! `tenantgate explain` shows the headers an allowed request carries upstream, and in audit
 //! mode that a refusal is not enforced (exit 0) unless it is one audit mode never relaxes.
 
-use std::io::Write;
-use std::process::Command;
+mod support;
 
 const CONFIG: &str = r#"{
   "providers": [{"name": "shared", "issuer": "https://issuer.example.com", "audiences": ["api"],
@@ -18,20 +17,11 @@ const CONFIG: &str = r#"{
 }"#;
 
 fn explain(args: &[&str]) -> (i32, String) {
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    file.write_all(CONFIG.as_bytes()).expect("writes");
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-        .arg("explain")
-        .arg("--config")
-        .arg(file.path())
-        .args(["--host", "acme.example.com"])
-        .args(args)
-        .output()
-        .expect("runs tenantgate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let args: Vec<&str> = ["--host", "acme.example.com"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    support::explain_with(CONFIG, &args)
 }
 
 const ALICE: &str = r#"{"tenantId":"acme","sub":"alice","roles":["admin"],"plan":"pro"}"#;

@@ -1,8 +1,8 @@
 //! `tenantgate explain` shows when a request is decided as an operator's acting on a tenant,
 //! and refuses operators as the filter does.
 
-use std::io::Write;
-use std::process::Command;
+mod support;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const CONFIG: &str = r#"{
@@ -18,19 +18,7 @@ const CONFIG: &str = r#"{
 }"#;
 
 fn explain(args: &[&str]) -> (i32, String) {
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    file.write_all(CONFIG.as_bytes()).expect("writes");
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-        .arg("explain")
-        .arg("--config")
-        .arg(file.path())
-        .args(args)
-        .output()
-        .expect("runs tenantgate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    support::explain_with(CONFIG, args)
 }
 
 /// A platform operator's claims acting on acme, living `ttl` seconds from now.

@@ -1,8 +1,7 @@
 //! `tenantgate explain` shows which tenant sources (host, path templates, header) named which
 //! tenant, and refuses as the filter does when they disagree or a required one is missing.
 
-use std::io::Write;
-use std::process::Command;
+mod support;
 
 const CONFIG: &str = r#"{
   "providers": [{"name": "shared", "issuer": "https://issuer.example.com", "audiences": ["api"],
@@ -18,19 +17,7 @@ const CONFIG: &str = r#"{
 }"#;
 
 fn explain(args: &[&str]) -> (i32, String) {
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    file.write_all(CONFIG.as_bytes()).expect("writes");
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-        .arg("explain")
-        .arg("--config")
-        .arg(file.path())
-        .args(args)
-        .output()
-        .expect("runs tenantgate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    support::explain_with(CONFIG, args)
 }
 
 const ACME: &str = r#"{"tenantId":"acme","sub":"alice"}"#;
