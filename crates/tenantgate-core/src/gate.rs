@@ -407,3 +407,5 @@ pub use audit::Enforcement;
 mod context_tests;
 #[cfg(test)]
 mod forwarding_tests;
+#[cfg(test)]
+mod idp_tests;

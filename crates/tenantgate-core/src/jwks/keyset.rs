@@ -355,6 +355,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_keys_own_issuer_is_kept_and_tells_keys_apart() {
+        let mut scoped = jwk("a", 2048);
+        scoped["issuer"] = serde_json::json!("https://login.example.com/{tenantid}/v2.0");
+        let with_issuer = set(vec![scoped.clone()]).expect("valid");
+        let plain = set(vec![jwk("a", 2048)]).expect("valid");
+        let (scoped_key, plain_key) = (&with_issuer.keys()[0], &plain.keys()[0]);
+        assert_eq!(
+            scoped_key.issuer(),
+            Some("https://login.example.com/{tenantid}/v2.0")
+        );
+        assert_eq!(plain_key.issuer(), None);
+        assert_ne!(scoped_key.fingerprint(), plain_key.fingerprint());
+        for bad in [serde_json::json!(7), serde_json::json!("")] {
+            scoped["issuer"] = bad;
+            assert!(matches!(
+                set(vec![scoped.clone()]),
+                Err(JwksError::NoUsableKey {
+                    first_rejection: Some(KeyRejection::BadIssuer),
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
     fn parses_rsa_keys_and_finds_them_by_kid() {
         let ks = set(vec![jwk("a", 2048), jwk("b", 4096)]).expect("valid");
         assert_eq!(ks.len(), 2);
