@@ -10,6 +10,7 @@ mod config;
 mod context;
 mod credentials;
 mod forwarding;
+mod idps;
 mod jwks;
 mod operators;
 mod paths;

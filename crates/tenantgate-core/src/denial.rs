@@ -43,6 +43,9 @@ pub enum Denial {
     ClaimInvalid,
     /// The token of a shared issuer carries no tenant claim, or one that is not a string.
     TenantMissing,
+    /// The token's tenant value (its tenant claim or the `{tenant}` of its issuer) is not in its
+    /// provider's `tenant_map`.
+    TenantUnmapped,
     /// The token's tenant does not own the requested host.
     TenantMismatch,
     /// No configured tenant owns the requested host.
@@ -98,7 +101,7 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 33] = [
+    pub const ALL: [Denial; 34] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
@@ -117,6 +120,7 @@ impl Denial {
         Denial::ClaimMissing,
         Denial::ClaimInvalid,
         Denial::TenantMissing,
+        Denial::TenantUnmapped,
         Denial::TenantMismatch,
         Denial::HostUnknown,
         Denial::TenantContextMissing,
@@ -139,6 +143,7 @@ impl Denial {
         match self {
             Denial::TokenMultiple | Denial::PathInvalid | Denial::TenantContextMissing => 400,
             Denial::TenantMismatch
+            | Denial::TenantUnmapped
             | Denial::HostUnknown
             | Denial::RoleRequired
             | Denial::PermissionRequired
@@ -165,6 +170,7 @@ impl Denial {
                 Some(BearerError::InvalidRequest)
             }
             Denial::TenantMismatch
+            | Denial::TenantUnmapped
             | Denial::RoleRequired
             | Denial::PermissionRequired
             | Denial::ScopeRequired
@@ -197,6 +203,7 @@ impl Denial {
             Denial::ClaimMissing => "claim_missing",
             Denial::ClaimInvalid => "claim_invalid",
             Denial::TenantMissing => "tenant_missing",
+            Denial::TenantUnmapped => "tenant_unmapped",
             Denial::TenantMismatch => "tenant_mismatch",
             Denial::HostUnknown => "host_unknown",
             Denial::TenantContextMissing => "tenant_context_missing",
@@ -231,7 +238,7 @@ impl Denial {
             Denial::TokenSourceNotAllowed => {
                 "the token's issuer does not accept tokens from where it was presented"
             }
-            Denial::KeyNotFound => "no trusted key matches the token's key id",
+            Denial::KeyNotFound => "no trusted key matches the token's key id and issuer",
             Denial::SignatureInvalid => "the token's signature does not verify",
             Denial::IssuerNotTrusted => "the token's issuer is not trusted",
             Denial::AudienceMismatch => "the token is not intended for this audience",
@@ -242,6 +249,7 @@ impl Denial {
             Denial::ClaimMissing => "the token lacks a required claim",
             Denial::ClaimInvalid => "a claim of the token has the wrong type or value",
             Denial::TenantMissing => "the token names no tenant",
+            Denial::TenantUnmapped => "the token's tenant is not one this gateway maps",
             Denial::TenantMismatch => {
                 "the host, path and header do not all name the token's tenant"
             }

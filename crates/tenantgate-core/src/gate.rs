@@ -374,6 +374,12 @@ impl Gate {
                 .providers
                 .get(verified.provider)
                 .and_then(|p| p.permissions_claim.as_deref()),
+            scopes_claim: self
+                .config
+                .providers
+                .get(verified.provider)
+                .and_then(|p| p.scopes_claim.as_ref())
+                .map(|paths| paths.0.as_slice()),
             catalog: &self.config.role_permissions,
         }
     }
@@ -419,5 +425,7 @@ mod operator;
 mod context_tests;
 #[cfg(test)]
 mod forwarding_tests;
+#[cfg(test)]
+mod idp_tests;
 #[cfg(test)]
 mod operator_tests;

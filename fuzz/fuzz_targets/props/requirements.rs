@@ -122,6 +122,7 @@ fn holder<'a>(
         roles,
         claims,
         permissions_claim: Some(PERMISSIONS_CLAIM),
+        scopes_claim: None,
         catalog,
     }
 }

@@ -11,6 +11,7 @@
 //! and [`crate::jwks`] values; [`crate::gate`] calls it.
 
 mod audit;
+mod claims;
 mod context;
 mod headers;
 mod operators;

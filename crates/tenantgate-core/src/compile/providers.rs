@@ -58,7 +58,7 @@ impl Compiler {
                 self.not_empty(format!("{at}.audiences[{k}]"), audience);
             }
             self.tenant_binding(&at, provider, config);
-            self.not_empty(format!("{at}.roles_claim"), &provider.roles_claim);
+            self.provider_claims(&at, provider);
             self.token_sources(&at, provider, config);
             self.range(
                 format!("{at}.clock_skew_seconds"),
@@ -74,6 +74,7 @@ impl Compiler {
             }
             compiled.extend(self.jwks(&format!("{at}.jwks"), &provider.jwks));
         }
+        self.issuer_overlaps(config);
         compiled
     }
 

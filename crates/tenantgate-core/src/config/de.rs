@@ -196,3 +196,20 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
         Ok(out)
     }
 }
+
+/// `providers[].tenant_map`: a repeated token value is refused, not merged.
+pub(super) fn unique_keys_opt<'de, D, V>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, V>>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    deserializer
+        .deserialize_map(UniqueKeys(
+            "tenant ids by token value",
+            "token value",
+            PhantomData,
+        ))
+        .map(Some)
+}

@@ -7,6 +7,7 @@
 //! the crate, which all read it. `docs/tenantgate.schema.json` is generated from these types
 //! (cargo feature `schema`).
 
+mod claim_paths;
 mod context;
 mod de;
 mod error;
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use claim_paths::ClaimPaths;
 pub use context::{ContextSource, TenantContext};
 pub use error::{ConfigError, ConfigErrors};
 pub use operators::{Operators, DEFAULT_TARGET_CLAIM};
@@ -48,6 +50,8 @@ pub fn parse(json: &[u8]) -> Result<Config, ConfigErrors> {
 
 /// Default name of the claim naming the tenant (what the issuer emits: see `token::claims`).
 pub const DEFAULT_TENANT_CLAIM: &str = "tenantId";
+/// Default claim of the subject (RFC 7519).
+pub const DEFAULT_SUBJECT_CLAIM: &str = "sub";
 /// Default name of the claim holding the roles (what the issuer emits: see `token::claims`).
 pub const DEFAULT_ROLES_CLAIM: &str = "roles";
 
@@ -184,7 +188,8 @@ pub struct Provider {
     /// A short name used in metrics and logs (`[a-z0-9_-]+`).
     #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[a-z0-9_-]{1,64}$")))]
     pub name: String,
-    /// The exact `iss` value of its tokens.
+    /// The exact `iss` value of its tokens, or a template holding `{tenant}` once
+    /// (`https://login.microsoftonline.com/{tenant}/v2.0`): the tenant is then taken from `iss`.
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub issuer: String,
     /// Accepted audiences; the token's `aud` must contain one of them. Must not be empty.
@@ -195,20 +200,43 @@ pub struct Provider {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Option<schema::TenantId>"))]
     pub tenant: Option<String>,
-    /// Claim naming the tenant, for a shared issuer (default `tenantId`).
+    /// Claim path naming the tenant, for a shared issuer (default `tenantId`; with an issuer
+    /// template, none: the tenant comes from `iss`, and a claim given here must agree with it).
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub tenant_claim: Option<String>,
-    /// Claim holding the role names, an array of strings (default `roles`).
+    /// Claim path(s) holding the role names, each an array of strings (default `roles`); the
+    /// roles of several paths are merged. A name is taken literally; one starting with `/` is a
+    /// JSON Pointer (`/realm_access/roles`, `/st-role/v`).
     #[serde(default = "default_roles_claim")]
-    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
-    pub roles_claim: String,
+    #[cfg_attr(feature = "schema", schemars(extend("default" = "roles")))]
+    pub roles_claim: ClaimPaths,
     /// Claim holding permission strings (an array of strings, or one space-delimited string),
     /// read by `permissions` requirements besides the `role_permissions` of the token's roles.
     /// None by default.
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub permissions_claim: Option<String>,
+    /// Claim path of the subject, forwarded as the user (default `sub`).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub subject_claim: Option<String>,
+    /// Claim path(s) holding OAuth scopes (arrays of strings or space-delimited strings), read
+    /// by `scopes` requirements. Default: `scope` and `scp`.
+    #[serde(default)]
+    pub scopes_claim: Option<ClaimPaths>,
+    /// Check this claim path instead of `aud`: it must hold (a string, or an array of strings)
+    /// one of `audiences`, e.g. `client_id` for Cognito access tokens or `azp`. `aud` is then
+    /// not read. Default: `aud`.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub audience_claim: Option<String>,
+    /// Tenant ids by the value the token carries (its tenant claim, or the `{tenant}` of an
+    /// issuer template), for IdPs whose tenant values are not tenant ids (GUIDs, mixed case).
+    /// When given, a value it does not list is refused (403 `tenant_unmapped`).
+    #[serde(default, deserialize_with = "de::unique_keys_opt")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<BTreeMap<String, schema::TenantId>>", extend("minProperties" = 1, "propertyNames" = {"minLength": 1})))]
+    pub tenant_map: Option<BTreeMap<String, String>>,
     /// Where its tokens are taken from (default: `Authorization: Bearer`).
     #[serde(default = "default_token_sources")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1), extend("uniqueItems" = true, "default" = [{"type": "bearer"}])))]
@@ -229,6 +257,18 @@ impl Provider {
     /// The tenant claim name in force for a shared issuer.
     pub fn tenant_claim_name(&self) -> &str {
         self.tenant_claim.as_deref().unwrap_or(DEFAULT_TENANT_CLAIM)
+    }
+
+    /// The subject claim path in force.
+    pub fn subject_claim_name(&self) -> &str {
+        self.subject_claim
+            .as_deref()
+            .unwrap_or(DEFAULT_SUBJECT_CLAIM)
+    }
+
+    /// Whether `issuer` is a template holding `{tenant}`.
+    pub fn issuer_is_template(&self) -> bool {
+        self.issuer.contains(syntax::TENANT_PLACEHOLDER)
     }
 }
 
@@ -513,8 +553,8 @@ fn default_jwks_wait_ms() -> u64 {
 fn default_retry_after_seconds() -> u64 {
     5
 }
-fn default_roles_claim() -> String {
-    DEFAULT_ROLES_CLAIM.into()
+fn default_roles_claim() -> ClaimPaths {
+    ClaimPaths::one(DEFAULT_ROLES_CLAIM)
 }
 fn default_token_sources() -> Vec<TokenSource> {
     vec![TokenSource::Bearer]

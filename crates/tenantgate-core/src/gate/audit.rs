@@ -51,6 +51,7 @@ pub fn relaxable(denial: Denial) -> bool {
         | Denial::ClaimMissing
         | Denial::ClaimInvalid
         | Denial::TenantMissing
+        | Denial::TenantUnmapped
         | Denial::TenantMismatch
         | Denial::HostUnknown
         | Denial::TenantContextMissing

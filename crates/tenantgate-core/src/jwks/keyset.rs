@@ -20,6 +20,9 @@ pub const MAX_RSA_BITS: usize = 8192;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RsaKey {
     kid: Option<String>,
+    /// The JWK's own `issuer` member (a shared JWKS such as Entra's names one per key): the key
+    /// verifies only tokens whose `iss` it names.
+    issuer: Option<String>,
     n: Vec<u8>,
     e: Vec<u8>,
     fingerprint: KeyFingerprint,
@@ -31,11 +34,17 @@ pub struct RsaKey {
 pub struct KeyFingerprint([u8; 32]);
 
 impl KeyFingerprint {
-    fn of(n: &[u8], e: &[u8]) -> KeyFingerprint {
+    /// The key's `issuer` counts too: a key whose issuer changed no longer vouches for the
+    /// tokens it verified under the old one.
+    fn of(n: &[u8], e: &[u8], issuer: Option<&str>) -> KeyFingerprint {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         for part in [n, e] {
             ctx.update(&(part.len() as u64).to_be_bytes());
             ctx.update(part);
+        }
+        if let Some(issuer) = issuer {
+            ctx.update(&(issuer.len() as u64).to_be_bytes());
+            ctx.update(issuer.as_bytes());
         }
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.finish().as_ref());
@@ -69,14 +78,27 @@ impl RsaKey {
         }
         Ok(RsaKey {
             kid,
+            issuer: None,
             n: n.to_vec(),
             e: e.to_vec(),
-            fingerprint: KeyFingerprint::of(n, e),
+            fingerprint: KeyFingerprint::of(n, e, None),
         })
+    }
+
+    /// The key restricted to tokens whose `iss` `issuer` names (see [`RsaKey::issuer`]).
+    pub fn with_issuer(mut self, issuer: Option<String>) -> RsaKey {
+        self.fingerprint = KeyFingerprint::of(&self.n, &self.e, issuer.as_deref());
+        self.issuer = issuer;
+        self
     }
 
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// The JWK's `issuer` member, when it has one.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// What this key's material is, whatever its `kid`.
@@ -118,6 +140,8 @@ pub enum KeyRejection {
     BadExponent,
     /// Another usable key of the set already has this `kid`.
     DuplicateKid,
+    /// `issuer` is present and not a non-empty string.
+    BadIssuer,
 }
 
 impl std::fmt::Display for KeyRejection {
@@ -146,6 +170,7 @@ impl std::fmt::Display for KeyRejection {
                 f.write_str("the exponent must be odd, at least 3 and below 2^33")
             }
             KeyRejection::DuplicateKid => f.write_str("an earlier key has the same kid"),
+            KeyRejection::BadIssuer => f.write_str("issuer is not a non-empty string"),
         }
     }
 }
@@ -269,9 +294,14 @@ fn parse_jwk(jwk: &Value) -> Result<RsaKey, KeyRejection> {
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(KeyRejection::BadEncoding),
     };
+    let issuer = match jwk.get("issuer") {
+        None => None,
+        Some(Value::String(issuer)) if !issuer.is_empty() => Some(issuer.clone()),
+        Some(_) => return Err(KeyRejection::BadIssuer),
+    };
     let n = decode_component(jwk.get("n"))?;
     let e = decode_component(jwk.get("e"))?;
-    RsaKey::from_components(kid, &n, &e)
+    Ok(RsaKey::from_components(kid, &n, &e)?.with_issuer(issuer))
 }
 
 fn decode_component(value: Option<&Value>) -> Result<Vec<u8>, KeyRejection> {
@@ -322,6 +352,31 @@ pub(crate) mod tests {
 
     fn set(keys: Vec<Value>) -> Result<KeySet, JwksError> {
         KeySet::from_json(serde_json::json!({ "keys": keys }).to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_keys_own_issuer_is_kept_and_tells_keys_apart() {
+        let mut scoped = jwk("a", 2048);
+        scoped["issuer"] = serde_json::json!("https://login.example.com/{tenantid}/v2.0");
+        let with_issuer = set(vec![scoped.clone()]).expect("valid");
+        let plain = set(vec![jwk("a", 2048)]).expect("valid");
+        let (scoped_key, plain_key) = (&with_issuer.keys()[0], &plain.keys()[0]);
+        assert_eq!(
+            scoped_key.issuer(),
+            Some("https://login.example.com/{tenantid}/v2.0")
+        );
+        assert_eq!(plain_key.issuer(), None);
+        assert_ne!(scoped_key.fingerprint(), plain_key.fingerprint());
+        for bad in [serde_json::json!(7), serde_json::json!("")] {
+            scoped["issuer"] = bad;
+            assert!(matches!(
+                set(vec![scoped.clone()]),
+                Err(JwksError::NoUsableKey {
+                    first_rejection: Some(KeyRejection::BadIssuer),
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

@@ -12,6 +12,11 @@ use serde_json::{Map, Value};
 use crate::config::{ClaimCondition, ClaimTest, Config, Requirement, TokenRequirement};
 use crate::denial::Denial;
 
+/// The top-level claim a claim path reads, owned.
+fn top_level(path: &str) -> String {
+    crate::verify::claim_path::top_level(path).into_owned()
+}
+
 /// The claims that carry scopes: `scope` (RFC 8693, a space-delimited string) and `scp` (an
 /// array, or a space-delimited string as Entra sends it).
 pub const SCOPE_CLAIMS: [&str; 2] = ["scope", "scp"];
@@ -46,6 +51,8 @@ pub struct Holder<'a> {
     pub claims: &'a Map<String, Value>,
     /// The token's provider's `permissions_claim`.
     pub permissions_claim: Option<&'a str>,
+    /// The token's provider's `scopes_claim`; `None`: [`SCOPE_CLAIMS`].
+    pub scopes_claim: Option<&'a [String]>,
     /// `role_permissions`.
     pub catalog: &'a BTreeMap<String, Vec<String>>,
 }
@@ -76,7 +83,11 @@ pub fn check(req: &TokenRequirement, token: &Holder<'_>) -> Result<(), (Part, De
     }
     if let Some(scopes) = &req.scopes {
         let mut held = Vec::new();
-        for claim in SCOPE_CLAIMS {
+        let claims: Vec<&str> = match token.scopes_claim {
+            Some(paths) => paths.iter().map(String::as_str).collect(),
+            None => SCOPE_CLAIMS.to_vec(),
+        };
+        for claim in claims {
             held.extend(names(token.claims, Some(claim)).map_err(|d| (Part::Scopes, d))?);
         }
         if !scopes.satisfied(|wanted| held.contains(&wanted)) {
@@ -100,9 +111,10 @@ pub fn grants(granted: &str, wanted: &str) -> bool {
 }
 
 /// The names a claim holds: an array of strings, or one space-delimited string; none when the
-/// claim (or its name) is absent. Any other shape is a malformed claim.
+/// claim (or its name) is absent. Any other shape is a malformed claim. The claim is a claim
+/// path: a name taken literally, or a JSON Pointer ([`lookup`]).
 fn names<'a>(claims: &'a Map<String, Value>, claim: Option<&str>) -> Result<Vec<&'a str>, Denial> {
-    match claim.and_then(|name| claims.get(name)) {
+    match claim.and_then(|name| lookup(claims, name)) {
         None => Ok(Vec::new()),
         Some(Value::String(list)) => Ok(list.split(' ').filter(|s| !s.is_empty()).collect()),
         Some(Value::Array(items)) => items
@@ -213,10 +225,15 @@ pub fn claims_read(config: &Config) -> Vec<String> {
         };
         if req.permissions.is_some() {
             let claims = config.providers.iter();
-            names.extend(claims.filter_map(|p| p.permissions_claim.clone()));
+            names.extend(claims.filter_map(|p| p.permissions_claim.as_deref().map(top_level)));
         }
         if req.scopes.is_some() {
-            names.extend(SCOPE_CLAIMS.map(String::from));
+            for provider in &config.providers {
+                match &provider.scopes_claim {
+                    Some(paths) => names.extend(paths.iter().map(|p| top_level(p))),
+                    None => names.extend(SCOPE_CLAIMS.map(String::from)),
+                }
+            }
         }
         for condition in req.claims.iter().flatten() {
             let top = match condition.claim.strip_prefix('/') {

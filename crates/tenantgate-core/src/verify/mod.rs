@@ -6,6 +6,8 @@
 //! before the signature verifies, except `iss` to pick whose keys to verify with.
 
 pub mod cache;
+pub mod claim_path;
+pub mod issuer;
 pub mod rs256;
 
 use serde_json::{Map, Value};
@@ -90,7 +92,7 @@ pub fn verify_keeping(
     now: u64,
 ) -> Result<VerifiedToken, VerifyFailure> {
     let jws = jws::parse(token)?;
-    let (index, provider) = provider_for(&jws.claims, providers)?;
+    let (index, provider, from_iss) = provider_for(&jws.claims, providers)?;
     let Some(set) = keys.key_set(index) else {
         return Err(VerifyFailure::AwaitKeys {
             provider: index,
@@ -110,9 +112,15 @@ pub fn verify_keeping(
     if !rs256::verify(key, jws.signing_input.as_bytes(), &jws.signature) {
         return Err(Denial::SignatureInvalid.into());
     }
+    if !key_names_issuer(key, provider, &jws.claims, from_iss) {
+        return Err(Denial::KeyNotFound.into());
+    }
     let verified_by = Some(key.fingerprint());
-    let mut verified =
-        check_claims(provider, &jws.claims, now)?.into_verified(index, jws.kid, verified_by);
+    let mut verified = check_claims(provider, &jws.claims, from_iss, now)?.into_verified(
+        index,
+        jws.kid,
+        verified_by,
+    );
     verified.kept = keep_claims(&jws.claims, keep);
     Ok(verified)
 }
@@ -132,25 +140,59 @@ pub fn check_unsigned_claims(
     providers: &[Provider],
     now: u64,
 ) -> Result<VerifiedToken, Denial> {
-    let (index, provider) = provider_for(claims, providers)?;
-    Ok(check_claims(provider, claims, now)?.into_verified(index, None, None))
+    let (index, provider, from_iss) = provider_for(claims, providers)?;
+    Ok(check_claims(provider, claims, from_iss, now)?.into_verified(index, None, None))
 }
 
-/// The provider whose `issuer` equals the payload's `iss` exactly.
-fn provider_for<'p>(
-    claims: &Map<String, Value>,
+/// The provider whose `issuer` equals the payload's `iss` exactly, else the first whose issuer
+/// template matches it, with the tenant value the template takes from `iss`. (The compile step
+/// refuses an exact issuer that a template also matches.)
+fn provider_for<'p, 'c>(
+    claims: &'c Map<String, Value>,
     providers: &'p [Provider],
-) -> Result<(usize, &'p Provider), Denial> {
+) -> Result<(usize, &'p Provider, Option<&'c str>), Denial> {
     let issuer = match claims.get("iss") {
         None => return Err(Denial::ClaimMissing),
-        Some(Value::String(iss)) => iss,
+        Some(Value::String(iss)) => iss.as_str(),
         Some(_) => return Err(Denial::ClaimInvalid),
     };
+    let exact = providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.issuer == issuer);
+    if let Some((index, provider)) = exact {
+        return Ok((index, provider, None));
+    }
     providers
         .iter()
         .enumerate()
-        .find(|(_, p)| p.issuer == *issuer)
+        .filter(|(_, p)| p.issuer_is_template())
+        .find_map(|(index, p)| {
+            issuer::template_tenant(&p.issuer, issuer).map(|tenant| (index, p, Some(tenant)))
+        })
         .ok_or(Denial::IssuerNotTrusted)
+}
+
+/// A key with its own `issuer` member verifies only tokens whose `iss` it names; its
+/// `{tenantid}` stands for the token's tenant value (from an issuer template, else the tenant
+/// claim as signed).
+fn key_names_issuer(
+    key: &crate::jwks::keyset::RsaKey,
+    provider: &Provider,
+    claims: &Map<String, Value>,
+    from_iss: Option<&str>,
+) -> bool {
+    let Some(key_issuer) = key.issuer() else {
+        return true;
+    };
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let tenant = from_iss.or_else(|| {
+        claim_path::lookup(claims, provider.tenant_claim_name()).and_then(Value::as_str)
+    });
+    issuer::key_issuer_matches(key_issuer, iss, tenant)
 }
 
 /// Whether the key that verified a token is still the key its provider's set holds under the
@@ -196,13 +238,14 @@ impl CheckedClaims {
 fn check_claims(
     provider: &Provider,
     claims: &Map<String, Value>,
+    from_iss: Option<&str>,
     now: u64,
 ) -> Result<CheckedClaims, Denial> {
     let (expires_at, valid_until) = check_times(provider, claims, now)?;
     check_audience(provider, claims)?;
     Ok(CheckedClaims {
-        subject: subject(claims)?,
-        tenant: tenant(provider, claims)?,
+        subject: subject(provider, claims)?,
+        tenant: tenant(provider, claims, from_iss)?,
         roles: roles(provider, claims)?,
         expires_at,
         valid_until,
@@ -245,9 +288,11 @@ fn check_times(
     Ok((exp, valid_until))
 }
 
-/// `aud`, a string or an array of strings, must name one of the provider's audiences.
+/// `aud` (or the provider's `audience_claim`), a string or an array of strings, must name one
+/// of the provider's audiences.
 fn check_audience(provider: &Provider, claims: &Map<String, Value>) -> Result<(), Denial> {
-    let audience_ok = match claims.get("aud") {
+    let claim = provider.audience_claim.as_deref().unwrap_or("aud");
+    let audience_ok = match claim_path::lookup(claims, claim) {
         None => return Err(Denial::ClaimMissing),
         Some(Value::String(aud)) => provider.audiences.contains(aud),
         Some(Value::Array(items)) => {
@@ -269,49 +314,66 @@ fn check_audience(provider: &Provider, claims: &Map<String, Value>) -> Result<()
     }
 }
 
-/// `sub`: a non-empty string that can travel in a header.
-fn subject(claims: &Map<String, Value>) -> Result<String, Denial> {
-    match claims.get("sub") {
+/// `sub` (or the provider's `subject_claim`): a non-empty string that can travel in a header.
+fn subject(provider: &Provider, claims: &Map<String, Value>) -> Result<String, Denial> {
+    match claim_path::lookup(claims, provider.subject_claim_name()) {
         None => Err(Denial::ClaimMissing),
         Some(Value::String(sub)) if !sub.is_empty() && header_safe(sub) => Ok(sub.clone()),
         Some(_) => Err(Denial::ClaimInvalid),
     }
 }
 
-/// The provider's bound tenant, else its tenant claim: a non-empty, header-safe string.
-fn tenant(provider: &Provider, claims: &Map<String, Value>) -> Result<String, Denial> {
+/// The provider's bound tenant, else the tenant value of an issuer template or of the tenant
+/// claim (a non-empty, header-safe string; both must be equal when both are read), through the
+/// provider's `tenant_map` when it has one.
+fn tenant(
+    provider: &Provider,
+    claims: &Map<String, Value>,
+    from_iss: Option<&str>,
+) -> Result<String, Denial> {
     if let Some(bound) = &provider.tenant {
         return Ok(bound.clone());
     }
-    match claims.get(provider.tenant_claim_name()) {
-        Some(Value::String(tenant)) if !tenant.is_empty() => {
-            if header_safe(tenant) {
-                Ok(tenant.clone())
-            } else {
-                Err(Denial::ClaimInvalid)
+    let claimed = if from_iss.is_none() || provider.tenant_claim.is_some() {
+        match claim_path::lookup(claims, provider.tenant_claim_name()) {
+            Some(Value::String(tenant)) if !tenant.is_empty() => {
+                if !header_safe(tenant) {
+                    return Err(Denial::ClaimInvalid);
+                }
+                Some(tenant.as_str())
             }
+            _ => return Err(Denial::TenantMissing),
         }
-        _ => Err(Denial::TenantMissing),
+    } else {
+        None
+    };
+    let value = match (from_iss, claimed) {
+        // A token whose issuer names one tenant and whose claim another contradicts itself.
+        (Some(from_iss), Some(claimed)) if from_iss != claimed => return Err(Denial::ClaimInvalid),
+        (Some(value), _) | (None, Some(value)) => value,
+        (None, None) => return Err(Denial::TenantMissing),
+    };
+    match &provider.tenant_map {
+        None => Ok(value.to_owned()),
+        Some(map) => map.get(value).cloned().ok_or(Denial::TenantUnmapped),
     }
 }
 
-/// The roles claim: absent (no roles) or an array of non-empty, header-safe strings without
-/// commas (the roles header joins them with commas).
+/// The roles claims, merged in order without repeats: each absent (no roles) or an array of
+/// non-empty, header-safe strings without commas (the roles header joins them with commas).
 fn roles(provider: &Provider, claims: &Map<String, Value>) -> Result<Vec<String>, Denial> {
-    let items = match claims.get(&provider.roles_claim) {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(Denial::ClaimInvalid),
-    };
-    items
-        .iter()
-        .map(|item| match item {
-            Value::String(role) if !role.is_empty() && header_safe(role) && !role.contains(',') => {
-                Ok(role.clone())
+    let mut roles: Vec<String> = Vec::new();
+    for path in provider.roles_claim.iter() {
+        for role in claim_path::string_array(claims, path)?.unwrap_or_default() {
+            if role.is_empty() || !header_safe(role) || role.contains(',') {
+                return Err(Denial::ClaimInvalid);
             }
-            _ => Err(Denial::ClaimInvalid),
-        })
-        .collect()
+            if !roles.iter().any(|r| r == role) {
+                roles.push(role.to_owned());
+            }
+        }
+    }
+    Ok(roles)
 }
 
 /// A NumericDate claim (RFC 7519 section 2): a JSON number, possibly fractional (floored).

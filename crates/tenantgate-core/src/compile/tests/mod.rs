@@ -1,6 +1,7 @@
 //! Every semantic check of a configuration, at its JSON path, through the whole pipeline
 //! (`config::parse`, then `compile`).
 
+mod claims;
 mod context;
 mod operators;
 mod providers;

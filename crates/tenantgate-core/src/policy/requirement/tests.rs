@@ -45,6 +45,7 @@ fn decide(req: &TokenRequirement, roles: &[&str], claims: Value) -> Result<(), (
             roles: &roles,
             claims: &claims,
             permissions_claim: Some("permissions"),
+            scopes_claim: None,
             catalog: &catalog,
         },
     )
