@@ -3,7 +3,8 @@
 //! Names: `tenantgate.requests.{allowed,denied}`, `tenantgate.denied.<code>`,
 //! `tenantgate.tenant.<tenant>.{allowed,denied}` (tenants of the configuration, others under
 //! `_other`), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}` and the gauge
-//! `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`].
+//! `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`]; the RS256 path's
+//! `tenantgate.rs256.{host,host_failures}` are defined by [`crate::rs256`].
 
 mod audit;
 
