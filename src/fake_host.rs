@@ -67,6 +67,23 @@ struct State {
     body_reads: Vec<usize>,
     metrics: BTreeMap<String, (MetricKind, u32)>,
     values: HashMap<u32, i64>,
+    /// What `verify_signature` does, and how often it was called.
+    verify_signature: VerifySignature,
+    foreign_calls: usize,
+}
+
+/// The host's `verify_signature` foreign function, as a test wants it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VerifySignature {
+    /// The host has no such function (`NotFound`).
+    #[default]
+    Missing,
+    /// A correct one (an independent RSA implementation reading the SubjectPublicKeyInfo).
+    Correct,
+    /// Answers "valid" to everything.
+    AlwaysValid,
+    /// Correct until it starts failing every call (`InternalFailure`), as after configure.
+    FailsAfter(usize),
 }
 
 /// Cheap to clone: clones share the same state, so a test keeps one while the worker owns another.
@@ -129,6 +146,15 @@ impl FakeHost {
     /// The callout answer the next `on_callout_response` reads.
     pub fn set_answer(&self, headers: Vec<(String, String)>, body: Vec<u8>) {
         self.state.borrow_mut().answer = (headers, body);
+    }
+
+    pub fn set_verify_signature(&self, behaviour: VerifySignature) {
+        self.state.borrow_mut().verify_signature = behaviour;
+    }
+
+    /// How many foreign-function calls the host answered or refused.
+    pub fn foreign_calls(&self) -> usize {
+        self.state.borrow().foreign_calls
     }
 
     pub fn refuse_dispatch(&self, refuse: bool) {
@@ -334,4 +360,68 @@ impl Host for FakeHost {
         self.state.borrow_mut().values.insert(id, value);
         Ok(())
     }
+
+    fn call_foreign_function(&self, name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
+        let mut state = self.state.borrow_mut();
+        state.foreign_calls += 1;
+        let behaviour = state.verify_signature;
+        if name != "verify_signature" {
+            return Err(not_found());
+        }
+        match behaviour {
+            VerifySignature::Missing => Err(not_found()),
+            VerifySignature::AlwaysValid => Ok(vec![0x08, 0x01]),
+            VerifySignature::FailsAfter(n) if state.foreign_calls > n => Err(HostError {
+                status: "InternalFailure".into(),
+            }),
+            VerifySignature::Correct | VerifySignature::FailsAfter(_) => {
+                Ok(reference_verify_signature(arguments))
+            }
+        }
+    }
+}
+
+/// Envoy's `verify_signature` on RustCrypto's `rsa`: fields 1 hash, 2 DER SubjectPublicKeyInfo,
+/// 3 signature, 4 text; answers `result` (field 1) true, or an `error` (field 2).
+fn reference_verify_signature(arguments: &[u8]) -> Vec<u8> {
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+
+    let mut fields: [&[u8]; 5] = [&[]; 5];
+    let mut rest = arguments;
+    // Every field these arguments carry is length-delimited with a one-byte tag.
+    while let [tag, tail @ ..] = rest {
+        let (len, tail) = read_varint(tail);
+        let (value, tail) = tail.split_at(len);
+        if let Some(slot) = fields.get_mut(usize::from(tag >> 3)) {
+            *slot = value;
+        }
+        rest = tail;
+    }
+    let [_, hash, key, signature, text] = fields;
+    let valid = hash == b"sha256"
+        && rsa::RsaPublicKey::from_public_key_der(key).is_ok_and(|key| {
+            Signature::try_from(signature).is_ok_and(|sig| {
+                VerifyingKey::<rsa::sha2::Sha256>::new(key)
+                    .verify(text, &sig)
+                    .is_ok()
+            })
+        });
+    if valid {
+        vec![0x08, 0x01]
+    } else {
+        b"\x12\x04fail".to_vec()
+    }
+}
+
+fn read_varint(bytes: &[u8]) -> (usize, &[u8]) {
+    let mut value = 0usize;
+    for (i, byte) in bytes.iter().enumerate() {
+        value |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return (value, &bytes[i + 1..]);
+        }
+    }
+    panic!("truncated varint in the arguments");
 }

@@ -87,4 +87,8 @@ pub trait Host: SharedStore {
 
     /// Sets a gauge.
     fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError>;
+
+    /// Calls the host's foreign function `name` with serialized `arguments`; its serialized
+    /// answer (`NotFound` when the host has no such function).
+    fn call_foreign_function(&self, name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError>;
 }

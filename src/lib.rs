@@ -23,6 +23,7 @@ mod metrics;
 #[cfg(target_arch = "wasm32")]
 mod proxy;
 mod reply;
+mod rs256;
 pub mod worker;
 
 #[cfg(target_arch = "wasm32")]

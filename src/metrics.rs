@@ -4,7 +4,8 @@
 //! `tenantgate.tenant.<tenant>.{allowed,denied}` (tenants of the configuration, others under
 //! `_other`), `tenantgate.tenant.<tenant>.operator` (requests operators made on the tenant's
 //! behalf, with an `operators` section only), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}`
-//! and the gauge `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`].
+//! and the gauge `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`]; the RS256
+//! path's `tenantgate.rs256.{host,host_failures}` are defined by [`crate::rs256`].
 
 mod audit;
 

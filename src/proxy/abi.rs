@@ -6,6 +6,8 @@
 //! - shared data: the SDK panics on statuses it does not expect; [`shared_get`] and [`shared_set`]
 //!   turn them into [`StoreError::Unavailable`], on which the workers fall back to fetching on
 //!   their own.
+//! - foreign functions: the SDK panics on statuses it does not expect; [`foreign_call`] returns
+//!   them, and the caller falls back to ring.
 
 use std::ptr::{null, null_mut};
 
@@ -33,6 +35,14 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
         cas: u32,
+    ) -> Status;
+    fn proxy_call_foreign_function(
+        function_name_data: *const u8,
+        function_name_size: usize,
+        arguments_data: *const u8,
+        arguments_size: usize,
+        results_data: *mut *mut u8,
+        results_size: *mut usize,
     ) -> Status;
 }
 
@@ -97,5 +107,32 @@ pub fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Store
         Status::Ok => Ok(()),
         Status::CasMismatch => Err(StoreError::CasMismatch),
         _ => Err(StoreError::Unavailable),
+    }
+}
+
+/// Calls the host's foreign function `name`: its answer, or the status it refused with.
+pub fn foreign_call(name: &str, arguments: &[u8]) -> Result<Vec<u8>, Status> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: plain pointers to live buffers, read by the host during the call; the answer is a
+    // buffer the host allocated through the SDK's `proxy_on_memory_allocate` (a Vec allocation of
+    // exactly `size` bytes), which we then own.
+    let status = unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            &mut data,
+            &mut size,
+        )
+    };
+    match status {
+        Status::Ok if data.is_null() => Ok(Vec::new()),
+        Status::Ok => {
+            // SAFETY: see above.
+            Ok(unsafe { Vec::from_raw_parts(data, size, size) })
+        }
+        status => Err(status),
     }
 }

@@ -116,4 +116,8 @@ impl Host for ProxyHost {
     fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError> {
         host_result(hostcalls::record_metric(id, value))
     }
+
+    fn call_foreign_function(&self, name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
+        host_result(abi::foreign_call(name, arguments))
+    }
 }

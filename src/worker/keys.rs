@@ -3,7 +3,7 @@
 
 use tenantgate_core::gate::GateProvider;
 use tenantgate_core::jwks::fetch::KeySetFetcher;
-use tenantgate_core::jwks::keyset::KeySet;
+use tenantgate_core::jwks::keyset::{KeySet, RsaKey};
 use tenantgate_core::jwks::shared::{Namespace, Refetch, SharedKeys, Tick};
 use tenantgate_core::jwks::Callout;
 use tenantgate_core::verify::KeySource;
@@ -49,18 +49,28 @@ pub(super) fn provider_keys(
     }
 }
 
+/// The worker's RS256 check: key, message, signature.
+pub(super) type VerifyRs256<'a> = dyn Fn(&RsaKey, &[u8], &[u8]) -> bool + 'a;
+
 /// The key source handed to the gate: the fetchers' current sets, and whether an unknown `kid`
-/// may still trigger a refetch (never on the second pass after a refetch).
+/// may still trigger a refetch (never on the second pass after a refetch), and the worker's RS256
+/// (through the host or ring, [`crate::rs256`]).
 pub(super) struct WorkerKeys<'a> {
     providers: &'a [ProviderKeys],
     allow_refetch: bool,
+    rs256: &'a VerifyRs256<'a>,
 }
 
 impl<'a> WorkerKeys<'a> {
-    pub(super) fn new(providers: &'a [ProviderKeys], allow_refetch: bool) -> Self {
+    pub(super) fn new(
+        providers: &'a [ProviderKeys],
+        allow_refetch: bool,
+        rs256: &'a VerifyRs256<'a>,
+    ) -> Self {
         WorkerKeys {
             providers,
             allow_refetch,
+            rs256,
         }
     }
 }
@@ -81,6 +91,10 @@ impl KeySource for WorkerKeys<'_> {
                 .providers
                 .get(provider)
                 .is_some_and(|p| p.remote.is_some())
+    }
+
+    fn verify_rs256(&self, key: &RsaKey, message: &[u8], signature: &[u8]) -> bool {
+        (self.rs256)(key, message, signature)
     }
 }
 

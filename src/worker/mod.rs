@@ -10,11 +10,13 @@ mod tests;
 use tenantgate_core::config::ConfigErrors;
 use tenantgate_core::denial::Denial;
 use tenantgate_core::gate::{Enforcement, Gate, Outcome, Place, RequestView};
+use tenantgate_core::jwks::keyset::RsaKey;
 use tenantgate_core::verify::cache::TokenCache;
 
 use crate::host::Host;
 use crate::metrics::{AuditMetrics, Metrics};
 use crate::reply::{self, ReplyForm};
+use crate::rs256::Rs256;
 
 use keys::{provider_keys, ProviderKeys, WorkerKeys};
 
@@ -74,6 +76,7 @@ pub struct Worker<H: Host> {
     pending: Vec<Pending>,
     metrics: Metrics,
     audit: AuditMetrics,
+    rs256: Rs256,
 }
 
 impl<H: Host> Worker<H> {
@@ -100,6 +103,7 @@ impl<H: Host> Worker<H> {
         let cache = TokenCache::new(&gate.config().cache);
         let metrics = Metrics::define(&host, gate.config());
         let audit = AuditMetrics::define(&host, gate.config(), gate.audit_configured());
+        let rs256 = Rs256::probe(&host);
         for (index, p) in providers.iter().enumerate() {
             metrics.keys_loaded(&host, index, p.loaded());
         }
@@ -111,6 +115,7 @@ impl<H: Host> Worker<H> {
             pending: Vec::new(),
             metrics,
             audit,
+            rs256,
         }
     }
 
@@ -205,7 +210,10 @@ impl<H: Host> Worker<H> {
 
     /// Decides a request against the current keys and the cache.
     fn decide(&mut self, req: &RequestView<'_>, now_ms: u64, allow_refetch: bool) -> Outcome {
-        let keys = WorkerKeys::new(&self.providers, allow_refetch);
+        let rs256 = |key: &RsaKey, message: &[u8], signature: &[u8]| {
+            self.rs256.verify(&self.host, key, message, signature)
+        };
+        let keys = WorkerKeys::new(&self.providers, allow_refetch, &rs256);
         self.gate
             .decide(req, &keys, Some(&mut self.cache), now_ms / 1000)
     }

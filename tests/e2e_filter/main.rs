@@ -10,6 +10,7 @@ mod config;
 mod context;
 mod credentials;
 mod forwarding;
+mod host_rs256;
 mod idps;
 mod jwks;
 mod operators;

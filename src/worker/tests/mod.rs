@@ -7,6 +7,7 @@ mod forwarding;
 mod keys;
 mod operators;
 mod requests;
+mod rs256;
 
 use std::rc::Rc;
 
@@ -105,8 +106,19 @@ impl Sim {
 
     /// A worker whose shared data is `store`, as another worker of the same Envoy.
     fn start_on(config: &Value, store: Rc<MemStore>, worker_id: u64) -> Sim {
+        Sim::start_prepared(config, store, worker_id, |_| {})
+    }
+
+    /// [`Sim::start_on`] on a host that `prepare` set up before the worker is configured.
+    fn start_prepared(
+        config: &Value,
+        store: Rc<MemStore>,
+        worker_id: u64,
+        prepare: impl FnOnce(&FakeHost),
+    ) -> Sim {
         let clock = u64::try_from(now()).expect("clock after 1970") * 1000;
         let host = FakeHost::new(clock, store, worker_id);
+        prepare(&host);
         host.enter(ROOT);
         let worker = match Worker::configure(host.clone(), config.to_string().as_bytes()) {
             Ok(worker) => worker,

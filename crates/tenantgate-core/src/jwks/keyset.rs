@@ -26,6 +26,8 @@ pub struct RsaKey {
     n: Vec<u8>,
     e: Vec<u8>,
     fingerprint: KeyFingerprint,
+    /// The DER SubjectPublicKeyInfo, built once at load for the host's `verify_signature`.
+    spki: Vec<u8>,
 }
 
 /// SHA-256 of a key's material (modulus and exponent, each length-prefixed): tells two keys
@@ -82,6 +84,7 @@ impl RsaKey {
             n: n.to_vec(),
             e: e.to_vec(),
             fingerprint: KeyFingerprint::of(n, e, None),
+            spki: crate::verify::spki::rsa_spki_der(n, e),
         })
     }
 
@@ -114,6 +117,11 @@ impl RsaKey {
     /// Big-endian public exponent, no leading zeros.
     pub fn e(&self) -> &[u8] {
         &self.e
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo (what the host's `verify_signature` takes).
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
     }
 
     pub fn bits(&self) -> usize {
