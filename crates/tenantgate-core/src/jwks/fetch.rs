@@ -34,7 +34,7 @@ impl KeySetFetcher {
     pub fn new(jwks: &CompiledJwks, seed: u64) -> KeySetFetcher {
         let (keys, remote) = match &jwks.source {
             JwksSource::Inline(keys) => (Some(keys.clone()), false),
-            JwksSource::Remote(_) => (None, true),
+            JwksSource::Remote(_) | JwksSource::Discovery(_) => (None, true),
         };
         KeySetFetcher {
             policy: jwks.policy.clone(),
@@ -123,6 +123,13 @@ impl KeySetFetcher {
     pub fn on_failure(&mut self, now_ms: u64) {
         self.in_flight_since = None;
         self.on_error(now_ms, JwksError::FetchFailed);
+    }
+
+    /// The fetch ended without a key set to load, for a reason the glue found (a refused
+    /// discovery document): the last good set stays and a retry is scheduled, with backoff.
+    pub fn on_refused(&mut self, now_ms: u64, err: JwksError) {
+        self.in_flight_since = None;
+        self.on_error(now_ms, err);
     }
 
     fn on_error(&mut self, now_ms: u64, err: JwksError) {
