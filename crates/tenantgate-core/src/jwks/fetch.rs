@@ -457,6 +457,23 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_found_by_the_glue_backs_off_and_keeps_the_set() {
+        use crate::jwks::DiscoveryError;
+        let mut f = remote();
+        f.fetch_started(0);
+        f.on_response(0, 200, None, &body(&["a"])).expect("loaded");
+        f.fetch_started(600_000);
+        let refused = JwksError::Discovery(DiscoveryError::NoJwksUri);
+        f.on_refused(600_000, refused.clone());
+        assert!(!f.in_flight());
+        assert_eq!(f.last_error(), Some(&refused));
+        assert_eq!(f.consecutive_failures(), 1);
+        assert!(f.key_set().is_some_and(|k| k.contains("a")));
+        let wait = f.next_wakeup().expect("retry scheduled") - 600_000;
+        assert!((500..=1_000).contains(&wait), "{wait}");
+    }
+
+    #[test]
     fn a_lost_fetch_can_be_restarted() {
         let mut f = remote();
         f.fetch_started(0);
