@@ -161,3 +161,95 @@ fn a_jwks_uri_on_another_host_keeps_the_last_good_keys() {
         &format!("https://evil.e2e.test{JWKS_PATH}"),
     ));
 }
+
+/// Istio rewrites the filter's configuration on every `WasmPlugin` change. A push under load
+/// applies the new policy with no refused request, and fetches neither the discovery document
+/// nor the key set again: the new configuration's workers adopt the key set the Envoy holds.
+#[test]
+fn a_configuration_push_under_load_refuses_nothing_and_fetches_nothing() {
+    let Some(artifacts) = support::artifacts() else {
+        return;
+    };
+    let jwks = JwksServer::serving(&keys::jwks(&[&key1()]), 300);
+    jwks.serve_discovery(&good_document());
+    let mut policy = discovery_policy();
+    for setting in [
+        "refresh_min_seconds",
+        "refresh_default_seconds",
+        "refresh_max_seconds",
+    ] {
+        policy["providers"][0]["jwks"][setting] = json!(300);
+    }
+    let upstream = EchoUpstream::start();
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &policy)
+        .upstream(upstream.port())
+        .cluster(JWKS_CLUSTER, jwks.port())
+        .concurrency(2)
+        .pushable()
+        .start();
+    let gw = Gateway {
+        envoy,
+        upstream,
+        jwks,
+    };
+    let k1 = key1();
+    let k1_token = token(&k1, "acme", "alice", &[]);
+    for i in 0..4 {
+        gw.allow(
+            &format!("before the push {i}"),
+            Req::get(ACME, "/api/x").bearer(&k1_token),
+        );
+    }
+    gw.deny(
+        "the new route before the push",
+        Req::get(ACME, "/pushed/x"),
+        Denial::RouteDenied,
+    );
+    let fetched = (gw.jwks.discovery_fetches(), gw.jwks.fetches());
+    assert_eq!(
+        fetched,
+        (1, 1),
+        "one document and one key set for the Envoy"
+    );
+
+    let mut pushed = policy.clone();
+    pushed["routes"].as_array_mut().expect("routes").insert(
+        0,
+        json!({"name": "pushed", "path": {"prefix": "/pushed"}, "require": "public"}),
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let statuses = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let req = Req::get(ACME, "/api/x").bearer(&k1_token);
+                statuses.push(gw.envoy.send(&req).status);
+            }
+            statuses
+        });
+        gw.envoy.push_filter_config(&pushed);
+        let applied = wait_until(Duration::from_secs(20), || {
+            gw.send(Req::get(ACME, "/pushed/x")).0.status == 200
+        });
+        // Some more load on the new configuration before stopping.
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(applied, "the pushed policy never applied");
+        load.join().expect("the load thread")
+    });
+    assert!(statuses.len() >= 10, "too little load: {}", statuses.len());
+    let refused: Vec<_> = statuses.iter().filter(|&&s| s != 200).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} requests refused across the push: {refused:?}",
+        refused.len(),
+        statuses.len()
+    );
+    gw.allow("after the push", Req::get(ACME, "/api/x").bearer(&k1_token));
+    assert_eq!(
+        (gw.jwks.discovery_fetches(), gw.jwks.fetches()),
+        fetched,
+        "the push fetched nothing again"
+    );
+}
