@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::support::wait_until;
+use super::support::{wait_until, JwksMode};
 use super::*;
 
 const DOCUMENT_PATH: &str = "/.well-known/openid-configuration";
@@ -251,5 +251,77 @@ fn a_configuration_push_under_load_refuses_nothing_and_fetches_nothing() {
         (gw.jwks.discovery_fetches(), gw.jwks.fetches()),
         fetched,
         "the push fetched nothing again"
+    );
+}
+
+/// `oidc-provider` (npm, OpenID Certified) on loopback: the filter finds its keys through its
+/// real discovery document, and verifies the RS256 JWT access tokens it issues to a client
+/// (client credentials grant, resource indicator as the audience, `scope` space-delimited).
+#[test]
+fn oidc_provider_tokens_verify_with_keys_found_through_its_discovery() {
+    use support::oidc_provider::{OidcProvider, CLIENT_ID, RESOURCE};
+    let Some(idp) = OidcProvider::start() else {
+        return;
+    };
+    let Some(artifacts) = support::artifacts() else {
+        return;
+    };
+    let policy = json!({
+        "realm": REALM,
+        "providers": [{
+            "name": "oidc",
+            "issuer": idp.issuer(),
+            "audiences": [RESOURCE],
+            "tenant": "acme",
+            "jwks": {"discovery": {"cluster": "oidc", "timeout_ms": 2000}}
+        }],
+        "tenants": {"acme": {"hosts": [ACME]}},
+        "routes": [
+            {"path": {"prefix": "/orders"}, "methods": ["POST"],
+             "require": {"scopes": {"all_of": ["orders:write"]}}},
+            {"path": {"prefix": "/orders"}, "require": {"scopes": {"any_of": ["orders:read"]}}}
+        ],
+        "default_requirement": "deny",
+        "jwks_wait_ms": 5000
+    });
+    let upstream = EchoUpstream::start();
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &policy)
+        .upstream(upstream.port())
+        .cluster("oidc", idp.port())
+        .concurrency(2)
+        .start();
+    let gw = Gateway {
+        envoy,
+        upstream,
+        jwks: JwksServer::start(JwksMode::Unavailable),
+    };
+
+    let reader = idp.access_token("orders:read");
+    let seen = gw.allow("a read token", Req::get(ACME, "/orders/1").bearer(&reader));
+    assert_identity("oidc-provider", &seen, "acme", CLIENT_ID, &[]);
+    gw.deny(
+        "a read token writes",
+        Req::new("POST", ACME, "/orders").bearer(&reader),
+        Denial::ScopeRequired,
+    );
+    let writer = idp.access_token("orders:read orders:write");
+    gw.allow(
+        "a write token",
+        Req::new("POST", ACME, "/orders").bearer(&writer),
+    );
+    // The same claims signed by a key oidc-provider does not publish.
+    let forged = key1().sign(&json!({
+        "iss": idp.issuer(), "aud": RESOURCE, "sub": CLIENT_ID, "client_id": CLIENT_ID,
+        "scope": "orders:read", "iat": keys::now(), "exp": keys::now() + 300
+    }));
+    gw.deny(
+        "a token of another key",
+        Req::get(ACME, "/orders/1").bearer(&forged),
+        Denial::KeyNotFound,
+    );
+    assert_eq!(
+        gw.envoy.wasm_stat("tenantgate.jwks.oidc.fetch.rejected"),
+        Some(0)
     );
 }
