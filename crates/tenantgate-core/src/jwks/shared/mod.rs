@@ -23,6 +23,12 @@
 //! - **Unknown `kid`.** A refetch for a token with an unknown `kid` is elected through the same
 //!   lease and rate-limited across workers by a time stamp in the entry, so a flood of tokens
 //!   with a new `kid` makes one fetch per Envoy.
+//! - **Discovery.** With `jwks.discovery` a fetch is two callouts, the document and then the
+//!   key set it names, both made by the lease holder under one lease (`lost_after_ms` counts two
+//!   callout timeouts). Only the key set is published: the others adopt keys and never need the
+//!   document. A refused document is published as a failure, so every worker backs off. Caching
+//!   the document per worker would need its own schedule and a second lifecycle; reading it on
+//!   every fetch costs one small request per refresh per Envoy and follows a moved `jwks_uri`.
 //! - **Fallback.** When the store fails (a call errors, or holds a value this version cannot
 //!   read), the worker falls back to its own fetcher's schedule, as if it were alone.
 //!
