@@ -5,7 +5,7 @@ use tenantgate_core::gate::GateProvider;
 use tenantgate_core::jwks::fetch::KeySetFetcher;
 use tenantgate_core::jwks::keyset::{KeySet, RsaKey};
 use tenantgate_core::jwks::shared::{Namespace, Refetch, SharedKeys, Tick};
-use tenantgate_core::jwks::Callout;
+use tenantgate_core::jwks::{Callout, Discovery, JwksError};
 use tenantgate_core::verify::KeySource;
 
 use super::Worker;
@@ -15,8 +15,12 @@ use crate::metrics::FetchResult;
 /// One provider's keys in this VM: the lifecycle state machine, and how to fetch.
 pub(super) struct ProviderKeys {
     fetcher: KeySetFetcher,
-    /// `None` for an inline key set.
+    /// The first callout of a fetch (with discovery, the document's); `None` for an inline set.
     remote: Option<Callout>,
+    /// `jwks.discovery`: the document's answer names the key set's callout.
+    discovery: Option<Discovery>,
+    /// With discovery, whether the callout in flight is the document's (else the key set's).
+    document_in_flight: bool,
     /// Coordination with the other workers, so one of them fetches per refresh (remote only).
     shared: Option<SharedKeys>,
     /// Token of the callout in flight, if any.
@@ -42,8 +46,9 @@ pub(super) fn provider_keys(
         // Per-worker seeds spread the workers' retries apart.
         fetcher: KeySetFetcher::new(provider.jwks, worker_id ^ (index as u64)),
         remote: provider.jwks.callout().cloned(),
-        shared: Namespace::new(&provider.config.name, &provider.config.jwks)
-            .map(|ns| SharedKeys::new(ns, worker_id)),
+        discovery: provider.jwks.discovery().cloned(),
+        document_in_flight: false,
+        shared: Namespace::of_provider(provider.config).map(|ns| SharedKeys::new(ns, worker_id)),
         in_flight: None,
         refetch_wanted: false,
     }
@@ -159,20 +164,43 @@ impl<H: Host> Worker<H> {
         }
     }
 
-    /// The callout for `provider` answered (`Some`) or failed (`None`).
+    /// The callout for `provider` answered (`Some`) or failed (`None`). With discovery, a good
+    /// document dispatches the key set's callout and counts nothing yet (`None`).
     pub(super) fn fetched(
         &mut self,
         provider: usize,
         now_ms: u64,
         response: Option<(u32, Option<&str>, &[u8])>,
-    ) -> FetchResult {
+    ) -> Option<FetchResult> {
         let name = self.provider_name(provider).to_string();
-        let Some(keys) = self.providers.get_mut(provider) else {
-            return FetchResult::Failure;
-        };
+        let keys = self.providers.get_mut(provider)?;
         keys.in_flight = None;
+        if std::mem::take(&mut keys.document_in_flight) {
+            if let Some((status, _, body)) = response {
+                let max_bytes = keys.fetcher.policy().max_response_bytes;
+                let next = keys
+                    .discovery
+                    .as_ref()
+                    .map(|d| d.jwks_callout(status, body, max_bytes));
+                match next {
+                    Some(Ok(callout)) => {
+                        self.dispatch_to(provider, now_ms, &callout, false);
+                        return None;
+                    }
+                    Some(Err(why)) => {
+                        log::warn!(
+                            "tenantgate: discovery document of provider {name} refused, the \
+                             last good key set stays: {why}"
+                        );
+                        return Some(self.refused(provider, now_ms, JwksError::Discovery(why)));
+                    }
+                    None => {}
+                }
+            }
+        }
+        let keys = self.providers.get_mut(provider)?;
         let Some(shared) = keys.shared.as_mut() else {
-            return FetchResult::Failure;
+            return Some(FetchResult::Failure);
         };
         let result = match response {
             None => {
@@ -200,15 +228,40 @@ impl<H: Host> Worker<H> {
         let loaded = keys.loaded();
         self.metrics.fetch(&self.host, provider, result);
         self.metrics.keys_loaded(&self.host, provider, loaded);
-        result
+        Some(result)
     }
 
-    /// Dispatches the key-set callout of `provider`.
+    /// The fetch of `provider` ended with nothing to load, for `why`: counted as a refused
+    /// response, published to the other workers as a failure (they back off with this one).
+    fn refused(&mut self, provider: usize, now_ms: u64, why: JwksError) -> FetchResult {
+        if let Some(keys) = self.providers.get_mut(provider) {
+            match keys.shared.as_mut() {
+                Some(shared) => shared.on_refused(&self.host, &mut keys.fetcher, now_ms, why),
+                None => keys.fetcher.on_refused(now_ms, why),
+            }
+        }
+        self.metrics
+            .fetch(&self.host, provider, FetchResult::Rejected);
+        FetchResult::Rejected
+    }
+
+    /// Starts a fetch of `provider`: its key set's callout, or with discovery the document's.
     fn dispatch(&mut self, provider: usize, now_ms: u64) {
+        let Some(keys) = self.providers.get(provider) else {
+            return;
+        };
+        let Some(first) = keys.remote.clone() else {
+            return;
+        };
+        let document = keys.discovery.is_some();
+        self.dispatch_to(provider, now_ms, &first, document);
+    }
+
+    /// Dispatches `remote` for `provider` (`document`: the discovery document's callout). A
+    /// fetch's lifetime counts from its first callout: the key set's after a document does not
+    /// restart it, so a fetch that hangs half-way is found lost all the same.
+    fn dispatch_to(&mut self, provider: usize, now_ms: u64, remote: &Callout, document: bool) {
         let dispatched = {
-            let Some(remote) = self.providers.get(provider).and_then(|k| k.remote.as_ref()) else {
-                return;
-            };
             let headers = [
                 (":method", "GET"),
                 (":path", remote.path.as_str()),
@@ -227,7 +280,10 @@ impl<H: Host> Worker<H> {
             Ok(token) => {
                 if let Some(keys) = self.providers.get_mut(provider) {
                     keys.in_flight = Some(token);
-                    keys.fetcher.fetch_started(now_ms);
+                    keys.document_in_flight = document;
+                    if document || keys.discovery.is_none() {
+                        keys.fetcher.fetch_started(now_ms);
+                    }
                 }
             }
             Err((status, cluster)) => {

@@ -9,6 +9,7 @@ mod audit;
 mod config;
 mod context;
 mod credentials;
+mod discovery;
 mod forwarding;
 mod host_rs256;
 mod idps;

@@ -194,6 +194,13 @@ fn maximal() -> Value {
                 "audiences": ["api"],
                 "tenant": "acme",
                 "jwks": {"inline": {"keys": [{"kty": "RSA", "kid": "acme-1", "e": "AQAB", "n": RSA_N}]}}
+            },
+            {
+                "name": "discovered",
+                "issuer": "https://kc.example.com/realms/acme",
+                "audiences": ["api"],
+                "tenant": "acme",
+                "jwks": {"discovery": {"cluster": "keycloak", "timeout_ms": 3000}}
             }
         ],
         "tenants": {"acme": {"hosts": ["acme.example.com"]}},
@@ -332,7 +339,10 @@ fn a_maximal_configuration_passes_both_and_uses_every_schema_field() {
     let root = schema();
     let coverage: &[(&str, &[&str])] = &[
         ("", &[""]),
-        ("/$defs/provider", &["/providers/0", "/providers/1"]),
+        (
+            "/$defs/provider",
+            &["/providers/0", "/providers/1", "/providers/2"],
+        ),
         (
             "/$defs/token_source",
             &[
@@ -341,8 +351,16 @@ fn a_maximal_configuration_passes_both_and_uses_every_schema_field() {
                 "/providers/0/token_sources/2",
             ],
         ),
-        ("/$defs/jwks", &["/providers/0/jwks", "/providers/1/jwks"]),
+        (
+            "/$defs/jwks",
+            &[
+                "/providers/0/jwks",
+                "/providers/1/jwks",
+                "/providers/2/jwks",
+            ],
+        ),
         ("/$defs/remote_jwks", &["/providers/0/jwks/remote"]),
+        ("/$defs/discovery_jwks", &["/providers/2/jwks/discovery"]),
         ("/$defs/tenant", &["/tenants/acme"]),
         ("/$defs/route", &["/routes/0"]),
         (

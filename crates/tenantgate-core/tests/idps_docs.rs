@@ -24,7 +24,8 @@ fn json_blocks() -> Vec<(usize, String)> {
 #[test]
 fn every_provider_block_compiles() {
     let blocks = json_blocks();
-    assert_eq!(blocks.len(), 6, "one block per IdP");
+    // One per IdP, and Keycloak's realm through OIDC discovery.
+    assert_eq!(blocks.len(), 7, "one block per IdP, and one with discovery");
     for (line, json) in blocks {
         if let Err(errors) = Gate::from_json(json.as_bytes()) {
             panic!("docs/idps.md line {line}: {errors}");
@@ -41,6 +42,7 @@ fn each_idp_has_its_block() {
         "auth0",
         "cognito-acme",
         "gcip",
+        "acme-keycloak",
     ] {
         let named = format!("\"name\": \"{idp}\"");
         assert!(

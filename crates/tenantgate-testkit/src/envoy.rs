@@ -6,6 +6,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -30,6 +31,9 @@ pub struct EnvoyBuilder {
     concurrency: u32,
     normalization: bool,
     log_level: String,
+    /// The listener comes from a file Envoy watches (LDS), so the filter's configuration can be
+    /// pushed as Istio pushes it ([`Envoy::push_filter_config`]).
+    file_lds: bool,
 }
 
 /// Envoy refused to start, or did not become ready.
@@ -50,7 +54,15 @@ impl EnvoyBuilder {
             concurrency: 1,
             normalization: true,
             log_level: "warn".into(),
+            file_lds: false,
         }
+    }
+
+    /// Serve the listener through file-based LDS, so that [`Envoy::push_filter_config`] can
+    /// replace the filter's configuration while Envoy runs.
+    pub fn pushable(mut self) -> EnvoyBuilder {
+        self.file_lds = true;
+        self
     }
 
     /// The tenantgate filter from `wasm` with this JSON configuration.
@@ -208,9 +220,13 @@ impl EnvoyBuilder {
         let config_path = dir.path().join("envoy.yaml");
         let admin_path = dir.path().join("admin-address");
         let log_path = dir.path().join("envoy.log");
+        let mut bootstrap = self.bootstrap();
+        let lds = self
+            .file_lds
+            .then(|| Lds::move_listener(&mut bootstrap, dir.path()));
         std::fs::write(
             &config_path,
-            serde_json::to_string_pretty(&self.bootstrap()).expect("bootstrap JSON"),
+            serde_json::to_string_pretty(&bootstrap).expect("bootstrap JSON"),
         )
         .expect("write the Envoy config");
         let log = std::fs::File::create(&log_path).expect("Envoy log file");
@@ -233,6 +249,7 @@ impl EnvoyBuilder {
             admin: None,
             listener: None,
             log_path,
+            lds,
             _dir: dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -264,7 +281,57 @@ pub struct Envoy {
     admin: Option<SocketAddr>,
     listener: Option<SocketAddr>,
     log_path: PathBuf,
+    lds: Option<Lds>,
     _dir: tempfile::TempDir,
+}
+
+/// The listener served through file-based LDS: the file, the listener as first written, and the
+/// version of the last push.
+struct Lds {
+    path: PathBuf,
+    listener: Value,
+    version: AtomicU64,
+}
+
+impl Lds {
+    /// Moves the bootstrap's listener into an LDS file in `dir`, on a port picked now (an
+    /// in-place update keeps the listener's socket only when its address does not change).
+    fn move_listener(bootstrap: &mut Value, dir: &Path) -> Lds {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut listener = bootstrap["static_resources"]["listeners"][0].take();
+        listener["address"]["socket_address"]["port_value"] = json!(port);
+        listener["@type"] = json!("type.googleapis.com/envoy.config.listener.v3.Listener");
+        bootstrap["static_resources"]["listeners"] = json!([]);
+        let lds = Lds {
+            path: dir.join("lds.yaml"),
+            listener,
+            version: AtomicU64::new(1),
+        };
+        lds.write(&lds.listener, 1);
+        // Envoy requires a node identity for any dynamic resource.
+        bootstrap["node"] = json!({ "id": "tenantgate-e2e", "cluster": "tenantgate-e2e" });
+        bootstrap["dynamic_resources"] = json!({
+            "lds_config": {
+                "path_config_source": {
+                    "path": lds.path.to_string_lossy(),
+                    "watched_directory": { "path": dir.to_string_lossy() }
+                },
+                "resource_api_version": "V3"
+            }
+        });
+        lds
+    }
+
+    /// Replaces the file in one rename, as Envoy's file watch expects.
+    fn write(&self, listener: &Value, version: u64) {
+        let response = json!({ "version_info": version.to_string(), "resources": [listener] });
+        let staged = self.path.with_extension("staged");
+        std::fs::write(&staged, response.to_string()).expect("write the LDS file");
+        std::fs::rename(&staged, &self.path).expect("move the LDS file into place");
+    }
 }
 
 impl Envoy {
@@ -355,6 +422,36 @@ impl Envoy {
     /// `/stats` lists those under its `wasmcustom.` namespace (`/stats/prometheus` drops it).
     pub fn wasm_stat(&self, name: &str) -> Option<u64> {
         self.stat(&format!("wasmcustom.{name}"))
+    }
+
+    /// Pushes a new filter configuration through LDS (Envoy built with
+    /// [`EnvoyBuilder::pushable`]) and waits until Envoy accepted it; the new listener may
+    /// still be warming, so poll for the new policy to apply.
+    pub fn push_filter_config(&self, config: &Value) {
+        let lds = self.lds.as_ref().expect("Envoy built with pushable()");
+        let mut listener = lds.listener.clone();
+        let value = listener
+            .pointer_mut(
+                "/filter_chains/0/filters/0/typed_config/http_filters/0/typed_config/config/configuration/value",
+            )
+            .expect("the listener has the tenantgate filter");
+        *value = json!(config.to_string());
+        let accepted = |s: &Self| s.stat("listener_manager.lds.update_success").unwrap_or(0);
+        let before = accepted(self);
+        let version = lds.version.fetch_add(1, Ordering::SeqCst) + 1;
+        lds.write(&listener, version);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while accepted(self) <= before {
+            let rejected = self
+                .stat("listener_manager.lds.update_rejected")
+                .unwrap_or(0);
+            assert!(
+                rejected == 0 && Instant::now() < deadline,
+                "Envoy did not accept the pushed configuration; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Whether Envoy is still running.

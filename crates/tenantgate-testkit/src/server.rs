@@ -356,13 +356,22 @@ pub enum JwksMode {
 
 /// A JWKS endpoint whose answer the test sets at run time (status, body, `Cache-Control`, a
 /// delay, a closed connection, or down altogether); it counts the fetches it answers.
+///
+/// It can also serve an OIDC discovery document ([`JwksServer::serve_discovery`]) at every path
+/// ending in `/.well-known/openid-configuration`; those requests are counted apart
+/// ([`JwksServer::discovery_fetches`]), not in [`JwksServer::fetches`].
 pub struct JwksServer {
     server: HttpServer,
     mode: Arc<Mutex<JwksMode>>,
     delay: Arc<Mutex<Duration>>,
     fetches: Arc<AtomicUsize>,
     paths: Arc<Mutex<Vec<String>>>,
+    discovery: Arc<Mutex<Option<String>>>,
+    discovery_fetches: Arc<AtomicUsize>,
 }
+
+/// The path of an OIDC discovery document, after the issuer's own path.
+const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
 impl JwksServer {
     pub fn start(mode: JwksMode) -> JwksServer {
@@ -370,14 +379,27 @@ impl JwksServer {
         let delay = Arc::new(Mutex::new(Duration::ZERO));
         let fetches = Arc::new(AtomicUsize::new(0));
         let paths = Arc::new(Mutex::new(Vec::new()));
+        let discovery: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let discovery_fetches = Arc::new(AtomicUsize::new(0));
         let server = {
             let mode = Arc::clone(&mode);
             let delay = Arc::clone(&delay);
             let fetches = Arc::clone(&fetches);
             let paths = Arc::clone(&paths);
+            let discovery = Arc::clone(&discovery);
+            let discovery_fetches = Arc::clone(&discovery_fetches);
             HttpServer::start(move |req| {
-                fetches.fetch_add(1, Ordering::SeqCst);
                 paths.lock().expect("jwks paths").push(req.path.clone());
+                let document = discovery.lock().expect("discovery document").clone();
+                if let Some(document) = document.filter(|_| req.path.ends_with(DISCOVERY_SUFFIX)) {
+                    discovery_fetches.fetch_add(1, Ordering::SeqCst);
+                    return Reply::Respond {
+                        status: 200,
+                        headers: vec![("content-type".into(), "application/json".into())],
+                        body: document.into_bytes(),
+                    };
+                }
+                fetches.fetch_add(1, Ordering::SeqCst);
                 let wait = *delay.lock().expect("jwks delay");
                 std::thread::sleep(wait);
                 match mode.lock().expect("jwks mode").clone() {
@@ -412,7 +434,19 @@ impl JwksServer {
             delay,
             fetches,
             paths,
+            discovery,
+            discovery_fetches,
         }
+    }
+
+    /// Serves `document` as the OIDC discovery document from now on.
+    pub fn serve_discovery(&self, document: &Value) {
+        *self.discovery.lock().expect("discovery document") = Some(document.to_string());
+    }
+
+    /// Discovery documents served so far.
+    pub fn discovery_fetches(&self) -> usize {
+        self.discovery_fetches.load(Ordering::SeqCst)
     }
 
     /// A server answering 200 with this key set and `Cache-Control: max-age=<max_age>`.
@@ -456,7 +490,7 @@ impl JwksServer {
         });
     }
 
-    /// Requests answered (or closed) so far.
+    /// Requests answered (or closed) so far, discovery documents aside.
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }

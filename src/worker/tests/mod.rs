@@ -3,6 +3,7 @@
 //! the tokens' time claims hold.
 
 mod audit;
+mod discovery;
 mod forwarding;
 mod keys;
 mod operators;

@@ -168,7 +168,7 @@ fn decide_with_keys(
         gate.providers()
             .map(|p| match &p.jwks.source {
                 JwksSource::Inline(set) => Some(set.clone()),
-                JwksSource::Remote(_) => remote.clone(),
+                JwksSource::Remote(_) | JwksSource::Discovery(_) => remote.clone(),
             })
             .collect(),
     );

@@ -193,7 +193,7 @@ impl Compiler {
 #[cfg(test)]
 pub(crate) fn jwks_for_tests(jwks: &crate::config::Jwks) -> CompiledJwks {
     let mut c = Compiler::default();
-    let compiled = c.jwks("jwks", jwks);
+    let compiled = c.jwks("jwks", jwks, "https://idp.example.com");
     match compiled {
         Some(compiled) if c.errors.is_empty() => compiled,
         _ => panic!("invalid jwks: {:?}", c.errors),

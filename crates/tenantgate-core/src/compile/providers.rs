@@ -1,14 +1,16 @@
 //! The providers section: names, issuers, audiences, tenant binding, token sources, and each
 //! provider's key source compiled into what its fetcher runs on (the inline key set loaded, the
-//! remote URI split into the callout's target).
+//! remote URI split into the callout's target, the discovery document's callout).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{as_u64, in_range, Compiler, RESERVED_HEADERS};
-use crate::config::{self, limits, syntax, Config, Jwks, Provider, RemoteJwks, TokenSource};
+use crate::config::{
+    self, limits, syntax, Config, DiscoveryJwks, Jwks, Provider, RemoteJwks, TokenSource,
+};
 use crate::jwks::keyset::{KeySet, MAX_RSA_BITS, MIN_RSA_BITS};
-use crate::jwks::{callout_target, Callout, CompiledJwks, FetchPolicy, JwksSource};
+use crate::jwks::{callout_target, Callout, CompiledJwks, Discovery, FetchPolicy, JwksSource};
 
 impl Compiler {
     /// Checks every provider; returns their key sources, in order.
@@ -72,7 +74,7 @@ impl Compiler {
                     limits::MAX_LIFETIME_SECONDS,
                 );
             }
-            compiled.extend(self.jwks(&format!("{at}.jwks"), &provider.jwks));
+            compiled.extend(self.jwks(&format!("{at}.jwks"), &provider.jwks, &provider.issuer));
         }
         self.issuer_overlaps(config);
         compiled
@@ -165,27 +167,41 @@ impl Compiler {
         }
     }
 
-    /// Checks a key source and compiles it; `None` when it has a problem (each one recorded).
-    pub(super) fn jwks(&mut self, at: &str, jwks: &Jwks) -> Option<CompiledJwks> {
+    /// Checks the key source of the provider with this `issuer` and compiles it; `None` when it
+    /// has a problem (each one recorded).
+    pub(super) fn jwks(&mut self, at: &str, jwks: &Jwks, issuer: &str) -> Option<CompiledJwks> {
         let mark = self.mark();
-        match (&jwks.remote, &jwks.inline) {
-            (None, None) => self.err(at, "exactly one of `remote` and `inline` is required"),
-            (Some(_), Some(_)) => self.err(
+        let given = [
+            jwks.remote.is_some(),
+            jwks.inline.is_some(),
+            jwks.discovery.is_some(),
+        ];
+        match given.iter().filter(|&&g| g).count() {
+            0 => self.err(
                 at,
-                "`remote` and `inline` are mutually exclusive: configure one of them",
+                "exactly one of `remote`, `inline` and `discovery` is required",
             ),
-            _ => {}
+            1 => {}
+            _ => self.err(
+                at,
+                "`remote`, `inline` and `discovery` are mutually exclusive: configure one of them",
+            ),
         }
         let remote = jwks.remote.as_ref().and_then(|r| self.remote(at, r));
         let inline = jwks
             .inline
             .as_ref()
             .and_then(|doc| self.inline_keys(&format!("{at}.inline"), doc));
+        let discovery = jwks
+            .discovery
+            .as_ref()
+            .and_then(|d| self.discovery(&format!("{at}.discovery"), d, issuer));
         self.fetch_limits(at, jwks);
-        let source = match (remote, inline) {
-            (Some(callout), None) => JwksSource::Remote(callout),
-            (None, Some(keys)) => JwksSource::Inline(keys),
-            // Neither or both: an error is recorded above.
+        let source = match (remote, inline, discovery) {
+            (Some(callout), None, None) => JwksSource::Remote(callout),
+            (None, Some(keys), None) => JwksSource::Inline(keys),
+            (None, None, Some(discovery)) => JwksSource::Discovery(discovery),
+            // None or several: an error is recorded above.
             _ => return None,
         };
         self.clean_since(mark).then(|| CompiledJwks {
@@ -292,6 +308,31 @@ impl Compiler {
             path,
             timeout: Duration::from_millis(remote.timeout_ms),
         })
+    }
+
+    /// The discovery of `issuer`'s key set: the issuer must be a plain `http(s)` URL.
+    fn discovery(&mut self, at: &str, d: &DiscoveryJwks, issuer: &str) -> Option<Discovery> {
+        let mark = self.mark();
+        if d.cluster.is_empty() {
+            self.err(
+                format!("{at}.cluster"),
+                "must not be empty: name the Envoy cluster that reaches the issuer's host",
+            );
+        }
+        self.range(
+            format!("{at}.timeout_ms"),
+            d.timeout_ms,
+            limits::FETCH_TIMEOUT_MS,
+        );
+        let discovery =
+            match Discovery::new(issuer, &d.cluster, Duration::from_millis(d.timeout_ms)) {
+                Ok(discovery) => Some(discovery),
+                Err(why) => {
+                    self.err(at, why.to_string());
+                    None
+                }
+            };
+        discovery.filter(|_| self.clean_since(mark))
     }
 
     /// An inline key set is loaded exactly as the filter loads it, so a set the filter would

@@ -284,9 +284,10 @@ pub enum TokenSource {
     Cookie { name: String },
 }
 
-/// A provider's key set: fetched from a cluster, or given inline. Exactly one of the two.
+/// A provider's key set: fetched from a cluster (at a given URI, or found through OIDC
+/// discovery), or given inline. Exactly one of the three.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", schemars(rename = "jwks", extend("oneOf" = [{"required": ["remote"]}, {"required": ["inline"]}])))]
+#[cfg_attr(feature = "schema", schemars(rename = "jwks", extend("oneOf" = [{"required": ["remote"]}, {"required": ["inline"]}, {"required": ["discovery"]}])))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jwks {
@@ -299,6 +300,11 @@ pub struct Jwks {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Option<schema::InlineJwks>"))]
     pub inline: Option<serde_json::Value>,
+    /// Find the key set through OIDC discovery: fetch `<issuer>/.well-known/openid-configuration`
+    /// through a cluster, check its `issuer`, then fetch its `jwks_uri` (same scheme and
+    /// authority as the issuer) through the same cluster, on every refresh.
+    #[serde(default)]
+    pub discovery: Option<DiscoveryJwks>,
     /// Refresh interval when the response has no `Cache-Control: max-age` (seconds, default 600).
     #[serde(default = "default_refresh_seconds")]
     #[cfg_attr(feature = "schema", schemars(range(min = limits::REFRESH_SECONDS.0, max = limits::REFRESH_SECONDS.1)))]
@@ -311,7 +317,8 @@ pub struct Jwks {
     #[serde(default = "default_refresh_seconds")]
     #[cfg_attr(feature = "schema", schemars(range(min = limits::REFRESH_SECONDS.0, max = limits::REFRESH_SECONDS.1)))]
     pub refresh_max_seconds: u64,
-    /// Largest JWKS response accepted (bytes, default 64 KiB).
+    /// Largest JWKS response accepted, and with `discovery` the largest discovery document too
+    /// (bytes, default 64 KiB).
     #[serde(default = "default_max_jwks_bytes")]
     #[cfg_attr(feature = "schema", schemars(range(min = limits::JWKS_RESPONSE_BYTES.0, max = limits::JWKS_RESPONSE_BYTES.1)))]
     pub max_response_bytes: usize,
@@ -345,6 +352,22 @@ pub struct RemoteJwks {
     )]
     pub uri: String,
     /// Callout timeout (milliseconds, default 5000).
+    #[serde(default = "default_fetch_timeout_ms")]
+    #[cfg_attr(feature = "schema", schemars(range(min = limits::FETCH_TIMEOUT_MS.0, max = limits::FETCH_TIMEOUT_MS.1)))]
+    pub timeout_ms: u64,
+}
+
+/// A key set found through OIDC discovery from the provider's `issuer`, which must then be an
+/// `http://` or `https://` URL without `{tenant}`, query or fragment.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "discovery_jwks"))]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryJwks {
+    /// The Envoy cluster that reaches the issuer's host; both callouts go through it.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub cluster: String,
+    /// Timeout of each of the two callouts (milliseconds, default 5000).
     #[serde(default = "default_fetch_timeout_ms")]
     #[cfg_attr(feature = "schema", schemars(range(min = limits::FETCH_TIMEOUT_MS.0, max = limits::FETCH_TIMEOUT_MS.1)))]
     pub timeout_ms: u64,

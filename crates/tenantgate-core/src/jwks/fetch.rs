@@ -34,7 +34,7 @@ impl KeySetFetcher {
     pub fn new(jwks: &CompiledJwks, seed: u64) -> KeySetFetcher {
         let (keys, remote) = match &jwks.source {
             JwksSource::Inline(keys) => (Some(keys.clone()), false),
-            JwksSource::Remote(_) => (None, true),
+            JwksSource::Remote(_) | JwksSource::Discovery(_) => (None, true),
         };
         KeySetFetcher {
             policy: jwks.policy.clone(),
@@ -123,6 +123,13 @@ impl KeySetFetcher {
     pub fn on_failure(&mut self, now_ms: u64) {
         self.in_flight_since = None;
         self.on_error(now_ms, JwksError::FetchFailed);
+    }
+
+    /// The fetch ended without a key set to load, for a reason the glue found (a refused
+    /// discovery document): the last good set stays and a retry is scheduled, with backoff.
+    pub fn on_refused(&mut self, now_ms: u64, err: JwksError) {
+        self.in_flight_since = None;
+        self.on_error(now_ms, err);
     }
 
     fn on_error(&mut self, now_ms: u64, err: JwksError) {
@@ -447,6 +454,23 @@ mod tests {
             "an older mark does not move it back"
         );
         assert!(f.may_refetch(99_000));
+    }
+
+    #[test]
+    fn a_refusal_found_by_the_glue_backs_off_and_keeps_the_set() {
+        use crate::jwks::DiscoveryError;
+        let mut f = remote();
+        f.fetch_started(0);
+        f.on_response(0, 200, None, &body(&["a"])).expect("loaded");
+        f.fetch_started(600_000);
+        let refused = JwksError::Discovery(DiscoveryError::NoJwksUri);
+        f.on_refused(600_000, refused.clone());
+        assert!(!f.in_flight());
+        assert_eq!(f.last_error(), Some(&refused));
+        assert_eq!(f.consecutive_failures(), 1);
+        assert!(f.key_set().is_some_and(|k| k.contains("a")));
+        let wait = f.next_wakeup().expect("retry scheduled") - 600_000;
+        assert!((500..=1_000).contains(&wait), "{wait}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Provider key sets: JWKS parsing and key selection ([`keyset`]), a provider's compiled key
 //! source ([`source`]: inline keys or the callout), the fetch limits ([`policy`]), the fetch
-//! lifecycle as a pure state machine driven by the glue ([`fetch`]), and one fetch per Envoy
-//! rather than per worker through the host's shared data ([`shared`]).
+//! lifecycle as a pure state machine driven by the glue ([`fetch`]), OIDC discovery of a key set
+//! from the issuer ([`discovery`]), and one fetch per Envoy rather than per worker through the
+//! host's shared data ([`shared`]).
 
+pub mod discovery;
 pub mod fetch;
 pub mod keyset;
 pub mod policy;
@@ -11,6 +13,7 @@ pub mod source;
 
 use std::fmt;
 
+pub use discovery::{Discovery, DiscoveryError};
 pub use fetch::KeySetFetcher;
 pub use keyset::{KeyRejection, KeySet, RsaKey};
 pub use policy::FetchPolicy;
@@ -38,6 +41,8 @@ pub enum JwksError {
     NoSource,
     /// `jwks.remote.uri` cannot be turned into a callout; the message names the URI.
     BadUri(String),
+    /// The OIDC discovery document was refused (`jwks.discovery`): no JWKS was fetched.
+    Discovery(DiscoveryError),
 }
 
 impl fmt::Display for JwksError {
@@ -78,6 +83,7 @@ impl fmt::Display for JwksError {
             }
             // The caller prefixes the field path (`providers[i].jwks.remote.uri`).
             JwksError::BadUri(why) => f.write_str(why),
+            JwksError::Discovery(why) => fmt::Display::fmt(why, f),
         }
     }
 }

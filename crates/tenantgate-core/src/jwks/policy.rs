@@ -19,7 +19,12 @@ pub struct FetchPolicy {
 
 impl FetchPolicy {
     pub fn from_config(cfg: &config::Jwks) -> FetchPolicy {
-        let timeout_ms = cfg.remote.as_ref().map_or(5_000, |r| r.timeout_ms);
+        // With discovery a fetch is two callouts in a row (document, then key set).
+        let (timeout_ms, callouts) = match (&cfg.remote, &cfg.discovery) {
+            (Some(remote), _) => (remote.timeout_ms, 1),
+            (None, Some(discovery)) => (discovery.timeout_ms, 2),
+            (None, None) => (5_000, 1),
+        };
         FetchPolicy {
             refresh_default_ms: cfg.refresh_default_seconds.saturating_mul(1000),
             refresh_min_ms: cfg.refresh_min_seconds.saturating_mul(1000),
@@ -29,7 +34,9 @@ impl FetchPolicy {
             backoff_initial_ms: cfg.backoff_initial_ms,
             backoff_max_ms: cfg.backoff_max_ms,
             // The host enforces the callout timeout; this only recovers from a lost callback.
-            lost_after_ms: timeout_ms.saturating_mul(2).saturating_add(1_000),
+            lost_after_ms: timeout_ms
+                .saturating_mul(2 * callouts)
+                .saturating_add(1_000),
         }
     }
 

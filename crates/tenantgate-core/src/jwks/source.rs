@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::discovery::Discovery;
 use super::keyset::KeySet;
 use super::policy::FetchPolicy;
 use super::JwksError;
@@ -16,11 +17,21 @@ pub struct CompiledJwks {
 }
 
 impl CompiledJwks {
-    /// Where the key set is fetched from; `None` for an inline key set.
+    /// The first callout of a fetch: the key set's, or with discovery the discovery document's;
+    /// `None` for an inline key set.
     pub fn callout(&self) -> Option<&Callout> {
         match &self.source {
             JwksSource::Remote(callout) => Some(callout),
+            JwksSource::Discovery(discovery) => Some(discovery.document_callout()),
             JwksSource::Inline(_) => None,
+        }
+    }
+
+    /// The discovery whose document names the key set's URI (`jwks.discovery`).
+    pub fn discovery(&self) -> Option<&Discovery> {
+        match &self.source {
+            JwksSource::Discovery(discovery) => Some(discovery),
+            JwksSource::Remote(_) | JwksSource::Inline(_) => None,
         }
     }
 }
@@ -32,6 +43,9 @@ pub enum JwksSource {
     Inline(KeySet),
     /// `jwks.remote`: fetched through an Envoy cluster.
     Remote(Callout),
+    /// `jwks.discovery`: the discovery document, then the key set it names, both fetched
+    /// through the provider's cluster on every refresh.
+    Discovery(Discovery),
 }
 
 /// The HTTP callout that fetches a remote key set.

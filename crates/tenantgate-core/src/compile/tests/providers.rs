@@ -151,7 +151,7 @@ fn jwks_checks() {
         (
             with("/providers/0/jwks", json!({})),
             "providers[0].jwks",
-            "exactly one of `remote` and `inline`",
+            "exactly one of `remote`, `inline` and `discovery`",
         ),
         (
             with("/providers/0/jwks/inline", inline.clone()),
@@ -317,4 +317,75 @@ fn key_sources_compile_to_the_callout_or_the_loaded_keys() {
         &providers[1].jwks.source,
         JwksSource::Inline(keys) if keys.contains("k1")
     ));
+}
+
+#[test]
+fn discovery_checks() {
+    let discovery = |issuer: &str, d: Value| {
+        let mut doc = with("/providers/0/jwks", json!({ "discovery": d }));
+        set(&mut doc, "/providers/0/issuer", json!(issuer));
+        doc
+    };
+    let good = json!({"cluster": "idp", "timeout_ms": 2000});
+    assert!(errors_of(&discovery(
+        "https://idp.example.com/realms/acme",
+        good.clone()
+    ))
+    .is_empty());
+    let cases = [
+        (
+            discovery("https://login.example.com/{tenant}/v2.0", good.clone()),
+            "providers[0].jwks.discovery",
+            "not a template",
+        ),
+        (
+            discovery("urn:example:idp", good.clone()),
+            "providers[0].jwks.discovery",
+            "an issuer that is an http:// or https:// URL",
+        ),
+        (
+            discovery("https://idp.example.com?tenant=a", good.clone()),
+            "providers[0].jwks.discovery",
+            "without query or fragment",
+        ),
+        (
+            discovery("https://idp.example.com", json!({"cluster": ""})),
+            "providers[0].jwks.discovery.cluster",
+            "must not be empty",
+        ),
+        (
+            discovery(
+                "https://idp.example.com",
+                json!({"cluster": "idp", "timeout_ms": 0}),
+            ),
+            "providers[0].jwks.discovery.timeout_ms",
+            "must be between 1 and 60000 (got 0)",
+        ),
+        (
+            with("/providers/0/jwks/discovery", good.clone()),
+            "providers[0].jwks",
+            "mutually exclusive",
+        ),
+    ];
+    for (doc, path, needle) in cases {
+        assert_one_error(doc, path, needle);
+    }
+    let compiled = crate::gate::Gate::from_json(
+        discovery("https://idp.example.com/", good)
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("valid");
+    let provider = compiled.providers().next().expect("one provider");
+    let d = provider.jwks.discovery().expect("discovery");
+    assert_eq!(d.issuer(), "https://idp.example.com/");
+    assert_eq!(
+        provider.jwks.callout(),
+        Some(d.document_callout()),
+        "the first callout of a fetch is the document's"
+    );
+    assert_eq!(
+        d.document_callout().path,
+        "/.well-known/openid-configuration"
+    );
 }

@@ -14,7 +14,9 @@
 //!          26   8  next fetch due (unix ms): refresh or retry
 //!          34   4  consecutive failures
 //!          38   1  error kind (1 not JSON, 2 no keys array, 3 no usable key, 4 HTTP status,
-//!                  5 too large, 6 no response)
+//!                  5 too large, 6 no response; a refused discovery document: 7 HTTP
+//!                  status, 8 too large, 9 not JSON, 10 issuer mismatch, 11 no jwks_uri,
+//!                  12 bad jwks_uri, 13 jwks_uri on another host)
 //!          39   4  error argument (key count, status, size)
 //!          43   4  error argument (size limit)
 //!          47   8  generation of the published keys
@@ -27,7 +29,7 @@
 //!          17   …  the JWKS response body, as received
 //! ```
 
-use crate::jwks::JwksError;
+use crate::jwks::{DiscoveryError, JwksError};
 
 /// The format of both values. The key prefix names it too (`tenantgate.jwks.v1.`), so that
 /// values of another format never share a key with these.
@@ -171,6 +173,16 @@ fn encode_error(error: &JwksError) -> (u8, u32, u32) {
         JwksError::TooLarge { size, max } => (5, saturate(*size), saturate(*max)),
         // Configuration errors never come out of a fetch; count them as no response.
         JwksError::FetchFailed | JwksError::NoSource | JwksError::BadUri(_) => (6, 0, 0),
+        // The strings of a refused discovery document are details of the publisher's log.
+        JwksError::Discovery(why) => match why {
+            DiscoveryError::HttpStatus(status) => (7, *status, 0),
+            DiscoveryError::TooLarge { size, max } => (8, saturate(*size), saturate(*max)),
+            DiscoveryError::NotJson => (9, 0, 0),
+            DiscoveryError::IssuerMismatch { .. } => (10, 0, 0),
+            DiscoveryError::NoJwksUri => (11, 0, 0),
+            DiscoveryError::BadJwksUri { .. } => (12, 0, 0),
+            DiscoveryError::ForeignJwksUri { .. } => (13, 0, 0),
+        },
     }
 }
 
@@ -190,6 +202,16 @@ fn decode_error(kind: u8, a: u32, b: u32) -> Option<JwksError> {
             max: usize_of(b),
         },
         6 => JwksError::FetchFailed,
+        7 => JwksError::Discovery(DiscoveryError::HttpStatus(a)),
+        8 => JwksError::Discovery(DiscoveryError::TooLarge {
+            size: usize_of(a),
+            max: usize_of(b),
+        }),
+        9 => JwksError::Discovery(DiscoveryError::NotJson),
+        10 => JwksError::Discovery(DiscoveryError::IssuerMismatch { found: None }),
+        11 => JwksError::Discovery(DiscoveryError::NoJwksUri),
+        12 => JwksError::Discovery(DiscoveryError::BadJwksUri { why: None }),
+        13 => JwksError::Discovery(DiscoveryError::ForeignJwksUri { uri: None }),
         _ => return None,
     })
 }
@@ -260,6 +282,16 @@ mod tests {
                 max: 65_536,
             },
             JwksError::FetchFailed,
+            JwksError::Discovery(DiscoveryError::HttpStatus(404)),
+            JwksError::Discovery(DiscoveryError::TooLarge {
+                size: 70_000,
+                max: 65_536,
+            }),
+            JwksError::Discovery(DiscoveryError::NotJson),
+            JwksError::Discovery(DiscoveryError::IssuerMismatch { found: None }),
+            JwksError::Discovery(DiscoveryError::NoJwksUri),
+            JwksError::Discovery(DiscoveryError::BadJwksUri { why: None }),
+            JwksError::Discovery(DiscoveryError::ForeignJwksUri { uri: None }),
         ];
         for error in errors {
             let entry = Entry {
@@ -293,7 +325,7 @@ mod tests {
             {
                 let mut v = empty.clone();
                 v[1] = ERROR;
-                v[38] = 7;
+                v[38] = 14;
                 v
             },
         ] {

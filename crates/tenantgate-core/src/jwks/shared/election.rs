@@ -183,6 +183,22 @@ impl SharedKeys {
         }
     }
 
+    /// The fetch ended without a key set for a reason the glue found (a refused discovery
+    /// document). Feeds the fetcher, then, if this worker holds the lease, publishes the failure
+    /// and releases the lease, so that every worker backs off together.
+    pub fn on_refused(
+        &mut self,
+        store: &dyn SharedStore,
+        fetcher: &mut KeySetFetcher,
+        now_ms: u64,
+        error: JwksError,
+    ) {
+        fetcher.on_refused(now_ms, error);
+        if let Some(leased_at) = self.leased_at.take() {
+            self.publish(store, fetcher, now_ms, leased_at, None);
+        }
+    }
+
     fn read(&mut self, store: &dyn SharedStore) -> Read {
         let read = match store.get(&self.namespace.state_key) {
             Ok(Some((bytes, cas))) => match Entry::decode(&bytes) {

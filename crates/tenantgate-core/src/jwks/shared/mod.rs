@@ -23,6 +23,12 @@
 //! - **Unknown `kid`.** A refetch for a token with an unknown `kid` is elected through the same
 //!   lease and rate-limited across workers by a time stamp in the entry, so a flood of tokens
 //!   with a new `kid` makes one fetch per Envoy.
+//! - **Discovery.** With `jwks.discovery` a fetch is two callouts, the document and then the
+//!   key set it names, both made by the lease holder under one lease (`lost_after_ms` counts two
+//!   callout timeouts). Only the key set is published: the others adopt keys and never need the
+//!   document. A refused document is published as a failure, so every worker backs off. Caching
+//!   the document per worker would need its own schedule and a second lifecycle; reading it on
+//!   every fetch costs one small request per refresh per Envoy and follows a moved `jwks_uri`.
 //! - **Fallback.** When the store fails (a call errors, or holds a value this version cannot
 //!   read), the worker falls back to its own fetcher's schedule, as if it were alone.
 //!
@@ -31,7 +37,8 @@
 //! Each remote provider has a [`Namespace`]: two keys, `tenantgate.jwks.v1.<h>.state` and
 //! `tenantgate.jwks.v1.<h>.keys`, where `<h>` is a 64-bit FNV-1a hash (16 hex digits) of the
 //! provider name, the callout cluster, URI and timeout, and every field of the [`FetchPolicy`].
-//! Any change to a provider's key source or limits therefore starts a fresh entry; entries of an
+//! With `jwks.discovery` the issuer and the discovery cluster and timeout take the place of the
+//! callout's. Any change to a provider's key source or limits therefore starts a fresh entry; entries of an
 //! identical configuration are reused, so a reload that changes something else fetches nothing.
 //!
 //! The `state` value is small (79 bytes) and read on every tick; the `keys` value holds the body
@@ -137,9 +144,43 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// The namespace of a provider's remote key set; `None` for an inline one (never fetched).
+    /// The namespace of a provider's fetched key set (`jwks.remote` or `jwks.discovery`); `None`
+    /// for an inline one (never fetched).
+    pub fn of_provider(provider: &config::Provider) -> Option<Namespace> {
+        match (&provider.jwks.remote, &provider.jwks.discovery) {
+            (Some(_), _) => Namespace::new(&provider.name, &provider.jwks),
+            // The issuer is hashed: it names the document, and so the key set.
+            (None, Some(discovery)) => Some(Namespace::hashed(
+                &[
+                    provider.name.as_bytes(),
+                    b"discovery",
+                    provider.issuer.as_bytes(),
+                    discovery.cluster.as_bytes(),
+                ],
+                discovery.timeout_ms,
+                &provider.jwks,
+            )),
+            (None, None) => None,
+        }
+    }
+
+    /// The namespace of a provider's `jwks.remote` key set; `None` for any other source (see
+    /// [`of_provider`](Self::of_provider) for discovery, which also needs the issuer).
     pub fn new(provider: &str, jwks: &config::Jwks) -> Option<Namespace> {
         let remote = jwks.remote.as_ref()?;
+        Some(Namespace::hashed(
+            &[
+                provider.as_bytes(),
+                remote.cluster.as_bytes(),
+                remote.uri.as_bytes(),
+            ],
+            remote.timeout_ms,
+            jwks,
+        ))
+    }
+
+    /// The keys of a source named by `fields`, its callout timeout and its fetch limits.
+    fn hashed(fields: &[&[u8]], timeout_ms: u64, jwks: &config::Jwks) -> Namespace {
         // Destructured so that a new policy field cannot be forgotten here.
         let FetchPolicy {
             refresh_default_ms,
@@ -152,11 +193,11 @@ impl Namespace {
             lost_after_ms,
         } = FetchPolicy::from_config(jwks);
         let mut hash = Fnv::new();
-        hash.field(provider.as_bytes());
-        hash.field(remote.cluster.as_bytes());
-        hash.field(remote.uri.as_bytes());
+        for field in fields {
+            hash.field(field);
+        }
         for number in [
-            remote.timeout_ms,
+            timeout_ms,
             refresh_default_ms,
             refresh_min_ms,
             refresh_max_ms,
@@ -169,10 +210,10 @@ impl Namespace {
             hash.field(&number.to_le_bytes());
         }
         let base = format!("{KEY_PREFIX}{:016x}", hash.0);
-        Some(Namespace {
+        Namespace {
             state_key: format!("{base}.state"),
             keys_key: format!("{base}.keys"),
-        })
+        }
     }
 
     /// The key of the small entry every worker polls.

@@ -115,3 +115,56 @@ fn inline_key_sets_never_touch_the_store() {
     );
     assert!(fetcher.key_set().is_some_and(|k| k.contains("x")));
 }
+
+#[test]
+fn a_discovered_key_set_is_named_by_its_issuer_cluster_and_limits() {
+    let provider = |issuer: &str, jwks: serde_json::Value| -> config::Provider {
+        serde_json::from_value(serde_json::json!({
+            "name": "acme", "issuer": issuer, "audiences": ["api"], "jwks": jwks
+        }))
+        .expect("valid provider")
+    };
+    let discovery = serde_json::json!({"discovery": {"cluster": "idp"}});
+    let ns = |p: &config::Provider| Namespace::of_provider(p).expect("fetched");
+    let base = ns(&provider("https://idp.example.com", discovery.clone()));
+    assert_eq!(
+        base,
+        ns(&provider("https://idp.example.com", discovery.clone())),
+        "an identical configuration reuses its entry"
+    );
+    let others = [
+        provider("https://idp.example.com/realms/b", discovery.clone()),
+        provider(
+            "https://idp.example.com",
+            serde_json::json!({"discovery": {"cluster": "idp2"}}),
+        ),
+        provider(
+            "https://idp.example.com",
+            serde_json::json!({"discovery": {"cluster": "idp", "timeout_ms": 1000}}),
+        ),
+        provider(
+            "https://idp.example.com",
+            serde_json::json!({"discovery": {"cluster": "idp"}, "max_response_bytes": 2048}),
+        ),
+    ];
+    let mut all: BTreeSet<_> = others
+        .iter()
+        .map(|p| ns(p).state_key().to_owned())
+        .collect();
+    all.insert(base.state_key().to_owned());
+    assert_eq!(
+        all.len(),
+        others.len() + 1,
+        "each change starts a fresh entry"
+    );
+    // A remote key set keeps the namespace it always had.
+    let remote =
+        serde_json::json!({"remote": {"cluster": "idp", "uri": "https://idp.example.com/jwks"}});
+    let p = provider("https://idp.example.com", remote);
+    assert_eq!(Namespace::of_provider(&p), Namespace::new("acme", &p.jwks));
+    let inline = provider(
+        "https://idp.example.com",
+        serde_json::json!({"inline": {"keys": []}}),
+    );
+    assert_eq!(Namespace::of_provider(&inline), None);
+}
