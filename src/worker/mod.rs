@@ -158,7 +158,8 @@ impl<H: Host> Worker<H> {
     }
 
     /// The root's periodic step: start due fetches, adopt other workers' key sets, decide again
-    /// the requests whose keys changed, and refuse those that waited too long.
+    /// the requests whose keys changed, refuse those that waited too long, and hand the request
+    /// counters to the host.
     pub fn on_tick(&mut self) {
         let now = self.host.now_ms();
         for provider in 0..self.providers.len() {
@@ -167,6 +168,13 @@ impl<H: Host> Worker<H> {
             }
         }
         self.expire_pending(now);
+        self.flush_stats();
+    }
+
+    /// Hands the request counters counted since the last tick to the host.
+    pub fn flush_stats(&self) {
+        self.metrics.flush(&self.host);
+        self.audit.flush(&self.host);
     }
 
     /// A key-set callout answered (the root dispatches every fetch, so the answer comes to the
@@ -239,7 +247,7 @@ impl<H: Host> Worker<H> {
         let config = self.gate.config();
         match outcome {
             Outcome::Allow { identity, at } => {
-                self.metrics.allowed(&self.host, at.tenant);
+                self.metrics.allowed(at.tenant);
                 if let Some(identity) = identity {
                     if let Some(operator) = &identity.acting_operator {
                         self.operator_acted(operator, &identity.tenant, *at);
@@ -255,7 +263,7 @@ impl<H: Host> Worker<H> {
                 Verdict::Continue
             }
             Outcome::Deny { denial, at } => {
-                self.metrics.denied(&self.host, *denial, at.tenant);
+                self.metrics.denied(*denial, at.tenant);
                 log::debug!(
                     "tenantgate: refused: {} (rule {})",
                     denial.code(),
@@ -272,7 +280,7 @@ impl<H: Host> Worker<H> {
     /// Break-glass is loud: every request an operator makes for a tenant is counted for that
     /// tenant and logged at warn.
     fn operator_acted(&self, operator: &str, tenant: &str, at: Place) {
-        self.metrics.operator(&self.host, at.tenant);
+        self.metrics.operator(at.tenant);
         let route = at.rule.map_or_else(
             || "default".to_string(),
             |r| {
@@ -325,7 +333,7 @@ impl<H: Host> Worker<H> {
                 self.pending.push(pending);
             } else if self.host.set_effective_context(pending.context_id).is_ok() {
                 let denial = Denial::KeysUnavailable;
-                self.metrics.denied(&self.host, denial, None);
+                self.metrics.denied(denial, None);
                 log::debug!(
                     "tenantgate: refused: {} (keys did not load in time)",
                     denial.code()
