@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use tenantgate_core::jwks::shared::mem_store::MemStore;
 use tenantgate_core::jwks::shared::{SharedStore, StoreError};
+use tenantgate_core::wire::HeaderBlock;
 
 use crate::host::{CalloutRequest, Host, HostError, MetricKind};
 
@@ -268,14 +269,12 @@ impl Host for FakeHost {
         self.state.borrow().random
     }
 
-    fn request_headers(&self) -> Vec<(String, String)> {
+    fn request_headers(&self) -> HeaderBlock {
         self.count("request_headers");
         let state = self.state.borrow();
-        state
-            .requests
-            .get(&state.effective)
-            .cloned()
-            .unwrap_or_default()
+        let headers = state.requests.get(&state.effective);
+        let pairs = headers.into_iter().flatten();
+        HeaderBlock::from_pairs(pairs.map(|(n, v)| (n.as_str(), v.as_str())))
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
