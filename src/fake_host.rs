@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use tenantgate_core::jwks::shared::mem_store::MemStore;
 use tenantgate_core::jwks::shared::{SharedStore, StoreError};
+use tenantgate_core::wire::HeaderBlock;
 
 use crate::host::{CalloutRequest, Host, HostError, MetricKind};
 
@@ -70,6 +71,8 @@ struct State {
     /// What `verify_signature` does, and how often it was called.
     verify_signature: VerifySignature,
     foreign_calls: usize,
+    /// Every call the worker made through [`Host`] and [`SharedStore`], by method name.
+    host_calls: BTreeMap<&'static str, usize>,
 }
 
 /// The host's `verify_signature` foreign function, as a test wants it.
@@ -213,6 +216,20 @@ impl FakeHost {
             .collect()
     }
 
+    /// How many host calls were made, by method, since the last [`FakeHost::take_host_calls`].
+    pub fn take_host_calls(&self) -> BTreeMap<&'static str, usize> {
+        std::mem::take(&mut self.state.borrow_mut().host_calls)
+    }
+
+    fn count(&self, method: &'static str) {
+        *self
+            .state
+            .borrow_mut()
+            .host_calls
+            .entry(method)
+            .or_default() += 1;
+    }
+
     fn request_call(&self) -> Result<std::cell::RefMut<'_, State>, HostError> {
         let state = self.state.borrow_mut();
         if state.requests.contains_key(&state.effective) {
@@ -231,33 +248,37 @@ fn not_found() -> HostError {
 
 impl SharedStore for FakeHost {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        self.count("get");
         self.store.get(key)
     }
 
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        self.count("set");
         self.store.set(key, value, cas)
     }
 }
 
 impl Host for FakeHost {
     fn now_ms(&self) -> u64 {
+        self.count("now_ms");
         self.state.borrow().now_ms
     }
 
     fn random_u64(&self) -> Option<u64> {
+        self.count("random_u64");
         self.state.borrow().random
     }
 
-    fn request_headers(&self) -> Vec<(String, String)> {
+    fn request_headers(&self) -> HeaderBlock {
+        self.count("request_headers");
         let state = self.state.borrow();
-        state
-            .requests
-            .get(&state.effective)
-            .cloned()
-            .unwrap_or_default()
+        let headers = state.requests.get(&state.effective);
+        let pairs = headers.into_iter().flatten();
+        HeaderBlock::from_pairs(pairs.map(|(n, v)| (n.as_str(), v.as_str())))
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        self.count("set_request_header");
         let mut state = self.request_call()?;
         let effective = state.effective;
         let headers = state.requests.entry(effective).or_default();
@@ -274,6 +295,7 @@ impl Host for FakeHost {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), HostError> {
+        self.count("send_reply");
         let mut state = self.request_call()?;
         let reply = Reply {
             context_id: state.effective,
@@ -289,6 +311,7 @@ impl Host for FakeHost {
     }
 
     fn resume_request(&self) -> Result<(), HostError> {
+        self.count("resume_request");
         let mut state = self.request_call()?;
         let effective = state.effective;
         state.resumed.push(effective);
@@ -296,6 +319,7 @@ impl Host for FakeHost {
     }
 
     fn set_effective_context(&self, context_id: u32) -> Result<(), HostError> {
+        self.count("set_effective_context");
         let mut state = self.state.borrow_mut();
         if !state.requests.contains_key(&context_id) {
             return Err(not_found());
@@ -305,6 +329,7 @@ impl Host for FakeHost {
     }
 
     fn dispatch_callout(&self, request: &CalloutRequest<'_>) -> Result<u32, HostError> {
+        self.count("dispatch_callout");
         let mut state = self.state.borrow_mut();
         if state.refuse_dispatch {
             return Err(HostError {
@@ -329,10 +354,12 @@ impl Host for FakeHost {
     }
 
     fn callout_response_headers(&self) -> Vec<(String, String)> {
+        self.count("callout_response_headers");
         self.state.borrow().answer.0.clone()
     }
 
     fn callout_response_body(&self, max_bytes: usize) -> Vec<u8> {
+        self.count("callout_response_body");
         let mut state = self.state.borrow_mut();
         state.body_reads.push(max_bytes);
         let body = &state.answer.1;
@@ -340,6 +367,7 @@ impl Host for FakeHost {
     }
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {
+        self.count("define_metric");
         let mut state = self.state.borrow_mut();
         let next = u32::try_from(state.metrics.len()).expect("few stats") + 1;
         let (defined_kind, id) = *state
@@ -351,17 +379,20 @@ impl Host for FakeHost {
     }
 
     fn increment_metric(&self, id: u32, offset: i64) -> Result<(), HostError> {
+        self.count("increment_metric");
         *self.state.borrow_mut().values.entry(id).or_default() += offset;
         Ok(())
     }
 
     fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError> {
+        self.count("record_metric");
         let value = i64::try_from(value).expect("small gauge");
         self.state.borrow_mut().values.insert(id, value);
         Ok(())
     }
 
     fn call_foreign_function(&self, name: &str, arguments: &[u8]) -> Result<Vec<u8>, HostError> {
+        self.count("call_foreign_function");
         let mut state = self.state.borrow_mut();
         state.foreign_calls += 1;
         let behaviour = state.verify_signature;

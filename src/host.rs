@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use tenantgate_core::jwks::shared::SharedStore;
+use tenantgate_core::wire::HeaderBlock;
 
 /// A host call the host refused, with the status it answered (for logs; never decisive).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +48,9 @@ pub trait Host: SharedStore {
     /// 8 random bytes, or `None` when the host has no randomness.
     fn random_u64(&self) -> Option<u64>;
 
-    /// Every header of the effective request (pseudo-headers included, names lower case);
-    /// empty when the host has none or sends something malformed.
-    fn request_headers(&self) -> Vec<(String, String)>;
+    /// Every header of the effective request (pseudo-headers included, names lower case), in
+    /// one block; empty when the host has none or sends something malformed.
+    fn request_headers(&self) -> HeaderBlock;
 
     /// Sets (`Some`) or removes (`None`) every copy of a header of the effective request.
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError>;

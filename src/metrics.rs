@@ -6,8 +6,12 @@
 //! behalf, with an `operators` section only), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}`
 //! and the gauge `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`]; the RS256
 //! path's `tenantgate.rs256.{host,host_failures}` are defined by [`crate::rs256`].
+//!
+//! The per-request counters go through a [`batch::Batch`]: Envoy sees them on the root's next
+//! tick ([`Metrics::flush`]), up to 100 ms late. Fetch counters and gauges are set at once.
 
 mod audit;
+mod batch;
 
 use std::collections::HashMap;
 
@@ -17,18 +21,21 @@ use tenantgate_core::denial::Denial;
 use crate::host::{Host, MetricKind};
 
 pub use audit::AuditMetrics;
+use batch::{Batch, Slot};
 
 const OTHER_TENANT: &str = "_other";
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    allowed: Option<u32>,
-    denied: Option<u32>,
-    by_denial: HashMap<Denial, u32>,
+    /// The per-request counters below.
+    batch: Batch,
+    allowed: Option<Slot>,
+    denied: Option<Slot>,
+    by_denial: HashMap<Denial, Slot>,
     /// (allowed, denied) per configured tenant in `Config::tenants` order, then `_other`.
-    by_tenant: Vec<(Option<u32>, Option<u32>)>,
+    by_tenant: Vec<(Option<Slot>, Option<Slot>)>,
     /// Operator requests per tenant, in the order of `by_tenant`; empty without `operators`.
-    operator_by_tenant: Vec<Option<u32>>,
+    operator_by_tenant: Vec<Option<Slot>>,
     /// Per provider: fetch success, failure, rejected response, keys gauge.
     jwks: Vec<JwksMetrics>,
 }
@@ -71,14 +78,16 @@ fn bump(host: &impl Host, id: Option<u32>) {
 impl Metrics {
     pub fn define(host: &impl Host, config: &Config) -> Metrics {
         let counter = |name: &str| define(host, MetricKind::Counter, name);
+        let mut batch = Batch::default();
         let mut metrics = Metrics {
-            allowed: counter("tenantgate.requests.allowed"),
-            denied: counter("tenantgate.requests.denied"),
+            allowed: batch.counter(host, "tenantgate.requests.allowed"),
+            denied: batch.counter(host, "tenantgate.requests.denied"),
             ..Metrics::default()
         };
         for denial in Denial::ALL {
-            if let Some(id) = counter(&format!("tenantgate.denied.{}", denial.code())) {
-                metrics.by_denial.insert(denial, id);
+            let name = format!("tenantgate.denied.{}", denial.code());
+            if let Some(slot) = batch.counter(host, &name) {
+                metrics.by_denial.insert(denial, slot);
             }
         }
         for tenant in config
@@ -88,12 +97,13 @@ impl Metrics {
             .chain([OTHER_TENANT])
         {
             let pair = (
-                counter(&format!("tenantgate.tenant.{tenant}.allowed")),
-                counter(&format!("tenantgate.tenant.{tenant}.denied")),
+                batch.counter(host, &format!("tenantgate.tenant.{tenant}.allowed")),
+                batch.counter(host, &format!("tenantgate.tenant.{tenant}.denied")),
             );
             metrics.by_tenant.push(pair);
             if config.operators.is_some() {
-                let operator = counter(&format!("tenantgate.tenant.{tenant}.operator"));
+                let name = format!("tenantgate.tenant.{tenant}.operator");
+                let operator = batch.counter(host, &name);
                 metrics.operator_by_tenant.push(operator);
             }
         }
@@ -106,33 +116,39 @@ impl Metrics {
                 keys: define(host, MetricKind::Gauge, &format!("{prefix}.keys")),
             });
         }
+        metrics.batch = batch;
         metrics
     }
 
+    /// Hands the request counters of the last tick to the host (the root's tick).
+    pub fn flush(&self, host: &impl Host) {
+        self.batch.flush(host);
+    }
+
     /// `tenant`: index of the configured tenant owning the requested host (`Place::tenant`).
-    fn tenant(&self, tenant: Option<usize>) -> Option<&(Option<u32>, Option<u32>)> {
+    fn tenant(&self, tenant: Option<usize>) -> Option<&(Option<Slot>, Option<Slot>)> {
         tenant
             .and_then(|t| self.by_tenant.get(t))
             .or_else(|| self.by_tenant.last())
     }
 
-    pub fn allowed(&self, host: &impl Host, tenant: Option<usize>) {
-        bump(host, self.allowed);
-        bump(host, self.tenant(tenant).and_then(|pair| pair.0));
+    pub fn allowed(&self, tenant: Option<usize>) {
+        self.batch.bump(self.allowed);
+        self.batch.bump(self.tenant(tenant).and_then(|pair| pair.0));
     }
 
-    pub fn denied(&self, host: &impl Host, denial: Denial, tenant: Option<usize>) {
-        bump(host, self.denied);
-        bump(host, self.by_denial.get(&denial).copied());
-        bump(host, self.tenant(tenant).and_then(|pair| pair.1));
+    pub fn denied(&self, denial: Denial, tenant: Option<usize>) {
+        self.batch.bump(self.denied);
+        self.batch.bump(self.by_denial.get(&denial).copied());
+        self.batch.bump(self.tenant(tenant).and_then(|pair| pair.1));
     }
 
     /// An operator acted on `tenant` (`Place::tenant`: the target tenant).
-    pub fn operator(&self, host: &impl Host, tenant: Option<usize>) {
-        let id = tenant
+    pub fn operator(&self, tenant: Option<usize>) {
+        let slot = tenant
             .and_then(|t| self.operator_by_tenant.get(t))
             .or_else(|| self.operator_by_tenant.last());
-        bump(host, id.copied().flatten());
+        self.batch.bump(slot.copied().flatten());
     }
 
     pub fn fetch(&self, host: &impl Host, provider: usize, result: FetchResult) {

@@ -19,22 +19,24 @@ fn log_failure(what: &str, result: Result<(), HostError>) {
 /// every request, so nothing a client sends can pass for a verified identity, whatever the
 /// decision. `headers` is the request's complete header list: only names present in it cost a
 /// host call.
-pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(String, String)]) {
+pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(&str, &str)]) {
     let names = &config.headers;
-    let protected = [
-        &names.tenant,
-        &names.user,
-        &names.roles,
-        &names.would_deny,
-        &names.acting_operator,
-    ]
-    .into_iter()
-    .chain(names.claims.keys());
-    let protected: Vec<&String> = protected.collect();
+    let protected = || {
+        [
+            &names.tenant,
+            &names.user,
+            &names.roles,
+            &names.would_deny,
+            &names.acting_operator,
+        ]
+        .into_iter()
+        .chain(names.claims.keys())
+    };
+    // Allocates only when a client did send one of them.
     let mut removed: Vec<&str> = Vec::new();
-    for (name, _) in headers {
-        let hit = protected.iter().any(|p| same_after_folding(p, name));
-        if hit && !removed.contains(&name.as_str()) {
+    for &(name, _) in headers {
+        let hit = protected().any(|p| same_after_folding(p, name));
+        if hit && !removed.contains(&name) {
             removed.push(name);
             log_failure(
                 "removing an identity header",
@@ -46,7 +48,7 @@ pub fn strip_identity_headers(host: &impl Host, config: &Config, headers: &[(Str
 
 /// Sets the verified identity headers and, unless configured to forward it, removes the token.
 /// `headers` is the request's header list as read at the start of the request.
-pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[(String, String)]) {
+pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[(&str, &str)]) {
     let names = &config.headers;
     let set = |name: &str, value: &str| {
         log_failure(
@@ -78,7 +80,7 @@ pub fn allow(host: &impl Host, config: &Config, identity: &Identity, headers: &[
 /// Audit mode: lets a refused request through, naming the refusal in `headers.would_deny`. It
 /// carries no identity (the client's copies are already gone); the credential is handled as on
 /// an allowed request: removed from every place a provider reads one, unless `forward_token`.
-pub fn audit_pass(host: &impl Host, config: &Config, denial: Denial, headers: &[(String, String)]) {
+pub fn audit_pass(host: &impl Host, config: &Config, denial: Denial, headers: &[(&str, &str)]) {
     log_failure(
         "setting the audit header",
         host.set_request_header(&config.headers.would_deny, Some(denial.code())),
@@ -98,13 +100,13 @@ pub fn audit_pass(host: &impl Host, config: &Config, denial: Denial, headers: &[
                 continue;
             }
         };
-        let present = headers.iter().any(|(n, _)| n == name);
+        let present = headers.iter().any(|(n, _)| *n == name);
         if present && !removed.contains(&name) {
             removed.push(name);
             remove_header(host, name);
         }
     }
-    let has_cookie = headers.iter().any(|(n, _)| n == "cookie");
+    let has_cookie = headers.iter().any(|(n, _)| *n == "cookie");
     if !cookies.is_empty() && has_cookie {
         remove_cookies(host, &cookies, headers);
     }
@@ -117,15 +119,15 @@ fn remove_header(host: &impl Host, name: &str) {
     );
 }
 
-fn remove_cookie(host: &impl Host, name: &str, headers: &[(String, String)]) {
+fn remove_cookie(host: &impl Host, name: &str, headers: &[(&str, &str)]) {
     remove_cookies(host, &[name], headers);
 }
 
 /// Rewrites the `cookie` header(s) without the named cookies, keeping the others in order.
-fn remove_cookies(host: &impl Host, names: &[&str], headers: &[(String, String)]) {
+fn remove_cookies(host: &impl Host, names: &[&str], headers: &[(&str, &str)]) {
     let kept: Vec<&str> = headers
         .iter()
-        .filter(|(n, _)| n == "cookie")
+        .filter(|(n, _)| *n == "cookie")
         .flat_map(|(_, v)| v.split(';'))
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
@@ -153,10 +155,10 @@ pub enum ReplyForm {
 
 impl ReplyForm {
     /// The form a request's `content-type` asks for (the request's header list).
-    pub fn of(headers: &[(String, String)]) -> ReplyForm {
+    pub fn of(headers: &[(&str, &str)]) -> ReplyForm {
         let grpc = headers
             .iter()
-            .any(|(n, v)| n == "content-type" && is_grpc_content_type(v));
+            .any(|(n, v)| *n == "content-type" && is_grpc_content_type(v));
         if grpc {
             ReplyForm::Grpc
         } else {

@@ -9,15 +9,18 @@ use tenantgate_core::config::Config;
 use tenantgate_core::denial::Denial;
 use tenantgate_core::gate::audit::relaxable;
 
-use super::{bump, define, OTHER_TENANT};
-use crate::host::{Host, MetricKind};
+use super::batch::{Batch, Slot};
+use super::OTHER_TENANT;
+use crate::host::Host;
 
+/// Batched like the other request counters ([`super::Metrics`]).
 #[derive(Debug, Default)]
 pub struct AuditMetrics {
-    would_deny: Option<u32>,
-    by_denial: HashMap<Denial, u32>,
+    batch: Batch,
+    would_deny: Option<Slot>,
+    by_denial: HashMap<Denial, Slot>,
     /// Per configured tenant in `Config::tenants` order, then `_other`.
-    by_tenant: Vec<Option<u32>>,
+    by_tenant: Vec<Option<Slot>>,
 }
 
 impl AuditMetrics {
@@ -27,7 +30,8 @@ impl AuditMetrics {
         if !enabled {
             return metrics;
         }
-        let counter = |name: &str| define(host, MetricKind::Counter, name);
+        let mut batch = Batch::default();
+        let mut counter = |name: &str| batch.counter(host, name);
         metrics.would_deny = counter("tenantgate.audit.would_deny");
         // Only the refusals audit mode can let through.
         for denial in Denial::ALL.into_iter().filter(|d| relaxable(*d)) {
@@ -41,16 +45,22 @@ impl AuditMetrics {
             let id = counter(&format!("tenantgate.tenant.{tenant}.would_deny"));
             metrics.by_tenant.push(id);
         }
+        metrics.batch = batch;
         metrics
     }
 
+    /// Hands the counts of the last tick to the host.
+    pub fn flush(&self, host: &impl Host) {
+        self.batch.flush(host);
+    }
+
     /// A refusal let through: `tenant` is `Place::tenant`.
-    pub fn would_deny(&self, host: &impl Host, denial: Denial, tenant: Option<usize>) {
-        bump(host, self.would_deny);
-        bump(host, self.by_denial.get(&denial).copied());
+    pub fn would_deny(&self, denial: Denial, tenant: Option<usize>) {
+        self.batch.bump(self.would_deny);
+        self.batch.bump(self.by_denial.get(&denial).copied());
         let per_tenant = tenant
             .and_then(|t| self.by_tenant.get(t))
             .or_else(|| self.by_tenant.last());
-        bump(host, per_tenant.copied().flatten());
+        self.batch.bump(per_tenant.copied().flatten());
     }
 }

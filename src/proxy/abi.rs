@@ -2,7 +2,7 @@
 //! client or the host controls (a panic kills the worker's VM and every request on it):
 //!
 //! - header maps: the SDK unwraps UTF-8 conversions, so one non-UTF-8 header byte would panic;
-//!   [`header_map`] decodes with [`tenantgate_core::wire::decode_header_map`] instead.
+//!   [`header_map`] and [`header_block`] decode with [`tenantgate_core::wire`] instead.
 //! - shared data: the SDK panics on statuses it does not expect; [`shared_get`] and [`shared_set`]
 //!   turn them into [`StoreError::Unavailable`], on which the workers fall back to fetching on
 //!   their own.
@@ -14,6 +14,7 @@ use std::ptr::{null, null_mut};
 use proxy_wasm::types::{MapType, Status};
 
 use tenantgate_core::jwks::shared::StoreError;
+use tenantgate_core::wire::{decode_header_map, HeaderBlock};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -49,17 +50,30 @@ extern "C" {
 /// All pairs of a header map (request headers, callout response headers...); empty when the
 /// host has none or sends something malformed.
 pub fn header_map(map_type: MapType) -> Vec<(String, String)> {
+    header_map_bytes(map_type)
+        .and_then(|bytes| decode_header_map(&bytes))
+        .unwrap_or_default()
+}
+
+/// The same as one [`HeaderBlock`]: the request path's form (fewer allocations).
+pub fn header_block(map_type: MapType) -> HeaderBlock {
+    header_map_bytes(map_type)
+        .and_then(|bytes| HeaderBlock::decode(&bytes))
+        .unwrap_or_default()
+}
+
+/// The serialized header map, as the host hands it over.
+fn header_map_bytes(map_type: MapType) -> Option<Vec<u8>> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
     // SAFETY: as for shared data below: the host hands over a buffer allocated through the SDK's
     // `proxy_on_memory_allocate`, of exactly `size` bytes, which we then own.
     let status = unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) };
     if status != Status::Ok || data.is_null() {
-        return Vec::new();
+        return None;
     }
     // SAFETY: see above.
-    let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
-    tenantgate_core::wire::decode_header_map(&bytes).unwrap_or_default()
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
 }
 
 /// The shared-data value of `key` and its CAS ([`tenantgate_core::jwks::shared::SharedStore::get`]).

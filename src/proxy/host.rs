@@ -7,6 +7,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
 use tenantgate_core::jwks::shared::{SharedStore, StoreError};
+use tenantgate_core::wire::HeaderBlock;
 
 use super::abi;
 use crate::host::{CalloutRequest, Host, HostError, MetricKind};
@@ -47,8 +48,8 @@ impl Host for ProxyHost {
             .map(|()| u64::from_le_bytes(bytes))
     }
 
-    fn request_headers(&self) -> Vec<(String, String)> {
-        abi::header_map(MapType::HttpRequestHeaders)
+    fn request_headers(&self) -> HeaderBlock {
+        abi::header_block(MapType::HttpRequestHeaders)
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {

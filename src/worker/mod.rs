@@ -12,6 +12,7 @@ use tenantgate_core::denial::Denial;
 use tenantgate_core::gate::{Enforcement, Gate, Outcome, Place, RequestView};
 use tenantgate_core::jwks::keyset::RsaKey;
 use tenantgate_core::verify::cache::TokenCache;
+use tenantgate_core::wire::HeaderBlock;
 
 use crate::host::Host;
 use crate::metrics::{AuditMetrics, Metrics};
@@ -29,40 +30,27 @@ pub enum Verdict {
     Pause,
 }
 
-/// A request paused while its provider's keys load.
+/// A request paused while its provider's keys load, with its headers as read.
 struct Pending {
     context_id: u32,
     provider: usize,
     deadline_ms: u64,
-    request: OwnedRequest,
+    headers: HeaderBlock,
 }
 
-/// The parts of a request the decision reads, kept while it waits.
-struct OwnedRequest {
-    headers: Vec<(String, String)>,
-}
-
-impl OwnedRequest {
-    /// A borrowed header list and the pseudo-headers, as the gate wants them.
-    fn with_view<R>(&self, f: impl FnOnce(&RequestView<'_>) -> R) -> R {
-        let pairs: Vec<(&str, &str)> = self
-            .headers
+/// The gate's view of a request's header list: the pseudo-headers it reads and every pair.
+fn request_view<'a>(pairs: &'a [(&'a str, &'a str)]) -> RequestView<'a> {
+    let find = |name: &str| {
+        pairs
             .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let find = |name: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or("", |(_, v)| *v)
-        };
-        let view = RequestView {
-            method: find(":method"),
-            authority: find(":authority"),
-            path: find(":path"),
-            headers: &pairs,
-        };
-        f(&view)
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| *v)
+    };
+    RequestView {
+        method: find(":method"),
+        authority: find(":authority"),
+        path: find(":path"),
+        headers: pairs,
     }
 }
 
@@ -119,14 +107,15 @@ impl<H: Host> Worker<H> {
         }
     }
 
-    /// The headers of request `context_id` arrived (it is the host's effective request).
+    /// The headers of request `context_id` arrived (it is the host's effective request). The
+    /// headers are read once, as one block, and viewed in place from then on.
     pub fn on_request(&mut self, context_id: u32) -> Verdict {
-        let request = OwnedRequest {
-            headers: self.host.request_headers(),
-        };
-        reply::strip_identity_headers(&self.host, self.gate.config(), &request.headers);
+        let block = self.host.request_headers();
+        let pairs = block.pairs();
+        let view = request_view(&pairs);
+        reply::strip_identity_headers(&self.host, self.gate.config(), &pairs);
         let now = self.host.now_ms();
-        let outcome = match self.decide_or_wait(&request, now) {
+        let outcome = match self.decide_or_wait(&view, now) {
             Outcome::AwaitKeys { provider, .. } => {
                 let wait_ms = self.gate.config().jwks_wait_ms;
                 if wait_ms > 0 {
@@ -134,12 +123,12 @@ impl<H: Host> Worker<H> {
                         context_id,
                         provider,
                         deadline_ms: now.saturating_add(wait_ms),
-                        request,
+                        headers: block,
                     });
                     return Verdict::Pause;
                 }
                 // No waiting allowed: decide now, with the keys there are.
-                match request.with_view(|view| self.decide(view, now, false)) {
+                match self.decide(&view, now, false) {
                     Outcome::AwaitKeys { .. } => Outcome::Deny {
                         denial: Denial::KeysUnavailable,
                         at: Default::default(),
@@ -149,7 +138,7 @@ impl<H: Host> Worker<H> {
             }
             outcome => outcome,
         };
-        self.apply(&outcome, &request.headers)
+        self.apply(&outcome, &pairs)
     }
 
     /// Request `context_id` ended: if it was waiting for keys, it must not be answered later.
@@ -158,7 +147,8 @@ impl<H: Host> Worker<H> {
     }
 
     /// The root's periodic step: start due fetches, adopt other workers' key sets, decide again
-    /// the requests whose keys changed, and refuse those that waited too long.
+    /// the requests whose keys changed, refuse those that waited too long, and hand the request
+    /// counters to the host.
     pub fn on_tick(&mut self) {
         let now = self.host.now_ms();
         for provider in 0..self.providers.len() {
@@ -167,6 +157,13 @@ impl<H: Host> Worker<H> {
             }
         }
         self.expire_pending(now);
+        self.flush_stats();
+    }
+
+    /// Hands the request counters counted since the last tick to the host.
+    pub fn flush_stats(&self) {
+        self.metrics.flush(&self.host);
+        self.audit.flush(&self.host);
     }
 
     /// A key-set callout answered (the root dispatches every fetch, so the answer comes to the
@@ -221,25 +218,23 @@ impl<H: Host> Worker<H> {
     /// Decides `request`. A token whose `kid` is unknown asks the workers for a refetch; when
     /// none is granted (rate-limited), the kid is final and the request is decided with the keys
     /// there are. `AwaitKeys` left over means: the request waits for keys.
-    fn decide_or_wait(&mut self, request: &OwnedRequest, now_ms: u64) -> Outcome {
-        match request.with_view(|view| self.decide(view, now_ms, true)) {
+    fn decide_or_wait(&mut self, view: &RequestView<'_>, now_ms: u64) -> Outcome {
+        match self.decide(view, now_ms, true) {
             Outcome::AwaitKeys {
                 provider,
                 unknown_kid: true,
-            } if !self.request_refetch(provider, now_ms) => {
-                request.with_view(|view| self.decide(view, now_ms, false))
-            }
+            } if !self.request_refetch(provider, now_ms) => self.decide(view, now_ms, false),
             outcome => outcome,
         }
     }
 
     /// Applies an `Allow` or `Deny` to the effective request and counts it; whether the request
     /// goes on upstream (an allowed one, or a refusal audit mode does not enforce).
-    fn apply(&self, outcome: &Outcome, headers: &[(String, String)]) -> Verdict {
+    fn apply(&self, outcome: &Outcome, headers: &[(&str, &str)]) -> Verdict {
         let config = self.gate.config();
         match outcome {
             Outcome::Allow { identity, at } => {
-                self.metrics.allowed(&self.host, at.tenant);
+                self.metrics.allowed(at.tenant);
                 if let Some(identity) = identity {
                     if let Some(operator) = &identity.acting_operator {
                         self.operator_acted(operator, &identity.tenant, *at);
@@ -255,7 +250,7 @@ impl<H: Host> Worker<H> {
                 Verdict::Continue
             }
             Outcome::Deny { denial, at } => {
-                self.metrics.denied(&self.host, *denial, at.tenant);
+                self.metrics.denied(*denial, at.tenant);
                 log::debug!(
                     "tenantgate: refused: {} (rule {})",
                     denial.code(),
@@ -272,7 +267,7 @@ impl<H: Host> Worker<H> {
     /// Break-glass is loud: every request an operator makes for a tenant is counted for that
     /// tenant and logged at warn.
     fn operator_acted(&self, operator: &str, tenant: &str, at: Place) {
-        self.metrics.operator(&self.host, at.tenant);
+        self.metrics.operator(at.tenant);
         let route = at.rule.map_or_else(
             || "default".to_string(),
             |r| {
@@ -303,10 +298,15 @@ impl<H: Host> Worker<H> {
             if self.host.set_effective_context(pending.context_id).is_err() {
                 continue; // The request is gone (client reset); nothing to answer.
             }
-            match self.decide_or_wait(&pending.request, now) {
-                Outcome::AwaitKeys { .. } => self.pending.push(pending),
+            let pairs = pending.headers.pairs();
+            let outcome = self.decide_or_wait(&request_view(&pairs), now);
+            match outcome {
+                Outcome::AwaitKeys { .. } => {
+                    drop(pairs);
+                    self.pending.push(pending);
+                }
                 outcome => {
-                    let verdict = self.apply(&outcome, &pending.request.headers);
+                    let verdict = self.apply(&outcome, &pairs);
                     if verdict == Verdict::Continue {
                         if let Err(status) = self.host.resume_request() {
                             log::warn!("tenantgate: cannot resume a request: {status}");
@@ -325,12 +325,12 @@ impl<H: Host> Worker<H> {
                 self.pending.push(pending);
             } else if self.host.set_effective_context(pending.context_id).is_ok() {
                 let denial = Denial::KeysUnavailable;
-                self.metrics.denied(&self.host, denial, None);
+                self.metrics.denied(denial, None);
                 log::debug!(
                     "tenantgate: refused: {} (keys did not load in time)",
                     denial.code()
                 );
-                let form = ReplyForm::of(&pending.request.headers);
+                let form = ReplyForm::of(&pending.headers.pairs());
                 reply::deny(&self.host, self.gate.config(), denial, form);
             }
         }

@@ -403,8 +403,30 @@ impl Envoy {
         Req::get("127.0.0.1", path).send(self.admin_addr())
     }
 
-    /// Every counter and gauge of admin `/stats`, by name.
+    /// Every counter and gauge of admin `/stats`, by name, once the filter's counters have
+    /// settled: tenantgate hands its request counters to Envoy on its 100 ms tick, so the
+    /// `wasmcustom.` stats are read until two reads more than a tick apart agree (at most 5 s).
     pub fn stats(&self) -> std::collections::BTreeMap<String, u64> {
+        const APART: Duration = Duration::from_millis(300);
+        const AT_MOST: Duration = Duration::from_secs(5);
+        let wasm = |stats: &std::collections::BTreeMap<String, u64>| {
+            let custom = stats.iter().filter(|(k, _)| k.starts_with("wasmcustom."));
+            custom.map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>()
+        };
+        let deadline = Instant::now() + AT_MOST;
+        let mut last = self.stats_now();
+        loop {
+            std::thread::sleep(APART);
+            let now = self.stats_now();
+            if wasm(&now) == wasm(&last) || Instant::now() >= deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
+    /// Every counter and gauge of admin `/stats` as Envoy shows them at this moment.
+    pub fn stats_now(&self) -> std::collections::BTreeMap<String, u64> {
         self.admin("/stats")
             .text()
             .lines()

@@ -5,11 +5,13 @@
 mod audit;
 mod discovery;
 mod forwarding;
+mod hot_path;
 mod keys;
 mod operators;
 mod requests;
 mod rs256;
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde_json::{json, Value};
@@ -218,8 +220,16 @@ impl Sim {
         self.host.replies_to(context).is_empty() && !self.host.resumed().contains(&context)
     }
 
+    /// A stat as Envoy shows it after the next tick (request counters are batched per tick).
     fn stat(&self, name: &str) -> i64 {
+        self.worker.flush_stats();
         self.host.stat(name)
+    }
+
+    /// Every stat other than 0, as Envoy shows them after the next tick.
+    fn stats(&self) -> BTreeMap<String, i64> {
+        self.worker.flush_stats();
+        self.host.stats()
     }
 }
 

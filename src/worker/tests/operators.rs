@@ -110,7 +110,7 @@ fn without_operators_no_operator_stats_are_defined_but_the_header_is_stripped() 
     let tok = token(&key_a(), "acme", "alice");
     let (ctx, _) = sim.send(get(ACME, "/api/x", &tok, &[("x-acting-operator", "ops")]));
     assert_eq!(header(&sim.host.headers_of(ctx), "x-acting-operator"), None);
-    let stats = sim.host.stats();
+    let stats = sim.stats();
     assert!(stats.contains_key("tenantgate.tenant.acme.allowed"));
     assert!(
         !stats.keys().any(|name| name.ends_with(".operator")),

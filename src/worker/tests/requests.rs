@@ -138,7 +138,7 @@ fn stats_count_every_outcome_by_denial_and_tenant() {
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
     .collect();
-    assert_eq!(sim.host.stats(), expected);
+    assert_eq!(sim.stats(), expected);
     // Every catalogued denial has its counter, defined up front.
     assert_eq!(sim.stat("tenantgate.denied.signature_invalid"), 0);
     assert_eq!(sim.stat("tenantgate.jwks.main.fetch.failure"), 0);

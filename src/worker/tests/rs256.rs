@@ -37,7 +37,7 @@ fn a_correct_host_decides_signatures_and_the_cache_spares_it() {
     let (ctx, verdict) = sim.send(bearer(ACME, &flip_signature(&tok)));
     assert_eq!(verdict, Verdict::Pause);
     assert_eq!(sim.reply(ctx).code(), "signature_invalid");
-    assert_eq!(sim.host.stat("tenantgate.denied.signature_invalid"), 1);
+    assert_eq!(sim.stat("tenantgate.denied.signature_invalid"), 1);
     assert_eq!(sim.host.foreign_calls(), calls + 2);
 
     // A token signed by a key the set does not hold under that kid: refused by the host.

@@ -1,6 +1,10 @@
-//! The compiled route table: ordered rules, first match wins. Lookups allocate nothing.
+//! The compiled route table: ordered rules, first match wins. Lookups go through an index
+//! ([`index`]) that gives the linear scan's answer without trying every rule, and allocate nothing.
+
+mod index;
 
 use crate::config::{PathMatch, Requirement};
+use index::RouteIndex;
 
 /// How one rule matches a normalized path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +116,15 @@ impl Glob {
         Ok(Glob { segments })
     }
 
+    /// The segments before the first one with a wildcard: every path the glob matches starts
+    /// with them.
+    fn literal_segments(&self) -> impl Iterator<Item = &str> + '_ {
+        self.segments.iter().map_while(|segment| match segment {
+            GlobSegment::Pattern(p) if !p.contains('*') => Some(p.as_str()),
+            _ => None,
+        })
+    }
+
     /// Wildcard matching over segments with one backtracking point (the last `**` seen), which
     /// is exact for patterns whose other elements each match exactly one segment: O(n·m), no
     /// recursion, no allocation.
@@ -214,32 +227,53 @@ pub struct Rule {
     pub require: Requirement,
 }
 
+impl Rule {
+    /// Whether the rule matches the method, the normalized host and the normalized path.
+    pub fn accepts(&self, method: &str, host: &str, path: &str) -> bool {
+        let method_ok = self
+            .methods
+            .as_ref()
+            .is_none_or(|methods| methods.iter().any(|m| m == method));
+        let host_ok = self
+            .hosts
+            .as_ref()
+            .is_none_or(|hosts| hosts.iter().any(|h| h == host));
+        method_ok && host_ok && self.path.matches(path)
+    }
+}
+
 /// Ordered route rules.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     rules: Vec<Rule>,
+    index: RouteIndex,
 }
 
 impl RouteTable {
     /// The table of compiled rules, in configuration order.
     pub fn new(rules: Vec<Rule>) -> RouteTable {
-        RouteTable { rules }
+        let index = RouteIndex::new(&rules);
+        RouteTable { rules, index }
     }
 
     /// The first rule matching the method, the normalized host and the normalized path, with
     /// its index in `routes`.
     pub fn lookup(&self, method: &str, host: &str, path: &str) -> Option<(usize, &Requirement)> {
-        self.rules.iter().enumerate().find_map(|(index, rule)| {
-            let method_ok = rule
-                .methods
-                .as_ref()
-                .is_none_or(|methods| methods.iter().any(|m| m == method));
-            let host_ok = rule
-                .hosts
-                .as_ref()
-                .is_none_or(|hosts| hosts.iter().any(|h| h == host));
-            (method_ok && host_ok && rule.path.matches(path)).then_some((index, &rule.require))
-        })
+        let index = self.index.lookup(&self.rules, method, host, path)?;
+        self.rules.get(index).map(|rule| (index, &rule.require))
+    }
+
+    /// [`RouteTable::lookup`] by trying every rule in order: the definition the index keeps to.
+    pub fn lookup_linear(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+    ) -> Option<(usize, &Requirement)> {
+        let mut rules = self.rules.iter().enumerate();
+        rules
+            .find(|(_, rule)| rule.accepts(method, host, path))
+            .map(|(index, rule)| (index, &rule.require))
     }
 
     pub fn len(&self) -> usize {

@@ -1,15 +1,16 @@
 //! Which tenant owns a host: explicit hosts of `tenants`, then `host_templates`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use super::FixedHasher;
 use crate::config::syntax::HostTemplate;
 
 /// The compiled host table. The compile step guarantees that no host has two owners, so the
 /// order of the checks below does not change any answer.
 #[derive(Debug, Clone, Default)]
 pub struct HostTable {
-    /// Normalized host → tenant id. A `BTreeMap`: no hasher that wants randomness inside V8.
-    explicit: BTreeMap<String, String>,
+    /// Normalized host → tenant id: one hash lookup, however many hosts are listed.
+    explicit: HashMap<String, String, FixedHasher>,
     templates: Vec<HostTemplate>,
     /// Configured tenant ids, sorted.
     tenants: Vec<String>,
@@ -26,14 +27,16 @@ impl HostTable {
         allow_unlisted: bool,
     ) -> HostTable {
         HostTable {
-            explicit,
+            explicit: explicit.into_iter().collect(),
             templates,
             tenants,
             allow_unlisted,
         }
     }
 
-    /// The tenant that owns a normalized host (see [`crate::policy::host::normalize`]).
+    /// The tenant that owns a normalized host (see [`crate::policy::host::normalize`]): a hash
+    /// lookup, then each host template in turn (a template match checks the tenant id in the
+    /// sorted list of tenants).
     pub fn owner<'a>(&'a self, host: &'a str) -> Option<&'a str> {
         if let Some(tenant) = self.explicit.get(host) {
             return Some(tenant);
