@@ -249,6 +249,24 @@ fn verdict(config: &Config, outcome: &Outcome) -> (Status, String, Option<String
     }
 }
 
+/// Everything `explain` says about one decision, for the text and the JSON forms alike.
+struct Report<'a> {
+    outcome: &'a Outcome,
+    place: Option<Place>,
+    rule: Option<(usize, &'a Route)>,
+    host_tenant: Option<String>,
+    path: String,
+    decision: String,
+    detail: Option<String>,
+    audit_mode: bool,
+    /// For a refusal: whether it is carried out (audit mode may let it through).
+    enforced: Option<bool>,
+    upstream: Vec<(String, String)>,
+    operator: Option<(String, String)>,
+    /// The requirement part that refused the token, if one did: its path and its words.
+    decided: Option<(String, String)>,
+}
+
 fn report(
     gate: &Gate,
     args: &ExplainArgs,
@@ -263,13 +281,7 @@ fn report(
     let rule = place
         .and_then(|at| at.rule)
         .and_then(|i| config.routes.get(i).map(|r| (i, r)));
-    let tenant = place
-        .and_then(|at| at.tenant)
-        .and_then(|i| config.tenants.keys().nth(i).cloned());
-    let path = tenantgate_core::policy::path::normalize(&args.path)
-        .unwrap_or_else(|d| format!("(refused: {})", d.code()));
     let (mut status, mut decision, detail) = verdict(config, outcome);
-    let audit_mode = place.is_some_and(|at| gate.audit_mode(at.rule));
     let enforced = match outcome {
         Outcome::Deny { .. } => Some(!upstream::not_enforced(gate, outcome)),
         _ => None,
@@ -279,73 +291,106 @@ fn report(
         status = Status::Ok;
         decision.push_str(" (audit: not enforced)");
     }
-    let upstream = upstream::headers(gate, outcome);
-    let operator = operator_act(outcome);
-    // The requirement part that refused the token, if one did.
-    let decided = place.and_then(|at| at.requirement).map(|part| {
-        let require = rule.map_or(&config.default_requirement, |(_, r)| &r.require);
-        (part.path(), requirement::decided_by(require, part))
-    });
+    let report = Report {
+        outcome,
+        place,
+        rule,
+        host_tenant: place
+            .and_then(|at| at.tenant)
+            .and_then(|i| config.tenants.keys().nth(i).cloned()),
+        path: tenantgate_core::policy::path::normalize(&args.path)
+            .unwrap_or_else(|d| format!("(refused: {})", d.code())),
+        decision,
+        detail,
+        audit_mode: place.is_some_and(|at| gate.audit_mode(at.rule)),
+        enforced,
+        upstream: upstream::headers(gate, outcome),
+        operator: operator_act(outcome),
+        decided: place.and_then(|at| at.requirement).map(|part| {
+            let require = rule.map_or(&config.default_requirement, |(_, r)| &r.require);
+            (
+                part.path().to_string(),
+                requirement::decided_by(require, part),
+            )
+        }),
+    };
     if args.json {
-        let (code, http_status) = match outcome {
-            Outcome::Deny { denial, .. } => (Some(denial.code()), Some(denial.status())),
-            Outcome::Allow { .. } => (None, Some(200)),
-            Outcome::AwaitKeys { .. } => (None, None),
-        };
-        let body = serde_json::json!({
-            "decision": decision,
-            "code": code,
-            "status": http_status,
-            "rule": place.and_then(|at| at.rule),
-            "rule_name": rule.and_then(|(_, r)| r.name.clone()),
-            "host_tenant": tenant,
-            "tenant_sources": sources_json(sources),
-            "requirement": decided.as_ref().map(|(path, _)| format!("require.{path}")),
-            "path": path,
-            "detail": detail,
-            "audit": audit_mode,
-            "enforced": enforced,
-            "upstream_headers": upstream::json(&upstream),
-            "operator": operator.as_ref().map(|(subject, target)| {
-                serde_json::json!({"subject": subject, "target_tenant": target})
-            }),
-        });
-        println!("{body}");
+        print_json(&report, sources);
     } else {
-        println!("decision: {decision}");
-        if let Some(detail) = &detail {
-            println!("why:      {detail}");
-        }
-        println!("request:  {} {} {}", args.method, args.host, path);
-        println!(
-            "host:     {}",
-            tenant.as_deref().unwrap_or("(no configured tenant)")
-        );
-        println!("tenants:  {}", describe_sources(sources));
-        println!("rule:     {}", describe_rule(config, rule, place));
-        if let Some((_, decided)) = &decided {
-            println!("decided:  {decided}");
-        }
-        match enforced {
-            Some(false) => println!(
-                "audit:    not enforced: passed upstream without identity, named in {}",
-                config.headers.would_deny
-            ),
-            Some(true) if audit_mode => {
-                println!("audit:    enforced all the same (audit mode never lets it through)")
-            }
-            _ => {}
-        }
-        if !matches!(outcome, Outcome::AwaitKeys { .. }) && enforced != Some(true) {
-            println!("upstream: {}", upstream::describe(&upstream));
-        }
-        if let Some((subject, target)) = &operator {
-            println!(
-                "operator: {subject} acting on tenant {target} (break-glass: counted, logged)"
-            );
-        }
+        print_text(config, args, &report, sources);
     }
     status
+}
+
+fn print_json(report: &Report<'_>, sources: Option<&TenantSources<'_>>) {
+    let (code, http_status) = match report.outcome {
+        Outcome::Deny { denial, .. } => (Some(denial.code()), Some(denial.status())),
+        Outcome::Allow { .. } => (None, Some(200)),
+        Outcome::AwaitKeys { .. } => (None, None),
+    };
+    let body = serde_json::json!({
+        "decision": report.decision,
+        "code": code,
+        "status": http_status,
+        "rule": report.place.and_then(|at| at.rule),
+        "rule_name": report.rule.and_then(|(_, r)| r.name.clone()),
+        "host_tenant": report.host_tenant,
+        "tenant_sources": sources_json(sources),
+        "requirement": report.decided.as_ref().map(|(path, _)| format!("require.{path}")),
+        "path": report.path,
+        "detail": report.detail,
+        "audit": report.audit_mode,
+        "enforced": report.enforced,
+        "upstream_headers": upstream::json(&report.upstream),
+        "operator": report.operator.as_ref().map(|(subject, target)| {
+            serde_json::json!({"subject": subject, "target_tenant": target})
+        }),
+    });
+    println!("{body}");
+}
+
+fn print_text(
+    config: &Config,
+    args: &ExplainArgs,
+    report: &Report<'_>,
+    sources: Option<&TenantSources<'_>>,
+) {
+    println!("decision: {}", report.decision);
+    if let Some(detail) = &report.detail {
+        println!("why:      {detail}");
+    }
+    println!("request:  {} {} {}", args.method, args.host, report.path);
+    println!(
+        "host:     {}",
+        report
+            .host_tenant
+            .as_deref()
+            .unwrap_or("(no configured tenant)")
+    );
+    println!("tenants:  {}", describe_sources(sources));
+    println!(
+        "rule:     {}",
+        describe_rule(config, report.rule, report.place)
+    );
+    if let Some((_, decided)) = &report.decided {
+        println!("decided:  {decided}");
+    }
+    match report.enforced {
+        Some(false) => println!(
+            "audit:    not enforced: passed upstream without identity, named in {}",
+            config.headers.would_deny
+        ),
+        Some(true) if report.audit_mode => {
+            println!("audit:    enforced all the same (audit mode never lets it through)")
+        }
+        _ => {}
+    }
+    if !matches!(report.outcome, Outcome::AwaitKeys { .. }) && report.enforced != Some(true) {
+        println!("upstream: {}", upstream::describe(&report.upstream));
+    }
+    if let Some((subject, target)) = &report.operator {
+        println!("operator: {subject} acting on tenant {target} (break-glass: counted, logged)");
+    }
 }
 
 /// The operator and the tenant it acts on, when the request was allowed as an operator's.
