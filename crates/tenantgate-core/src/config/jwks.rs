@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
-use super::limits;
+// The bounds and shared shapes appear only in the schema attributes.
 #[cfg(feature = "schema")]
-use super::schema;
+use super::{limits, schema};
 
 /// A provider's key set: fetched from a cluster (at a given URI, or found through OIDC
 /// discovery), or given inline. Exactly one of the three.
