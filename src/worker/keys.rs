@@ -183,9 +183,9 @@ impl<H: Host> Worker<H> {
                     .as_ref()
                     .map(|d| d.jwks_callout(status, body, max_bytes));
                 match next {
+                    // `None` while the key set's callout is under way.
                     Some(Ok(callout)) => {
-                        self.dispatch_to(provider, now_ms, &callout, false);
-                        return None;
+                        return self.dispatch_to(provider, now_ms, &callout, false)
                     }
                     Some(Err(why)) => {
                         log::warn!(
@@ -260,7 +260,14 @@ impl<H: Host> Worker<H> {
     /// Dispatches `remote` for `provider` (`document`: the discovery document's callout). A
     /// fetch's lifetime counts from its first callout: the key set's after a document does not
     /// restart it, so a fetch that hangs half-way is found lost all the same.
-    fn dispatch_to(&mut self, provider: usize, now_ms: u64, remote: &Callout, document: bool) {
+    /// `None` once the callout is under way; the failure's result when the host refused it.
+    fn dispatch_to(
+        &mut self,
+        provider: usize,
+        now_ms: u64,
+        remote: &Callout,
+        document: bool,
+    ) -> Option<FetchResult> {
         let dispatched = {
             let headers = [
                 (":method", "GET"),
@@ -285,13 +292,14 @@ impl<H: Host> Worker<H> {
                         keys.fetcher.fetch_started(now_ms);
                     }
                 }
+                None
             }
             Err((status, cluster)) => {
                 log::warn!(
                     "tenantgate: cannot fetch the key set of provider {} through cluster {cluster}: {status}",
                     self.provider_name(provider),
                 );
-                self.fetched(provider, now_ms, None);
+                self.fetched(provider, now_ms, None)
             }
         }
     }

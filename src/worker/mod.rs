@@ -173,8 +173,8 @@ impl<H: Host> Worker<H> {
             return; // A callout this worker gave up on as lost.
         };
         let now = self.host.now_ms();
-        if num_headers == 0 {
-            self.fetched(provider, now, None);
+        let finished = if num_headers == 0 {
+            self.fetched(provider, now, None)
         } else {
             let max_bytes = self
                 .gate
@@ -200,9 +200,13 @@ impl<H: Host> Worker<H> {
                 provider,
                 now,
                 Some((status, header("cache-control"), &body)),
-            );
+            )
+        };
+        // A good discovery document only starts the JWKS callout: the keys have not changed, so
+        // the waiting requests wait on without being decided again.
+        if finished.is_some() {
+            self.retry_pending(provider, now);
         }
-        self.retry_pending(provider, now);
     }
 
     /// Decides a request against the current keys and the cache.
