@@ -421,6 +421,15 @@ pub mod audit;
 pub use audit::Enforcement;
 mod operator;
 
+/// The gate of a configuration a test wrote, which must be valid.
+#[cfg(test)]
+fn gate_of(doc: &serde_json::Value) -> Gate {
+    match Gate::from_json(doc.to_string().as_bytes()) {
+        Ok(gate) => gate,
+        Err(errors) => panic!("{errors}"),
+    }
+}
+
 #[cfg(test)]
 mod context_tests;
 #[cfg(test)]

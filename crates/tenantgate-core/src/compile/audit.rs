@@ -61,11 +61,8 @@ fn tenant_header_clash(config: &Config, name: &str) -> Option<String> {
 mod tests {
     use serde_json::json;
 
-    use crate::compile::compile;
-    use crate::config::parse;
-
     fn errors(extra: serde_json::Value) -> Vec<(String, String)> {
-        let mut config = json!({
+        let config = json!({
             "providers": [{
                 "name": "idp", "issuer": "https://idp", "audiences": ["api"],
                 "token_sources": [{"type": "bearer"}, {"type": "header", "name": "x-token"}],
@@ -76,20 +73,7 @@ mod tests {
             "routes": [{"path": {"prefix": "/a"}, "require": "public",
                         "tenant_context": {"header": "x-org"}}]
         });
-        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
-            config.extend(extra.clone());
-        }
-        let parsed = match parse(config.to_string().as_bytes()) {
-            Ok(parsed) => parsed,
-            Err(errors) => panic!("{errors}"),
-        };
-        match compile(&parsed) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors
-                .iter()
-                .map(|e| (e.path.clone(), e.message.clone()))
-                .collect(),
-        }
+        crate::compile::tests::errors_of(&crate::config::tests::merged(config, extra))
     }
 
     #[test]

@@ -46,6 +46,14 @@ pub(crate) fn set(doc: &mut Value, pointer: &str, value: Value) {
     }
 }
 
+/// `doc` with the top-level members of `extra` added, or replacing its own.
+pub(crate) fn merged(mut doc: Value, extra: Value) -> Value {
+    if let (Some(doc), Value::Object(extra)) = (doc.as_object_mut(), extra) {
+        doc.extend(extra);
+    }
+    doc
+}
+
 pub(crate) trait Tap {
     fn tap(self, f: impl FnOnce(&mut Self)) -> Self;
 }

@@ -138,10 +138,7 @@ mod tests {
     }
 
     fn gate(config: &Value) -> Gate {
-        match Gate::from_json(config.to_string().as_bytes()) {
-            Ok(gate) => gate,
-            Err(errors) => panic!("{errors}"),
-        }
+        crate::gate::gate_of(config)
     }
 
     /// The decision on a request and whether its refusal is enforced.

@@ -4,11 +4,12 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::config::tests::merged;
 
 const NOW: u64 = 1_700_000_000;
 
 fn gate(extra: Value) -> Gate {
-    let mut doc = json!({
+    let doc = json!({
         "providers": [{"name": "corp", "issuer": "https://idp", "audiences": ["api"],
                        "jwks": {"remote": {"cluster": "idp", "uri": "https://idp/jwks"}}}],
         "tenants": {"acme": {"hosts": ["acme.test"]}},
@@ -19,22 +20,16 @@ fn gate(extra: Value) -> Gate {
         ],
         "headers": {"claims": {"x-plan": "plan", "x-features": "features", "x-seats": "seats"}}
     });
-    if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
-        doc.extend(extra.clone());
-    }
-    match Gate::from_json(doc.to_string().as_bytes()) {
-        Ok(gate) => gate,
-        Err(errors) => panic!("{errors}"),
-    }
+    super::gate_of(&merged(doc, extra))
 }
 
 fn claims(extra: Value) -> Map<String, Value> {
-    let mut claims = json!({"iss": "https://idp", "aud": "api", "sub": "alice",
+    let claims = json!({"iss": "https://idp", "aud": "api", "sub": "alice",
                             "tenantId": "acme", "roles": ["viewer"], "exp": NOW + 60});
-    if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
-        claims.extend(extra.clone());
-    }
-    claims.as_object().cloned().unwrap_or_default()
+    merged(claims, extra)
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn decide(gate: &Gate, path: &str, claims: &Map<String, Value>) -> Outcome {

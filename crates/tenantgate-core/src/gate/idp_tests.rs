@@ -29,10 +29,7 @@ fn gate(provider: Value, tenants: &[&str]) -> Gate {
             {"path": {"prefix": "/"}, "require": "authenticated"}
         ]
     });
-    match Gate::from_json(doc.to_string().as_bytes()) {
-        Ok(gate) => gate,
-        Err(errors) => panic!("{errors}"),
-    }
+    super::gate_of(&doc)
 }
 
 fn keys(jwks: Value) -> Keys {

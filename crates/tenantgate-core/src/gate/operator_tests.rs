@@ -4,11 +4,12 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::config::tests::merged;
 
 const NOW: u64 = 1_700_000_000;
 
 fn gate(extra: Value) -> Gate {
-    let mut doc = json!({
+    let doc = json!({
         "providers": [
             {"name": "corp", "issuer": "https://idp", "audiences": ["api"],
              "jwks": {"remote": {"cluster": "idp", "uri": "https://idp/jwks"}}},
@@ -29,24 +30,18 @@ fn gate(extra: Value) -> Gate {
         ],
         "operators": {"tenants": ["platform"], "role": "operator"}
     });
-    if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
-        doc.extend(extra.clone());
-    }
-    match Gate::from_json(doc.to_string().as_bytes()) {
-        Ok(gate) => gate,
-        Err(errors) => panic!("{errors}"),
-    }
+    super::gate_of(&merged(doc, extra))
 }
 
 /// A platform operator's claims acting on acme, issued now for five minutes.
 fn operator(extra: Value) -> Map<String, Value> {
-    let mut claims = json!({"iss": "https://idp", "aud": "api", "sub": "ops-1",
+    let claims = json!({"iss": "https://idp", "aud": "api", "sub": "ops-1",
                             "tenantId": "platform", "roles": ["operator"],
                             "iat": NOW, "exp": NOW + 300, "target_tenant": "acme"});
-    if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
-        claims.extend(extra.clone());
-    }
-    claims.as_object().cloned().unwrap_or_default()
+    merged(claims, extra)
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn decide(gate: &Gate, host: &str, path: &str, claims: &Map<String, Value>) -> Outcome {

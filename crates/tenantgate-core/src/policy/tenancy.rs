@@ -63,7 +63,7 @@ mod tests {
     }
 
     fn base(extra: serde_json::Value) -> serde_json::Value {
-        let mut v = serde_json::json!({
+        let v = serde_json::json!({
             "providers": [],
             "tenants": {
                 "acme": {"hosts": ["Acme.Example.com", "acme.example.org."]},
@@ -71,10 +71,7 @@ mod tests {
             },
             "host_templates": ["{tenant}.app.example.com", "api.{tenant}.example.net"]
         });
-        if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
-            obj.extend(extra.clone());
-        }
-        v
+        crate::config::tests::merged(v, extra)
     }
 
     #[test]
