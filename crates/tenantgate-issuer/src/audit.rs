@@ -32,6 +32,13 @@ pub enum Action {
     TenantCreate,
     TenantDisable,
     TenantEnable,
+    /// A tenant's hosts replaced (signed directory).
+    TenantHostsSet,
+    /// A tenant's tenant values replaced (signed directory).
+    TenantValuesSet,
+    /// A tenant's own IdP set or replaced (signed directory).
+    TenantIdpSet,
+    TenantIdpRemove,
     UserAdd,
     Mint,
     /// An operator's break-glass token for another tenant.
@@ -57,6 +64,10 @@ impl Action {
             Action::TenantCreate => "tenant_create",
             Action::TenantDisable => "tenant_disable",
             Action::TenantEnable => "tenant_enable",
+            Action::TenantHostsSet => "tenant_hosts_set",
+            Action::TenantValuesSet => "tenant_values_set",
+            Action::TenantIdpSet => "tenant_idp_set",
+            Action::TenantIdpRemove => "tenant_idp_remove",
             Action::UserAdd => "user_add",
             Action::Mint => "mint",
             Action::Elevate => "elevate",

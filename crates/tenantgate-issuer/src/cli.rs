@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 mod elevate;
+mod entries;
 
 use super::audit::AuditLog;
 use super::config::Config;
@@ -49,7 +50,7 @@ enum Command {
     /// [operators] max_ttl), for a member of the operator tenant holding the operator role,
     /// with a mandatory reason; audited.
     Elevate(elevate::ElevateArgs),
-    /// Create, list, disable or enable tenants.
+    /// Create, list, disable or enable tenants; set what the signed directory says about them.
     #[command(subcommand)]
     Tenant(TenantCommand),
     /// Add users to tenants.
@@ -114,6 +115,8 @@ enum TenantCommand {
     Disable { id: String },
     /// Enable a disabled tenant again.
     Enable { id: String },
+    #[command(flatten)]
+    Entry(entries::EntryCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -322,6 +325,7 @@ fn tenant(ctx: &Ctx<'_>, command: TenantCommand) -> Result<(), String> {
             ops::set_tenant_disabled(ctx, &id, false).map_err(op_error)?;
             println!("enabled tenant {id}");
         }
+        TenantCommand::Entry(c) => entries::run(ctx, c)?,
     }
     Ok(())
 }

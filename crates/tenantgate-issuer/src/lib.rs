@@ -4,7 +4,8 @@
 //! schema ([`tenantgate_core::token::claims`]), rotating refresh tokens with theft detection, and a JWKS
 //! whose keys rotate without a failed request. Everything durable lives in [`storage`] (SQLite by
 //! default, PostgreSQL for replicas). The session flows ([`flows`]: sign-in, refresh, sign-out,
-//! `mint`) and the administrative operations ([`ops`]) hold the behaviour; [`http`] and [`cli`]
+//! `mint`) and the administrative operations ([`ops`]) hold the behaviour; [`entries`] holds what the
+//! signed tenant directory (`GET /v1/directory`) says about each tenant; [`http`] and [`cli`]
 //! are thin layers that parse input and render outcomes. See `docs/issuer.md` for the operator's
 //! view.
 
@@ -12,6 +13,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod entries;
 pub mod flows;
 pub mod http;
 pub mod keys;

@@ -2,9 +2,11 @@
 //! on the same database and keys. Durations are written as `10m`, `168h`, ...; relative paths are
 //! resolved against the directory of the config file.
 
+mod directory;
 mod operators;
 mod sections;
 
+pub use self::directory::DirectorySettings;
 pub use self::operators::{OperatorSettings, DEFAULT_OPERATOR_TTL};
 
 use std::fmt;
@@ -150,6 +152,8 @@ pub struct Config {
     pub emit_permissions: bool,
     /// `[operators]`: who `elevate` may issue break-glass tokens to. None by default.
     pub operators: Option<OperatorSettings>,
+    /// `[directory]`: the signed tenant directory (`GET /v1/directory`).
+    pub directory: DirectorySettings,
 }
 
 impl Config {

@@ -34,6 +34,8 @@ struct RawConfig {
     #[serde(default)]
     tokens: RawTokens,
     operators: Option<super::operators::RawOperators>,
+    #[serde(default)]
+    directory: super::directory::RawDirectory,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +140,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
     let body_limit = body_limit(&raw.http)?;
     let limits = rate_limit(&raw.rate_limit)?;
     let operators = super::operators::operators(raw.operators, &timing)?;
+    let directory = super::directory::directory(raw.directory)?;
     Ok(Config {
         listen,
         issuer,
@@ -159,6 +162,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         tenant_defaults,
         emit_permissions: raw.tokens.permissions,
         operators,
+        directory,
     })
 }
 

@@ -16,7 +16,7 @@ use crate::time::{now, parse_duration};
 
 impl Admin {
     /// Runs an admin operation on the blocking pool with actor `admin` and the client address.
-    async fn run<R: Send + 'static>(
+    pub(super) async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&ops::Ctx<'_>) -> Result<R, ops::OpError> + Send + 'static,
     ) -> Result<R, ApiError> {
@@ -28,11 +28,11 @@ impl Admin {
     }
 }
 
-fn ok(value: serde_json::Value) -> Response {
+pub(super) fn ok(value: serde_json::Value) -> Response {
     json_response(StatusCode::OK, &value)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
 }
 

@@ -1,11 +1,12 @@
-//! The HTTP API: tenant-scoped session endpoints, the admin API, the well-known documents,
-//! `/healthz` and `/metrics`. Handlers are thin: the shared extractors parse and bound the input
-//! (every malformed request gets a 400 with a JSON error), the work runs on the blocking pool (the
-//! session flows of [`crate::flows`], the operations of [`crate::ops`]), and outcomes map to
-//! stable error codes ([`error::ApiError`]).
+//! The HTTP API: tenant-scoped session endpoints, the admin API, the well-known documents, the
+//! signed tenant directory, `/healthz` and `/metrics`. Handlers are thin: the shared extractors
+//! parse and bound the input (every malformed request gets a 400 with a JSON error), the work runs
+//! on the blocking pool (the session flows of [`crate::flows`], the operations of [`crate::ops`]
+//! and [`crate::entries`]), and outcomes map to stable error codes ([`error::ApiError`]).
 
 mod admin;
 mod elevate;
+mod entries;
 pub mod error;
 mod extract;
 mod meta;
@@ -102,6 +103,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/.well-known/openid-configuration",
             get(meta::openid_configuration),
         )
+        .route("/v1/directory", get(entries::directory))
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(meta::metrics))
         .route(
@@ -113,6 +115,16 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::disable_tenant),
         )
         .route("/admin/tenants/{tenant}/enable", post(admin::enable_tenant))
+        .route("/admin/tenants/{tenant}", get(entries::get_tenant))
+        .route("/admin/tenants/{tenant}/hosts", put(entries::put_hosts))
+        .route(
+            "/admin/tenants/{tenant}/tenant-values",
+            put(entries::put_tenant_values),
+        )
+        .route(
+            "/admin/tenants/{tenant}/idp",
+            put(entries::put_idp).delete(entries::delete_idp),
+        )
         .route(
             "/admin/tenants/{tenant}/users",
             get(admin::list_members).post(admin::add_user),

@@ -90,10 +90,34 @@ ALTER TABLE refresh_tokens ADD COLUMN child_salt TEXT;
 ALTER TABLE signing_keys ADD COLUMN longest_ttl BIGINT NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        3,
+        "the signed directory's tenant entries: hosts, tenant values, tenant IdPs",
+        r#"
+CREATE TABLE tenant_hosts (
+    host TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id)
+);
+CREATE INDEX tenant_hosts_tenant ON tenant_hosts(tenant_id);
+CREATE TABLE tenant_values (
+    provider TEXT NOT NULL,
+    value TEXT NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    PRIMARY KEY (provider, value)
+);
+CREATE INDEX tenant_values_tenant ON tenant_values(tenant_id);
+CREATE TABLE tenant_idps (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+    issuer TEXT NOT NULL UNIQUE,
+    config TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 pub(super) fn migrate(tx: &mut dyn Tx) -> Result<(), StoreError> {
     tx.lock_for_migration()?;
