@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,16 +31,37 @@ fn entry_json(tenant: &str, entry: &Entry) -> Result<Value, ApiError> {
     }))
 }
 
+/// One directory build at a time per process. A request is answered by a build that started
+/// after it arrived (so the document holds every change committed before the request), and the
+/// requests that arrive during a build share the next one: a flood of fetches keeps at most one
+/// blocking thread busy, whatever the number of tenants.
+#[derive(Default)]
+pub struct DirectoryBuilds {
+    last: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+}
+
 /// `GET /v1/directory`: the signed document (404 when `[directory] enabled = false`).
 pub(super) async fn directory(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     if !app.config.directory.enabled {
         return Err(ApiError::NotFound);
     }
-    let doc = blocking(&app, |app| {
-        entries::document::signed(&app.store, &app.keys, &app.config.issuer, now())
-            .map_err(ApiError::from)
-    })
-    .await?;
+    let arrived = Instant::now();
+    let mut last = app.directory_builds.last.lock().await;
+    let doc = match &*last {
+        Some((started, doc)) if *started >= arrived => doc.clone(),
+        _ => {
+            let started = Instant::now();
+            let doc = blocking(&app, |app| {
+                entries::document::signed(&app.store, &app.keys, &app.config.issuer, now())
+                    .map_err(ApiError::from)
+            })
+            .await?;
+            let doc = Bytes::from(doc);
+            *last = Some((started, doc.clone()));
+            doc
+        }
+    };
+    drop(last);
     let mut r = (StatusCode::OK, doc).into_response();
     let h = r.headers_mut();
     h.insert(

@@ -21,6 +21,7 @@ use std::time::Duration;
 use axum::routing::{get, post, put};
 use axum::Router;
 
+pub use self::entries::DirectoryBuilds;
 use self::error::ApiError;
 use super::audit::AuditLog;
 use super::config::{read_secret_file, Config};
@@ -42,6 +43,8 @@ pub struct App {
     pub throttle: SignInThrottle,
     pub hashing: HashGate,
     pub admin_token: Option<String>,
+    /// Coalesces the builds of the signed tenant directory.
+    pub directory_builds: DirectoryBuilds,
 }
 
 impl App {
@@ -77,6 +80,7 @@ impl App {
             audit,
             metrics: Metrics::new(),
             admin_token,
+            directory_builds: DirectoryBuilds::default(),
         })
     }
 

@@ -125,4 +125,18 @@ pub(super) fn ten_thousand(backend: Backend) {
         }
     }
     assert_eq!(pyjwt_directory(&issuer, &doc)["claims"], claims);
+
+    // Concurrent fetches share builds; each answer is a whole, valid document.
+    std::thread::scope(|s| {
+        let fetches: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| verify(&issuer, &fetch(&issuer))))
+            .collect();
+        for f in fetches {
+            let claims = f.join().expect("fetch thread");
+            assert_eq!(
+                claims["tenants"].as_object().map(|t| t.len()),
+                Some(TENANTS)
+            );
+        }
+    });
 }
