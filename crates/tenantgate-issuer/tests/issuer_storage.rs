@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier};
 use issuer_support::{backend, Backend};
 use tenantgate_issuer::config::{Database, KeyStorage, KeyTiming, TenantDefaults};
 use tenantgate_issuer::directory::{self, Role};
+use tenantgate_issuer::entries;
 use tenantgate_issuer::keys::{KeyRing, KeyState, Rotation, Vault};
 use tenantgate_issuer::sessions::{self, Csrf, Refresh, Secrets};
 use tenantgate_issuer::storage::{Store, StoreError};
@@ -38,6 +39,7 @@ on_both_backends!(
     a_failed_transaction_changes_nothing,
     roles_are_granted_per_tenant_from_one_catalog,
     concurrent_reuse_of_one_refresh_token_has_one_winner,
+    concurrent_claims_of_one_host_have_one_winner,
     replicas_agree_on_keys,
 );
 
@@ -364,4 +366,49 @@ fn replicas_agree_on_keys(db: Db) {
     let scheduled = m.created.expect("scheduled key");
     assert_eq!(scheduled.activates_at, next.activates_at + 3600);
     assert!(k1.maintain(&s1, due).expect("maintain").created.is_none());
+}
+
+/// Several "replicas" give one host to different tenants at once: exactly one succeeds, the
+/// others get a conflict (the check sees a committed claim; the host's key stops a racing one).
+fn concurrent_claims_of_one_host_have_one_winner(db: Db) {
+    let n = 6;
+    let store = db.open();
+    store
+        .tx(|tx| {
+            for i in 0..n {
+                directory::create_tenant(tx, &format!("t{i}"), "t", DEFAULTS, 1)?;
+            }
+            Ok(())
+        })
+        .expect("setup");
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let store = db.open();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let hosts = vec!["shared.example.com".to_string()];
+                barrier.wait();
+                store.tx(|tx| entries::store::set_hosts(tx, &format!("t{i}"), &hosts))
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    let winners: Vec<usize> = (0..n).filter(|i| outcomes[*i].is_ok()).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for o in &outcomes {
+        assert!(matches!(o, Ok(_) | Err(StoreError::Conflict(_))), "{o:?}");
+    }
+    let holders: Vec<usize> = (0..n)
+        .filter(|i| {
+            let entry = store
+                .tx(|tx| entries::store::get_entry(tx, &format!("t{i}")))
+                .expect("entry");
+            !entry.hosts.is_empty()
+        })
+        .collect();
+    assert_eq!(holders, winners);
 }

@@ -130,37 +130,60 @@ fn put(issuer: &Issuer, path: &str, body: Value) -> Resp {
     issuer.admin("PUT", path, Some(&body))
 }
 
-fn directory_carries_every_enabled_tenant_signed(backend: Backend) {
-    let issuer = Issuer::start(Options::new(backend));
+/// Three tenants: `a` with hosts and a tenant value, `b` with its own IdP, `off` disabled.
+struct Onboarded {
+    a: String,
+    b: String,
+    off: String,
+    a_hosts: Value,
+    guid: String,
+    idp: Value,
+}
+
+fn onboard(issuer: &Issuer) -> Onboarded {
     let (a, b, off) = (tenant_id("acme"), tenant_id("globex"), tenant_id("off"));
     for t in [&a, &b, &off] {
         issuer.tenant(t, json!({}));
     }
     let host = format!("{a}.example.com");
     let r = put(
-        &issuer,
+        issuer,
         &format!("/admin/tenants/{a}/hosts"),
         json!({"hosts": ["Portal.Acme.IO", host.to_uppercase()]}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["hosts"], json!([host, "portal.acme.io"]));
+    let a_hosts = json!([host, "portal.acme.io"]);
+    assert_eq!(r.json()["hosts"], a_hosts, "lower-cased and sorted");
     let guid = format!("72f988bf-86f1-41af-91ab-{a}");
     let r = put(
-        &issuer,
+        issuer,
         &format!("/admin/tenants/{a}/tenant-values"),
         json!({"tenant_values": {"entra": [guid]}}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let idp = okta(&format!("{b}.okta.com"));
-    let r = put(&issuer, &format!("/admin/tenants/{b}/idp"), idp.clone());
+    let r = put(issuer, &format!("/admin/tenants/{b}/idp"), idp.clone());
     assert_eq!((r.status, &r.json()["idp"]), (200, &idp), "{}", r.text());
-    put(
-        &issuer,
+    let r = put(
+        issuer,
         &format!("/admin/tenants/{off}/hosts"),
         json!({"hosts": [format!("{off}.example.com")]}),
     );
+    assert_eq!(r.status, 200, "{}", r.text());
     issuer.admin("POST", &format!("/admin/tenants/{off}/disable"), None);
+    Onboarded {
+        a,
+        b,
+        off,
+        a_hosts,
+        guid,
+        idp,
+    }
+}
 
+fn directory_carries_every_enabled_tenant_signed(backend: Backend) {
+    let issuer = Issuer::start(Options::new(backend));
+    let o = onboard(&issuer);
     let before = tenantgate_issuer::time::now();
     let doc = fetch(&issuer);
     let claims = verify(&issuer, &doc);
@@ -174,8 +197,8 @@ fn directory_carries_every_enabled_tenant_signed(backend: Backend) {
     assert_eq!(
         claims["tenants"],
         json!({
-            a.clone(): {"hosts": [host, "portal.acme.io"], "tenant_values": {"entra": [guid]}},
-            b.clone(): {"idp": idp},
+            o.a.clone(): {"hosts": o.a_hosts, "tenant_values": {"entra": [o.guid]}},
+            o.b.clone(): {"idp": o.idp},
         }),
         "every enabled tenant, the disabled one left out"
     );
@@ -186,44 +209,137 @@ fn directory_carries_every_enabled_tenant_signed(backend: Backend) {
         py["as_access_token"], "MissingRequiredClaimError",
         "no aud: the directory never passes for an access token"
     );
-
-    let shown = issuer.admin("GET", &format!("/admin/tenants/{a}"), None);
+    let shown = issuer.admin("GET", &format!("/admin/tenants/{}", o.a), None);
     assert_eq!(shown.status, 200, "{}", shown.text());
-    assert_eq!(shown.json()["tenant_values"], json!({"entra": [guid]}));
+    assert_eq!(shown.json()["hosts"], o.a_hosts);
+    assert_eq!(shown.json()["tenant_values"], json!({"entra": [o.guid]}));
     assert_eq!(shown.json()["idp"], Value::Null);
-    let audit = issuer.audit();
-    let hosts_line = audit
-        .iter()
-        .find(|e| e["action"] == "tenant_hosts_set" && e["tenantId"] == a.as_str())
-        .expect("hosts audited");
-    assert_eq!(hosts_line["actor"], "admin");
-    assert_eq!(
-        (&hosts_line["before"], &hosts_line["after"]),
-        (&json!([]), &json!([host, "portal.acme.io"]))
-    );
-    assert!(audit
-        .iter()
-        .any(|e| e["action"] == "tenant_idp_set" && e["after"] == idp && e["before"].is_null()));
+    changes_are_audited(&issuer, &o);
 
     // Removing the IdP and re-enabling a tenant show in the next document.
-    let r = issuer.admin("DELETE", &format!("/admin/tenants/{b}/idp"), None);
+    let r = issuer.admin("DELETE", &format!("/admin/tenants/{}/idp", o.b), None);
     assert_eq!((r.status, &r.json()["removed"]), (200, &json!(true)));
-    issuer.admin("POST", &format!("/admin/tenants/{off}/enable"), None);
+    issuer.admin("POST", &format!("/admin/tenants/{}/enable", o.off), None);
     let claims = verify(&issuer, &fetch(&issuer));
-    assert_eq!(claims["tenants"][&b], json!({}));
+    assert_eq!(claims["tenants"][&o.b], json!({}));
     assert_eq!(
-        claims["tenants"][&off],
-        json!({"hosts": [format!("{off}.example.com")]})
+        claims["tenants"][&o.off],
+        json!({"hosts": [format!("{}.example.com", o.off)]})
     );
     let line = issuer
         .audit()
         .into_iter()
         .find(|e| e["action"] == "tenant_idp_remove")
         .expect("removal audited");
-    assert_eq!((&line["before"], &line["after"]), (&idp, &Value::Null));
+    assert_eq!((&line["before"], &line["after"]), (&o.idp, &Value::Null));
 }
 
-/// A refused write names the field and changes nothing.
+/// Each change has one audit line with the actor and the value before and after.
+fn changes_are_audited(issuer: &Issuer, o: &Onboarded) {
+    let audit = issuer.audit();
+    let line = |action: &str, tenant: &str| {
+        audit
+            .iter()
+            .find(|e| e["action"] == action && e["tenantId"] == tenant)
+            .unwrap_or_else(|| panic!("{action} of {tenant} is audited"))
+            .clone()
+    };
+    let hosts = line("tenant_hosts_set", &o.a);
+    assert_eq!(hosts["actor"], "admin");
+    assert_eq!(
+        (&hosts["before"], &hosts["after"]),
+        (&json!([]), &o.a_hosts)
+    );
+    let values = line("tenant_values_set", &o.a);
+    assert_eq!(
+        (&values["before"], &values["after"]),
+        (&json!({}), &json!({"entra": [o.guid]}))
+    );
+    let idp = line("tenant_idp_set", &o.b);
+    assert_eq!((&idp["before"], &idp["after"]), (&Value::Null, &o.idp));
+}
+
+/// Writes to tenant `b` that must be refused while tenant `a` holds `a_host`, the IdP
+/// `a_idp` and the Entra value `guid-a`: (path, body, status, what the message names).
+fn refusals(a_host: &str, a_idp: &Value, b: &str) -> Vec<(String, Value, u16, &'static str)> {
+    let path = |what: &str| format!("/admin/tenants/{b}/{what}");
+    let b_idp = okta(&format!("{b}.okta.com"));
+    let with = |pointer: &str, v: Value| {
+        let mut idp = b_idp.clone();
+        *idp.pointer_mut(pointer).expect("member") = v;
+        idp
+    };
+    let mut mapped = b_idp.clone();
+    mapped["tenant_map"] = json!({"x": b});
+    let no_path = json!({"remote": {"cluster": "egress", "uri": "https://b.okta.com"}});
+    vec![
+        (
+            path("hosts"),
+            json!({"hosts": [a_host.to_uppercase()]}),
+            409,
+            "hosts:",
+        ),
+        (
+            path("tenant-values"),
+            json!({"tenant_values": {"entra": ["guid-a"]}}),
+            409,
+            "tenant_values.entra:",
+        ),
+        (path("idp"), a_idp.clone(), 409, "idp.issuer:"),
+        (
+            path("idp"),
+            with("/jwks/discovery/cluster", json!("internal")),
+            400,
+            "idp.jwks.discovery.cluster:",
+        ),
+        (
+            path("idp"),
+            with("/issuer", json!("https://login.example.com/{tenant}/v2.0")),
+            400,
+            "idp.issuer:",
+        ),
+        (path("idp"), mapped, 400, "idp.tenant_map:"),
+        (
+            path("idp"),
+            with("/jwks", no_path),
+            400,
+            "idp.jwks.remote.uri:",
+        ),
+        (
+            path("idp"),
+            with("/audiences", json!([])),
+            400,
+            "idp.audiences",
+        ),
+        (
+            path("hosts"),
+            json!({"hosts": ["b.example.com:443"]}),
+            400,
+            "hosts[0]:",
+        ),
+        (
+            path("hosts"),
+            json!({"hosts": ["b.io", "B.io"]}),
+            400,
+            "hosts[1]:",
+        ),
+        (
+            path("tenant-values"),
+            json!({"tenant_values": {"Entra": ["x"]}}),
+            400,
+            "tenant_values:",
+        ),
+        (
+            "/admin/tenants/nobody/hosts".into(),
+            json!({"hosts": ["n.example.com"]}),
+            404,
+            "nobody",
+        ),
+    ]
+}
+
+/// A refused write names the field (and, for a conflict, the tenant holding the value) and
+/// changes nothing.
 fn entry_mistakes_are_refused_naming_the_field(backend: Backend) {
     let mut opts = Options::new(backend);
     opts.extra = "[directory]\nidp_clusters = [\"egress\"]\n".into();
@@ -232,77 +348,21 @@ fn entry_mistakes_are_refused_naming_the_field(backend: Backend) {
     issuer.tenant(&a, json!({}));
     issuer.tenant(&b, json!({}));
     let host = format!("{a}.example.com");
-    let okta_a = okta(&format!("{a}.okta.com"));
+    let a_idp = okta(&format!("{a}.okta.com"));
     let path = |t: &str, what: &str| format!("/admin/tenants/{t}/{what}");
-    assert_eq!(
-        put(&issuer, &path(&a, "hosts"), json!({"hosts": [host]})).status,
-        200
-    );
-    let values = json!({"tenant_values": {"entra": ["guid-a"]}});
-    assert_eq!(
-        put(&issuer, &path(&a, "tenant-values"), values.clone()).status,
-        200
-    );
-    assert_eq!(put(&issuer, &path(&a, "idp"), okta_a.clone()).status, 200);
+    for (what, body) in [
+        ("hosts", json!({"hosts": [host]})),
+        (
+            "tenant-values",
+            json!({"tenant_values": {"entra": ["guid-a"]}}),
+        ),
+        ("idp", a_idp.clone()),
+    ] {
+        let r = put(&issuer, &path(&a, what), body);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
     let before = verify(&issuer, &fetch(&issuer))["tenants"].clone();
-
-    let mut other_cluster = okta(&format!("{b}.okta.com"));
-    other_cluster["jwks"]["discovery"]["cluster"] = "internal".into();
-    let mut template = okta(&format!("{b}.okta.com"));
-    template["issuer"] = "https://login.example.com/{tenant}/v2.0".into();
-    let mut mapped = okta(&format!("{b}.okta.com"));
-    mapped["tenant_map"] = json!({"x": b});
-    let mut no_path = okta(&format!("{b}.okta.com"));
-    no_path["jwks"] = json!({"remote": {"cluster": "egress", "uri": "https://b.okta.com"}});
-    let cases: Vec<(String, Value, u16, &str)> = vec![
-        (
-            path(&b, "hosts"),
-            json!({"hosts": [host.to_uppercase()]}),
-            409,
-            "hosts:",
-        ),
-        (
-            path(&b, "tenant-values"),
-            values,
-            409,
-            "tenant_values.entra:",
-        ),
-        (path(&b, "idp"), okta_a, 409, "idp.issuer:"),
-        (
-            path(&b, "idp"),
-            other_cluster,
-            400,
-            "idp.jwks.discovery.cluster:",
-        ),
-        (path(&b, "idp"), template, 400, "idp.issuer:"),
-        (path(&b, "idp"), mapped, 400, "idp.tenant_map:"),
-        (path(&b, "idp"), no_path, 400, "idp.jwks.remote.uri:"),
-        (
-            path(&b, "hosts"),
-            json!({"hosts": ["b.example.com:443"]}),
-            400,
-            "hosts[0]:",
-        ),
-        (
-            path(&b, "hosts"),
-            json!({"hosts": ["b.io", "B.io"]}),
-            400,
-            "hosts[1]:",
-        ),
-        (
-            path(&b, "tenant-values"),
-            json!({"tenant_values": {"Entra": ["x"]}}),
-            400,
-            "tenant_values:",
-        ),
-        (
-            path("nobody", "hosts"),
-            json!({"hosts": ["n.example.com"]}),
-            404,
-            "nobody",
-        ),
-    ];
-    for (p, body, status, needle) in cases {
+    for (p, body, status, needle) in refusals(&host, &a_idp, &b) {
         let r = put(&issuer, &p, body.clone());
         assert_eq!(r.status, status, "{p} {body}: {}", r.text());
         let message = r.json()["message"].as_str().unwrap_or_default().to_string();
@@ -321,10 +381,8 @@ fn entry_mistakes_are_refused_naming_the_field(backend: Backend) {
         "nothing refused reached the directory"
     );
     // A host moves once its owner lets it go.
-    assert_eq!(
-        put(&issuer, &path(&a, "hosts"), json!({"hosts": []})).status,
-        200
-    );
+    let r = put(&issuer, &path(&a, "hosts"), json!({"hosts": []}));
+    assert_eq!(r.status, 200, "{}", r.text());
     let r = put(&issuer, &path(&b, "hosts"), json!({"hosts": [host]}));
     assert_eq!(r.status, 200, "{}", r.text());
 }
