@@ -23,16 +23,26 @@ fn json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Runs `change` (which returns the value before) and reads the entry after, in one transaction.
+/// Runs `change` of `field` (which returns the value before) and reads the entry after, in one
+/// transaction. A conflict the database's keys found (another replica won a race) is reported
+/// against the field, like the ones the checks find.
 fn change<B>(
     ctx: &Ctx<'_>,
     tenant: &str,
+    field: &str,
     change: impl FnOnce(&mut dyn Tx) -> Result<B, StoreError>,
 ) -> Result<(B, Entry), OpError> {
-    Ok(ctx.store.tx(|tx| {
+    let result = ctx.store.tx(|tx| {
         let before = change(tx)?;
         Ok((before, store::get_entry(tx, tenant)?))
-    })?)
+    });
+    result.map_err(|e| match e {
+        StoreError::Conflict(m) if !m.starts_with(field) => OpError::Conflict(format!(
+            "{field}: another tenant was given the same value at the same time; retry to see \
+             which ({m})"
+        )),
+        other => other.into(),
+    })
 }
 
 fn audit(ctx: &Ctx<'_>, action: Action, tenant: &str, before: Value, after: Value) {
@@ -53,7 +63,9 @@ pub fn get_entry(ctx: &Ctx<'_>, tenant: &str) -> Result<Entry, OpError> {
 pub fn set_hosts(ctx: &Ctx<'_>, tenant: &str, hosts: &[String]) -> Result<Entry, OpError> {
     let tenant = tenant_id(tenant)?;
     let hosts = check::hosts(hosts).map_err(OpError::Invalid)?;
-    let (before, entry) = change(ctx, &tenant, |tx| store::set_hosts(tx, &tenant, &hosts))?;
+    let (before, entry) = change(ctx, &tenant, "hosts", |tx| {
+        store::set_hosts(tx, &tenant, &hosts)
+    })?;
     audit(
         ctx,
         Action::TenantHostsSet,
@@ -72,7 +84,7 @@ pub fn set_tenant_values(
 ) -> Result<Entry, OpError> {
     let tenant = tenant_id(tenant)?;
     let values = check::tenant_values(values, ctx.config).map_err(OpError::Invalid)?;
-    let (before, entry) = change(ctx, &tenant, |tx| {
+    let (before, entry) = change(ctx, &tenant, "tenant_values", |tx| {
         store::set_tenant_values(tx, &tenant, &values)
     })?;
     audit(
@@ -89,7 +101,9 @@ pub fn set_tenant_values(
 pub fn set_idp(ctx: &Ctx<'_>, tenant: &str, body: &Value) -> Result<Entry, OpError> {
     let tenant = tenant_id(tenant)?;
     let idp = check::idp(&tenant, body, ctx.config).map_err(OpError::Invalid)?;
-    let (before, entry) = change(ctx, &tenant, |tx| store::set_idp(tx, &tenant, &idp, now()))?;
+    let (before, entry) = change(ctx, &tenant, "idp", |tx| {
+        store::set_idp(tx, &tenant, &idp, now())
+    })?;
     audit(
         ctx,
         Action::TenantIdpSet,
@@ -103,7 +117,7 @@ pub fn set_idp(ctx: &Ctx<'_>, tenant: &str, body: &Value) -> Result<Entry, OpErr
 /// Removes the IdP of a tenant; the bool says whether it had one.
 pub fn remove_idp(ctx: &Ctx<'_>, tenant: &str) -> Result<(Entry, bool), OpError> {
     let tenant = tenant_id(tenant)?;
-    let (before, entry) = change(ctx, &tenant, |tx| store::remove_idp(tx, &tenant))?;
+    let (before, entry) = change(ctx, &tenant, "idp", |tx| store::remove_idp(tx, &tenant))?;
     let removed = before.is_some();
     audit(
         ctx,
