@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::{Entry, Idp};
 use crate::directory::require_tenant;
-use crate::storage::{StoreError, Tx};
+use crate::storage::{StoreError, Tx, Val};
 
 /// The entry of one tenant (which must exist).
 pub fn get_entry(tx: &mut dyn Tx, tenant: &str) -> Result<Entry, StoreError> {
@@ -55,11 +55,11 @@ fn parse_idp(tenant: &str, text: &str) -> Result<Idp, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("idp of tenant {tenant:?}: {e}")))
 }
 
-/// The tenant other than `tenant` that a row found by `sql` (one parameter) belongs to.
+/// The tenant, other than `tenant`, that holds the row `sql` finds (its first column).
 fn other_owner(
     tx: &mut dyn Tx,
     sql: &str,
-    params: &[crate::storage::Val],
+    params: &[Val],
     tenant: &str,
 ) -> Result<Option<String>, StoreError> {
     let owner = tx.query_opt(sql, params)?.map(|r| r.text(0)).transpose()?;
