@@ -2,7 +2,7 @@
 //! dropped (static wins), the rest is added to a copy of the configuration, which goes through
 //! the one compile step like any configuration.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::document::Idp;
@@ -97,90 +97,128 @@ pub fn idp_name(id: &str) -> String {
     format!("{prefix}-{hash:08x}")
 }
 
-/// The first way `c` collides with the static configuration, if any.
-fn conflict(
-    c: &Checked<'_>,
-    config: &Config,
-    templates: &[HostTemplate],
-    ids: &BTreeSet<&str>,
-) -> Option<Conflict> {
-    if config.tenants.contains_key(c.id) {
-        return Some(Conflict::StaticTenant);
-    }
-    let static_owner = |host: &str| {
-        config.tenants.iter().find_map(|(owner, t)| {
-            t.hosts
+/// What of the static configuration an entry may collide with, indexed once per document.
+struct Statics<'c> {
+    config: &'c Config,
+    /// Normalized host → its static tenant.
+    hosts: BTreeMap<String, &'c str>,
+    shared: BTreeSet<String>,
+    templates: Vec<HostTemplate>,
+    /// Static and directory tenant ids: the tenants a host template can give a host to.
+    ids: BTreeSet<&'c str>,
+}
+
+impl<'c> Statics<'c> {
+    fn new(config: &'c Config, checked: &'c [Checked<'_>]) -> Statics<'c> {
+        let normal = |h: &str| h.trim_end_matches('.').to_ascii_lowercase();
+        let hosts = config
+            .tenants
+            .iter()
+            .flat_map(|(id, t)| t.hosts.iter().map(move |h| (normal(h), id.as_str())))
+            .collect();
+        Statics {
+            config,
+            hosts,
+            shared: config.shared_hosts.iter().map(|h| normal(h)).collect(),
+            // The static configuration compiled, so its templates parse.
+            templates: config
+                .host_templates
                 .iter()
-                .any(|h| h.trim_end_matches('.').eq_ignore_ascii_case(host))
-                .then(|| owner.clone())
-        })
-    };
-    for host in &c.hosts {
-        if let Some(owner) = static_owner(host) {
-            return Some(Conflict::StaticHost {
-                host: host.clone(),
-                owner,
+                .filter_map(|t| HostTemplate::parse(t).ok())
+                .collect(),
+            ids: config
+                .tenants
+                .keys()
+                .map(String::as_str)
+                .chain(checked.iter().map(|c| c.id))
+                .collect(),
+        }
+    }
+
+    /// The first way `c` collides with the static configuration, if any.
+    fn conflict(&self, c: &Checked<'_>) -> Option<Conflict> {
+        if self.config.tenants.contains_key(c.id) {
+            return Some(Conflict::StaticTenant);
+        }
+        self.host_conflict(c)
+            .or_else(|| self.value_conflict(c))
+            .or_else(|| self.idp_conflict(c))
+    }
+
+    fn host_conflict(&self, c: &Checked<'_>) -> Option<Conflict> {
+        let static_host = |host: &str| {
+            self.hosts.get(host).map(|owner| Conflict::StaticHost {
+                host: host.to_owned(),
+                owner: (*owner).to_owned(),
+            })
+        };
+        for host in &c.hosts {
+            if let Some(conflict) = static_host(host) {
+                return Some(conflict);
+            }
+            if self.shared.contains(host) {
+                return Some(Conflict::SharedHost { host: host.clone() });
+            }
+            for (k, template) in self.templates.iter().enumerate() {
+                let Some(owner) = template.tenant_of(host) else {
+                    continue;
+                };
+                let listed = self.ids.contains(owner) || self.config.allow_unlisted_tenants;
+                if owner != c.id && listed {
+                    return Some(Conflict::TemplateHost {
+                        host: host.clone(),
+                        template: k,
+                        owner: owner.to_owned(),
+                    });
+                }
+            }
+        }
+        // A template gives the new tenant a host a static tenant lists.
+        self.templates
+            .iter()
+            .find_map(|template| static_host(&template.host_for(c.id)))
+    }
+
+    fn value_conflict(&self, c: &Checked<'_>) -> Option<Conflict> {
+        for (provider, values) in &c.entry.tenant_values {
+            let map = self
+                .config
+                .providers
+                .iter()
+                .find(|p| &p.name == provider)
+                .and_then(|p| p.tenant_map.as_ref());
+            for value in values {
+                if let Some(owner) = map.and_then(|m| m.get(value)) {
+                    return Some(Conflict::StaticTenantValue {
+                        provider: provider.clone(),
+                        value: value.clone(),
+                        owner: owner.clone(),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    fn idp_conflict(&self, c: &Checked<'_>) -> Option<Conflict> {
+        let idp = c.entry.idp.as_ref()?;
+        let providers = &self.config.providers;
+        let same_issuer = providers.iter().find(|p| {
+            p.issuer == idp.issuer
+                || (p.issuer_is_template() && template_tenant(&p.issuer, &idp.issuer).is_some())
+        });
+        if let Some(p) = same_issuer {
+            return Some(Conflict::StaticIssuer {
+                issuer: idp.issuer.clone(),
+                provider: p.name.clone(),
             });
         }
-        let shared = config
-            .shared_hosts
+        let name = idp_name(c.id);
+        providers
             .iter()
-            .any(|h| h.trim_end_matches('.').eq_ignore_ascii_case(host));
-        if shared {
-            return Some(Conflict::SharedHost { host: host.clone() });
-        }
-        for (k, template) in templates.iter().enumerate() {
-            let Some(owner) = template.tenant_of(host) else {
-                continue;
-            };
-            if owner != c.id && (ids.contains(owner) || config.allow_unlisted_tenants) {
-                return Some(Conflict::TemplateHost {
-                    host: host.clone(),
-                    template: k,
-                    owner: owner.to_owned(),
-                });
-            }
-        }
+            .any(|p| p.name == name)
+            .then_some(Conflict::ProviderName { name })
     }
-    for template in templates {
-        let host = template.host_for(c.id);
-        if let Some(owner) = static_owner(&host) {
-            return Some(Conflict::StaticHost { host, owner });
-        }
-    }
-    for (provider, values) in &c.entry.tenant_values {
-        let map = config
-            .providers
-            .iter()
-            .find(|p| &p.name == provider)
-            .and_then(|p| p.tenant_map.as_ref());
-        for value in values {
-            if let Some(owner) = map.and_then(|m| m.get(value)) {
-                return Some(Conflict::StaticTenantValue {
-                    provider: provider.clone(),
-                    value: value.clone(),
-                    owner: owner.clone(),
-                });
-            }
-        }
-    }
-    let idp = c.entry.idp.as_ref()?;
-    let same_issuer = config.providers.iter().find(|p| {
-        p.issuer == idp.issuer
-            || (p.issuer_is_template() && template_tenant(&p.issuer, &idp.issuer).is_some())
-    });
-    if let Some(p) = same_issuer {
-        return Some(Conflict::StaticIssuer {
-            issuer: idp.issuer.clone(),
-            provider: p.name.clone(),
-        });
-    }
-    let name = idp_name(c.id);
-    config
-        .providers
-        .iter()
-        .any(|p| p.name == name)
-        .then_some(Conflict::ProviderName { name })
 }
 
 /// Drops the entries that collide with `config`, merges the others into a copy of it and
@@ -189,24 +227,13 @@ pub(super) fn merge(
     config: &Config,
     checked: &[Checked<'_>],
 ) -> Result<(Gate, Vec<Dropped>, usize), DirectoryError> {
-    // The static configuration compiled, so its templates parse.
-    let templates: Vec<HostTemplate> = config
-        .host_templates
-        .iter()
-        .filter_map(|t| HostTemplate::parse(t).ok())
-        .collect();
-    let ids: BTreeSet<&str> = config
-        .tenants
-        .keys()
-        .map(String::as_str)
-        .chain(checked.iter().map(|c| c.id))
-        .collect();
+    let statics = Statics::new(config, checked);
     let mut merged = config.clone();
     let mut dropped = Vec::new();
     // Directory IdPs, after the static providers, by tenant id: provider index → tenant.
     let mut idp_tenants: Vec<&str> = Vec::new();
     for c in checked {
-        if let Some(conflict) = conflict(c, config, &templates, &ids) {
+        if let Some(conflict) = statics.conflict(c) {
             dropped.push(Dropped {
                 tenant: c.id.to_owned(),
                 conflict,
