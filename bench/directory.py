@@ -118,7 +118,7 @@ def wait_for(what, cond, timeout):
 
 
 def snapshot(envoy, admin_port):
-    rss = bench.read_proc_status(envoy.proc.pid).get("VmRSS:")
+    rss = bench.read_proc_status(envoy.proc.pid).get("VmRSS")
     return {
         "vm_memory_bytes": wasm_gauge(admin_port, "tenantgate.directory.vm_memory_bytes"),
         "envoy_rss_bytes": rss,

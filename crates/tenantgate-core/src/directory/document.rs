@@ -82,9 +82,9 @@ pub(super) struct Check<'a> {
 }
 
 /// Steps 1 to 5: the payload of a document that is the right size, well formed, signed by the
-/// provider's key, of the right shape, from its issuer and current. Also returns the `tenants`
-/// member as signed, to compare documents.
-pub(super) fn open(bytes: &[u8], check: &Check<'_>) -> Result<(Payload, Value), DirectoryError> {
+/// provider's key, of the right shape, from its issuer and current. Also returns the SHA-256 of
+/// the `tenants` member as signed (canonical JSON), to compare documents.
+pub(super) fn open(bytes: &[u8], check: &Check<'_>) -> Result<(Payload, [u8; 32]), DirectoryError> {
     if bytes.len() > check.max_bytes {
         return Err(DirectoryError::TooLarge {
             size: bytes.len(),
@@ -119,8 +119,7 @@ pub(super) fn open(bytes: &[u8], check: &Check<'_>) -> Result<(Payload, Value), 
     if !(check.verify)(key, token.signing_input.as_bytes(), &token.signature) {
         return Err(DirectoryError::BadSignature { kid: token.kid });
     }
-    let payload = shape(token.claims)?;
-    let (payload, tenants) = payload;
+    let (payload, tenants) = shape(token.claims)?;
     if payload.iss != check.issuer {
         return Err(DirectoryError::Issuer {
             expected: check.issuer.to_owned(),
@@ -131,9 +130,10 @@ pub(super) fn open(bytes: &[u8], check: &Check<'_>) -> Result<(Payload, Value), 
     Ok((payload, tenants))
 }
 
-/// Step 4: the payload's shape, each error at its JSON path.
-fn shape(claims: Map<String, Value>) -> Result<(Payload, Value), DirectoryError> {
-    let tenants = claims.get("tenants").cloned().unwrap_or(Value::Null);
+/// Step 4: the payload's shape, each error at its JSON path. The digest is taken first, so
+/// that the member is not held twice (a large directory is megabytes of JSON values).
+fn shape(claims: Map<String, Value>) -> Result<(Payload, [u8; 32]), DirectoryError> {
+    let tenants = digest(claims.get("tenants").unwrap_or(&Value::Null));
     let payload: Payload =
         serde_path_to_error::deserialize(Value::Object(claims)).map_err(|e| {
             let path = e.path().to_string();
@@ -170,4 +170,11 @@ fn current(iat: u64, check: &Check<'_>) -> Result<(), DirectoryError> {
         });
     }
     Ok(())
+}
+
+fn digest(tenants: &Value) -> [u8; 32] {
+    // serde_json's maps are sorted, so equal members serialize to equal bytes.
+    let bytes = serde_json::to_vec(tenants).unwrap_or_default();
+    let hash = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    hash.as_ref().try_into().unwrap_or([0; 32])
 }

@@ -18,8 +18,6 @@ mod tests;
 
 use std::fmt;
 
-use serde_json::Value;
-
 use crate::config::{Config, ConfigErrors};
 use crate::denial::Denial;
 use crate::gate::Gate;
@@ -180,9 +178,8 @@ pub fn adopt(bytes: &[u8], input: &Input<'_>) -> Result<Adoption, DirectoryError
         in_force_iat: input.in_force.map(|d| d.iat),
         now: input.now,
     };
-    let (payload, tenants) = document::open(bytes, &check)?;
+    let (payload, digest) = document::open(bytes, &check)?;
     let checked = entries::check(&payload.tenants, config, &section.idp_clusters)?;
-    let digest = digest(&tenants);
     if let Some(in_force) = input.in_force.filter(|d| d.digest == digest) {
         let directory = Directory {
             iat: payload.iat,
@@ -205,13 +202,6 @@ pub fn adopt(bytes: &[u8], input: &Input<'_>) -> Result<Adoption, DirectoryError
         gate: Some(gate),
         dropped,
     })
-}
-
-fn digest(tenants: &Value) -> [u8; 32] {
-    // serde_json's maps are sorted, so equal members serialize to equal bytes.
-    let bytes = serde_json::to_vec(tenants).unwrap_or_default();
-    let hash = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    hash.as_ref().try_into().unwrap_or([0; 32])
 }
 
 /// Whether a refusal of the static configuration is one a directory could turn into an
