@@ -208,6 +208,11 @@ impl<H: Host> Worker<H> {
             Ok(adoption) => adoption,
             Err(error) => {
                 self.directory_refused(state, &error);
+                if matches!(error, DirectoryError::UnknownKey { .. }) {
+                    // As for a token: the signer may have rotated its key. The refetch is
+                    // rate-limited across workers; the retried fetch finds the new key.
+                    self.request_refetch(state.section.provider, now_ms);
+                }
                 return false;
             }
         };

@@ -263,3 +263,46 @@ fn the_same_tenants_again_change_nothing() {
     assert_eq!(sim.stat("tenantgate.directory.adopted"), 2);
     assert_eq!(sim.stat("tenantgate.directory.tenants"), 1);
 }
+
+#[test]
+fn a_directory_signed_by_a_new_key_refetches_the_signers_key_set() {
+    let mut sim = Sim::with_directory(zeta());
+    let key_set_fetches = |sim: &Sim| {
+        sim.host
+            .callouts()
+            .iter()
+            .filter(|c| c.cluster == "jwks")
+            .count()
+    };
+    assert_eq!(key_set_fetches(&sim), 1);
+    sim.run(5000);
+    let token = sim.directory_due();
+    let rotated = document(
+        &key_b(),
+        json!({"zeta": {"hosts": ["zeta.test", "z.test"]}}),
+        1,
+    );
+    sim.serve_directory(token, rotated.clone());
+    assert_eq!(sim.stat("tenantgate.directory.rejected"), 1);
+    sim.tick(TICK_MS);
+    assert_eq!(
+        key_set_fetches(&sim),
+        2,
+        "the unknown key asked for the key set again"
+    );
+    let keys = sim
+        .host
+        .callouts()
+        .iter()
+        .rev()
+        .find(|c| c.cluster == "jwks")
+        .expect("refetch")
+        .token;
+    sim.answer(keys, &jwks(&[&key_a(), &key_b()]));
+    sim.run(1000); // The refused fetch's backoff.
+    let token = sim.directory_due();
+    sim.serve_directory(token, rotated);
+    assert_eq!(sim.stat("tenantgate.directory.adopted"), 2);
+    let (_, verdict) = sim.send(bearer("z.test", &token_for("zeta")));
+    assert_eq!(verdict, Verdict::Continue);
+}
