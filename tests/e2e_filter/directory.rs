@@ -44,13 +44,18 @@ fn signed(iat: i64, tenants: &Value) -> Vec<u8> {
 
 /// Envoy with the directory policy; `idp`: a tenant IdP's JWKS server behind `egress`.
 fn start(policy: Value, idp: Option<&JwksServer>) -> Option<Gateway> {
+    start_with(policy, idp, 1)
+}
+
+fn start_with(policy: Value, idp: Option<&JwksServer>, concurrency: u32) -> Option<Gateway> {
     let artifacts = support::artifacts()?;
     let upstream = EchoUpstream::start();
     let jwks = jwks_with_key1();
     let mut builder = EnvoyBuilder::new(&artifacts.envoy)
         .filter(&artifacts.wasm, &policy)
         .upstream(upstream.port())
-        .cluster(JWKS_CLUSTER, jwks.port());
+        .cluster(JWKS_CLUSTER, jwks.port())
+        .concurrency(concurrency);
     if let Some(idp) = idp {
         builder = builder.cluster(IDP_CLUSTER, idp.port());
     }
@@ -290,4 +295,29 @@ fn a_directory_of_ten_thousand_tenants_is_adopted_and_served() {
         Denial::TenantMismatch,
     );
     assert_eq!(gw.directory_stat("tenants"), 10_000);
+}
+
+#[test]
+fn every_worker_enforces_the_directory_one_of_them_fetched() {
+    let Some(gw) = start_with(directory_policy(), None, 2) else {
+        return;
+    };
+    gw.jwks
+        .serve_directory(signed(keys::now(), &json!({"zeta": {"hosts": [ZETA]}})));
+    let zeta = token(&key1(), "zeta", "zed", &[]);
+    // Each request is a new connection, which Envoy hands to either worker: once ten in a row
+    // pass, both workers hold the directory (one fetched it, the other adopted its publication).
+    let both = wait_until(SETTLE, || {
+        (0..10).all(|_| gw.send(get(ZETA, &zeta)).0.status == 200)
+    });
+    assert!(
+        both,
+        "the workers never both allowed; log:\n{}",
+        gw.envoy.log()
+    );
+    for n in 0..20 {
+        let seen = gw.allow(&format!("request {n}"), get(ZETA, &zeta));
+        assert_identity("zeta", &seen, "zeta", "zed", &[]);
+    }
+    assert_eq!(gw.directory_stat("tenants"), 1);
 }
