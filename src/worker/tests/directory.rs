@@ -306,3 +306,65 @@ fn a_directory_signed_by_a_new_key_refetches_the_signers_key_set() {
     let (_, verdict) = sim.send(bearer("z.test", &token_for("zeta")));
     assert_eq!(verdict, Verdict::Continue);
 }
+
+#[test]
+fn an_unchanged_idp_keeps_its_keys_and_a_moved_one_is_fetched_anew() {
+    let idp = |uri: &str| {
+        json!({"issuer": IDP_ISSUER, "audiences": ["zeta-api"],
+               "jwks": {"remote": {"cluster": "egress", "uri": uri}}})
+    };
+    let first = json!({"zeta": {"hosts": ["zeta.test"], "idp": idp("https://zeta-idp.test/keys")}});
+    let mut sim = Sim::with_directory(first);
+    sim.run(300);
+    let idp_fetches = |sim: &Sim| {
+        sim.host
+            .callouts()
+            .iter()
+            .filter(|c| c.cluster == "egress")
+            .count()
+    };
+    let last_idp = |sim: &Sim| {
+        sim.host
+            .callouts()
+            .iter()
+            .rev()
+            .find(|c| c.cluster == "egress")
+            .expect("idp")
+            .token
+    };
+    sim.answer(last_idp(&sim), &jwks(&[&key_b()]));
+    let own = key_b().sign(&claims(IDP_ISSUER, "zeta-api", "x", "zoe", &[]));
+
+    // Another tenant added, zeta's IdP as it was: its keys stay, nothing is fetched again.
+    let second = json!({"zeta": {"hosts": ["zeta.test"], "idp": idp("https://zeta-idp.test/keys")},
+                        "initech": {"hosts": ["initech.test"]}});
+    sim.run(5000);
+    let token = sim.directory_due();
+    sim.serve_directory(token, document(&key_a(), second, 1));
+    sim.run(300);
+    assert_eq!(idp_fetches(&sim), 1);
+    let (ctx, verdict) = sim.send(bearer("zeta.test", &own));
+    assert_eq!(verdict, Verdict::Continue, "{:?}", sim.host.replies_to(ctx));
+
+    // The IdP's key set moved: a new fetcher, whose first fetch the request waits for.
+    let third =
+        json!({"zeta": {"hosts": ["zeta.test"], "idp": idp("https://zeta-idp.test/v2/keys")}});
+    sim.run(5000);
+    let token = sim.directory_due();
+    sim.serve_directory(token, document(&key_a(), third, 2));
+    let (ctx, verdict) = sim.send(bearer("zeta.test", &own));
+    assert_eq!(verdict, Verdict::Pause, "no keys yet for the moved IdP");
+    sim.run(300);
+    assert_eq!(idp_fetches(&sim), 2);
+    let moved = sim
+        .host
+        .callouts()
+        .iter()
+        .rev()
+        .find(|c| c.cluster == "egress")
+        .expect("idp")
+        .clone();
+    assert_eq!(header(&moved.headers, ":path"), Some("/v2/keys"));
+    sim.answer(moved.token, &jwks(&[&key_b()]));
+    assert_eq!(sim.host.resumed(), vec![ctx]);
+}
