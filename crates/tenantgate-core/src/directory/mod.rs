@@ -179,7 +179,7 @@ pub fn adopt(bytes: &[u8], input: &Input<'_>) -> Result<Adoption, DirectoryError
         now: input.now,
     };
     let (payload, digest) = document::open(bytes, &check)?;
-    let checked = entries::check(&payload.tenants, config, &section.idp_clusters)?;
+    // The tenants in force, checked and merged against this same configuration already.
     if let Some(in_force) = input.in_force.filter(|d| d.digest == digest) {
         let directory = Directory {
             iat: payload.iat,
@@ -191,6 +191,7 @@ pub fn adopt(bytes: &[u8], input: &Input<'_>) -> Result<Adoption, DirectoryError
             dropped: Vec::new(),
         });
     }
+    let checked = entries::check(&payload.tenants, config, &section.idp_clusters)?;
     let (gate, dropped, adopted) = merge::merge(config, &checked)?;
     Ok(Adoption {
         directory: Directory {
