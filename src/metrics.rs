@@ -4,7 +4,8 @@
 //! `tenantgate.tenant.<tenant>.{allowed,denied}` (tenants of the configuration, others under
 //! `_other`), `tenantgate.tenant.<tenant>.operator` (requests operators made on the tenant's
 //! behalf, with an `operators` section only), `tenantgate.jwks.<provider>.fetch.{success,failure,rejected}`
-//! and the gauge `tenantgate.jwks.<provider>.keys`; in audit mode, those of [`audit`]; the RS256
+//! and the gauge `tenantgate.jwks.<provider>.keys`; with a `directory`, those of [`directory`]
+//! (directory tenants count under `_other`); in audit mode, those of [`audit`]; the RS256
 //! path's `tenantgate.rs256.{host,host_failures}` are defined by [`crate::rs256`].
 //!
 //! The per-request counters go through a [`batch::Batch`]: Envoy sees them on the root's next
@@ -12,6 +13,7 @@
 
 mod audit;
 mod batch;
+mod directory;
 
 use std::collections::HashMap;
 
@@ -22,6 +24,7 @@ use crate::host::{Host, MetricKind};
 
 pub use audit::AuditMetrics;
 use batch::{Batch, Slot};
+pub use directory::DirectoryMetrics;
 
 const OTHER_TENANT: &str = "_other";
 
@@ -38,6 +41,9 @@ pub struct Metrics {
     operator_by_tenant: Vec<Option<Slot>>,
     /// Per provider: fetch success, failure, rejected response, keys gauge.
     jwks: Vec<JwksMetrics>,
+    /// With a directory in force: the gate's tenant index (`Place::tenant`, static and directory
+    /// tenants together) → index in `by_tenant`, where directory tenants are `_other`.
+    tenant_slots: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -68,6 +74,28 @@ fn define(host: &impl Host, kind: MetricKind, name: &str) -> Option<u32> {
     }
 }
 
+fn jwks_metrics(host: &impl Host, provider: &str) -> JwksMetrics {
+    let prefix = format!("tenantgate.jwks.{provider}");
+    JwksMetrics {
+        success: define(
+            host,
+            MetricKind::Counter,
+            &format!("{prefix}.fetch.success"),
+        ),
+        failure: define(
+            host,
+            MetricKind::Counter,
+            &format!("{prefix}.fetch.failure"),
+        ),
+        rejected: define(
+            host,
+            MetricKind::Counter,
+            &format!("{prefix}.fetch.rejected"),
+        ),
+        keys: define(host, MetricKind::Gauge, &format!("{prefix}.keys")),
+    }
+}
+
 fn bump(host: &impl Host, id: Option<u32>) {
     if let Some(id) = id {
         // A failed increment loses one count; never worth failing a request over.
@@ -77,7 +105,6 @@ fn bump(host: &impl Host, id: Option<u32>) {
 
 impl Metrics {
     pub fn define(host: &impl Host, config: &Config) -> Metrics {
-        let counter = |name: &str| define(host, MetricKind::Counter, name);
         let mut batch = Batch::default();
         let mut metrics = Metrics {
             allowed: batch.counter(host, "tenantgate.requests.allowed"),
@@ -107,17 +134,45 @@ impl Metrics {
                 metrics.operator_by_tenant.push(operator);
             }
         }
-        for provider in &config.providers {
-            let prefix = format!("tenantgate.jwks.{}", provider.name);
-            metrics.jwks.push(JwksMetrics {
-                success: counter(&format!("{prefix}.fetch.success")),
-                failure: counter(&format!("{prefix}.fetch.failure")),
-                rejected: counter(&format!("{prefix}.fetch.rejected")),
-                keys: define(host, MetricKind::Gauge, &format!("{prefix}.keys")),
-            });
-        }
+        metrics.jwks = config
+            .providers
+            .iter()
+            .map(|p| jwks_metrics(host, &p.name))
+            .collect();
         metrics.batch = batch;
         metrics
+    }
+
+    /// Follows a gate rebuilt with a directory: per-tenant counters stay those of the static
+    /// tenants (a directory tenant counts under `_other`), and each provider of `config` gets its
+    /// fetch stats (the host shares a stat by name, so those already defined are reused).
+    pub fn follow(&mut self, host: &impl Host, static_config: &Config, config: &Config) {
+        let other = static_config.tenants.len();
+        let slots = config
+            .tenants
+            .keys()
+            .map(|id| {
+                static_config
+                    .tenants
+                    .keys()
+                    .position(|s| s == id)
+                    .unwrap_or(other)
+            })
+            .collect();
+        self.tenant_slots = Some(slots);
+        self.jwks = config
+            .providers
+            .iter()
+            .map(|p| jwks_metrics(host, &p.name))
+            .collect();
+    }
+
+    /// The `by_tenant` index of the gate's tenant index.
+    fn slot(&self, tenant: Option<usize>) -> Option<usize> {
+        match &self.tenant_slots {
+            Some(slots) => tenant.and_then(|t| slots.get(t).copied()),
+            None => tenant,
+        }
     }
 
     /// Hands the request counters of the last tick to the host (the root's tick).
@@ -127,7 +182,7 @@ impl Metrics {
 
     /// `tenant`: index of the configured tenant owning the requested host (`Place::tenant`).
     fn tenant(&self, tenant: Option<usize>) -> Option<&(Option<Slot>, Option<Slot>)> {
-        tenant
+        self.slot(tenant)
             .and_then(|t| self.by_tenant.get(t))
             .or_else(|| self.by_tenant.last())
     }
@@ -145,7 +200,8 @@ impl Metrics {
 
     /// An operator acted on `tenant` (`Place::tenant`: the target tenant).
     pub fn operator(&self, tenant: Option<usize>) {
-        let slot = tenant
+        let slot = self
+            .slot(tenant)
             .and_then(|t| self.operator_by_tenant.get(t))
             .or_else(|| self.operator_by_tenant.last());
         self.batch.bump(slot.copied().flatten());
@@ -163,6 +219,11 @@ impl Metrics {
                 FetchResult::Rejected => m.rejected,
             },
         );
+    }
+
+    /// Maps `tenant` as [`Metrics::slot`] does, for the audit stats.
+    pub fn tenant_slot(&self, tenant: Option<usize>) -> Option<usize> {
+        self.slot(tenant)
     }
 
     pub fn keys_loaded(&self, host: &impl Host, provider: usize, count: usize) {

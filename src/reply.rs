@@ -190,7 +190,10 @@ pub fn deny(host: &impl Host, config: &Config, denial: Denial, form: ReplyForm) 
         }
     };
     headers.push(("cache-control", "no-store"));
-    if denial == Denial::KeysUnavailable {
+    if matches!(
+        denial,
+        Denial::KeysUnavailable | Denial::DirectoryUnavailable
+    ) {
         headers.push(("retry-after", retry_after.as_str()));
     }
     log_failure(

@@ -12,7 +12,8 @@ impl<H: Host> Worker<H> {
     /// Lets a refused request through in audit mode; the caller continues it.
     pub(super) fn audit_pass(&self, denial: Denial, at: &Place, headers: &[(&str, &str)]) {
         let config = self.gate.config();
-        self.audit.would_deny(denial, at.tenant);
+        self.audit
+            .would_deny(denial, self.metrics.tenant_slot(at.tenant));
         let rule = at.rule.map_or_else(
             || "default".to_string(),
             |i| match config.routes.get(i).and_then(|r| r.name.as_deref()) {

@@ -34,6 +34,17 @@ impl ProviderKeys {
     pub(super) fn loaded(&self) -> usize {
         self.fetcher.key_set().map_or(0, KeySet::len)
     }
+
+    /// The key set loaded, if any.
+    pub(super) fn key_set(&self) -> Option<&KeySet> {
+        self.fetcher.key_set()
+    }
+
+    /// The shared-data namespace of its key source (`None`: inline), which names the source and
+    /// its limits: equal namespaces, same keys to fetch.
+    pub(super) fn namespace(&self) -> Option<&Namespace> {
+        self.shared.as_ref().map(SharedKeys::namespace)
+    }
 }
 
 /// The keys of one compiled provider (`worker_id` as for [`SharedKeys::new`]).

@@ -3,6 +3,7 @@
 //! deadlines, and applying decisions. The proxy-wasm contexts only forward their callbacks here.
 
 mod audit;
+mod directory;
 mod keys;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ use crate::metrics::{AuditMetrics, Metrics};
 use crate::reply::{self, ReplyForm};
 use crate::rs256::Rs256;
 
+use directory::DirectoryState;
 use keys::{provider_keys, ProviderKeys, WorkerKeys};
 
 /// What the host does with a request after its headers were seen.
@@ -65,6 +67,10 @@ pub struct Worker<H: Host> {
     metrics: Metrics,
     audit: AuditMetrics,
     rs256: Rs256,
+    /// The signed tenant directory, when configured.
+    directory: Option<DirectoryState>,
+    /// This VM's id among the workers (leases, jitter seeds).
+    worker_id: u64,
 }
 
 impl<H: Host> Worker<H> {
@@ -78,6 +84,7 @@ impl<H: Host> Worker<H> {
         for provider in 0..worker.providers.len() {
             worker.tick_provider(provider, now);
         }
+        worker.tick_directory(now);
         Ok(worker)
     }
 
@@ -95,6 +102,7 @@ impl<H: Host> Worker<H> {
         for (index, p) in providers.iter().enumerate() {
             metrics.keys_loaded(&host, index, p.loaded());
         }
+        let directory = DirectoryState::of(&gate, &host, worker_id);
         Worker {
             host,
             gate,
@@ -104,6 +112,8 @@ impl<H: Host> Worker<H> {
             metrics,
             audit,
             rs256,
+            directory,
+            worker_id,
         }
     }
 
@@ -156,6 +166,7 @@ impl<H: Host> Worker<H> {
                 self.retry_pending(provider, now);
             }
         }
+        self.tick_directory(now);
         self.expire_pending(now);
         self.flush_stats();
     }
@@ -169,6 +180,9 @@ impl<H: Host> Worker<H> {
     /// A key-set callout answered (the root dispatches every fetch, so the answer comes to the
     /// root). `num_headers == 0` is how Envoy reports a failed callout (no route, reset, timeout).
     pub fn on_callout_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {
+        if self.directory_response(token_id, num_headers, body_size) {
+            return;
+        }
         let Some(provider) = self.provider_of_callout(token_id) else {
             return; // A callout this worker gave up on as lost.
         };
@@ -215,8 +229,10 @@ impl<H: Host> Worker<H> {
             self.rs256.verify(&self.host, key, message, signature)
         };
         let keys = WorkerKeys::new(&self.providers, allow_refetch, &rs256);
-        self.gate
-            .decide(req, &keys, Some(&mut self.cache), now_ms / 1000)
+        let outcome = self
+            .gate
+            .decide(req, &keys, Some(&mut self.cache), now_ms / 1000);
+        self.awaiting_directory(outcome)
     }
 
     /// Decides `request`. A token whose `kid` is unknown asks the workers for a refetch; when
@@ -305,9 +321,12 @@ impl<H: Host> Worker<H> {
             let pairs = pending.headers.pairs();
             let outcome = self.decide_or_wait(&request_view(&pairs), now);
             match outcome {
-                Outcome::AwaitKeys { .. } => {
+                Outcome::AwaitKeys { provider, .. } => {
                     drop(pairs);
-                    self.pending.push(pending);
+                    self.pending.push(Pending {
+                        provider,
+                        ..pending
+                    });
                 }
                 outcome => {
                     let verdict = self.apply(&outcome, &pairs);
@@ -318,6 +337,16 @@ impl<H: Host> Worker<H> {
                     }
                 }
             }
+        }
+    }
+
+    /// Decides again every waiting request (the gate changed under them).
+    fn retry_all_pending(&mut self, now: u64) {
+        let mut providers: Vec<usize> = self.pending.iter().map(|p| p.provider).collect();
+        providers.sort_unstable();
+        providers.dedup();
+        for provider in providers {
+            self.retry_pending(provider, now);
         }
     }
 

@@ -9,6 +9,7 @@ mod audit;
 mod config;
 mod context;
 mod credentials;
+mod directory;
 mod discovery;
 mod forwarding;
 mod host_rs256;
@@ -178,7 +179,10 @@ fn assert_refusal(what: &str, resp: &Resp, denial: Denial) {
         "{what}"
     );
     assert_eq!(resp.json()["message"], denial.message(), "{what}");
-    if denial == Denial::KeysUnavailable {
+    if matches!(
+        denial,
+        Denial::KeysUnavailable | Denial::DirectoryUnavailable
+    ) {
         assert_eq!(
             resp.header("retry-after"),
             Some(RETRY_AFTER.to_string().as_str()),

@@ -79,6 +79,10 @@ pub enum Denial {
     /// An operator's token names a target tenant other than the one the request addresses, or
     /// one that is not a configured tenant.
     OperatorTargetMismatch,
+    /// The signed tenant directory is configured but none has been adopted yet, and the static
+    /// configuration alone would refuse the request for a reason a directory could lift (an
+    /// unknown host, an untrusted issuer, an unmapped tenant value).
+    DirectoryUnavailable,
 }
 
 /// The RFC 6750 section 3.1 `error` attribute of `WWW-Authenticate`.
@@ -101,7 +105,7 @@ impl BearerError {
 
 impl Denial {
     /// Every variant, for documentation and metrics registration.
-    pub const ALL: [Denial; 34] = [
+    pub const ALL: [Denial; 35] = [
         Denial::TokenMissing,
         Denial::TokenMultiple,
         Denial::TokenTooLarge,
@@ -136,6 +140,7 @@ impl Denial {
         Denial::OperatorRouteDenied,
         Denial::OperatorLifetimeExceeded,
         Denial::OperatorTargetMismatch,
+        Denial::DirectoryUnavailable,
     ];
 
     /// HTTP status of the local reply.
@@ -153,7 +158,7 @@ impl Denial {
             | Denial::RouteDenied
             | Denial::OperatorRouteDenied
             | Denial::OperatorTargetMismatch => 403,
-            Denial::KeysUnavailable => 503,
+            Denial::KeysUnavailable | Denial::DirectoryUnavailable => 503,
             _ => 401,
         }
     }
@@ -164,6 +169,7 @@ impl Denial {
         match self {
             Denial::TokenMissing
             | Denial::KeysUnavailable
+            | Denial::DirectoryUnavailable
             | Denial::HostUnknown
             | Denial::RouteDenied => None,
             Denial::TokenMultiple | Denial::PathInvalid | Denial::TenantContextMissing => {
@@ -219,6 +225,7 @@ impl Denial {
             Denial::OperatorRouteDenied => "operator_route_denied",
             Denial::OperatorLifetimeExceeded => "operator_lifetime_exceeded",
             Denial::OperatorTargetMismatch => "operator_target_mismatch",
+            Denial::DirectoryUnavailable => "directory_unavailable",
         }
     }
 
@@ -276,6 +283,9 @@ impl Denial {
             }
             Denial::OperatorTargetMismatch => {
                 "the operator's target tenant is not the tenant this request addresses"
+            }
+            Denial::DirectoryUnavailable => {
+                "the tenant directory is not available yet; retry shortly"
             }
         }
     }

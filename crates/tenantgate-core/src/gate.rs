@@ -100,6 +100,8 @@ pub struct Gate {
     tenant_ids: Vec<String>,
     /// The top-level claims the requirements read, kept by verification.
     claims_read: Vec<String>,
+    /// The `directory` section compiled, when configured.
+    directory: Option<compile::CompiledDirectory>,
 }
 
 impl Gate {
@@ -111,7 +113,11 @@ impl Gate {
 
     /// Compiles an already parsed configuration (one built in code is held to the same checks).
     pub fn new(config: Config) -> Result<Gate, config::ConfigErrors> {
-        let Compiled { policy, jwks } = compile::compile(&config)?;
+        let Compiled {
+            policy,
+            jwks,
+            directory,
+        } = compile::compile(&config)?;
         let mut sources: Vec<TokenSource> = Vec::new();
         for provider in &config.providers {
             for source in &provider.token_sources {
@@ -135,7 +141,13 @@ impl Gate {
             sources,
             tenant_ids,
             claims_read,
+            directory,
         })
+    }
+
+    /// The `directory` section compiled (its callout, signer and limits), when configured.
+    pub fn directory(&self) -> Option<&compile::CompiledDirectory> {
+        self.directory.as_ref()
     }
 
     pub fn config(&self) -> &Config {

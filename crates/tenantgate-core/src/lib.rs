@@ -13,6 +13,7 @@
 pub mod compile;
 pub mod config;
 pub mod denial;
+pub mod directory;
 pub mod gate;
 pub mod jwks;
 pub mod policy;

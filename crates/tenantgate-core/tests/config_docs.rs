@@ -242,7 +242,15 @@ fn maximal() -> Value {
         "path_parameters": "strip",
         "audit": true,
         "operators": {"providers": ["shared"], "tenants": ["platform"], "role": "operator",
-                      "max_lifetime_seconds": 300, "target_claim": "act_for"}
+                      "max_lifetime_seconds": 300, "target_claim": "act_for"},
+        "directory": {
+            "provider": "shared",
+            "remote": {"cluster": "issuer", "uri": "http://issuer.internal/v1/directory", "timeout_ms": 2000},
+            "refresh_seconds": 30,
+            "max_bytes": 1048576,
+            "max_age_seconds": 3600,
+            "idp_clusters": ["egress"]
+        }
     })
 }
 
@@ -325,6 +333,8 @@ const OBJECTS: &[(&str, &str)] = &[
     ("/routes/0/require/claims/0", "/$defs/claim_condition"),
     ("/headers", "/$defs/headers"),
     ("/cache", "/$defs/cache"),
+    ("/directory", "/$defs/directory"),
+    ("/directory/remote", "/$defs/directory_remote"),
 ];
 
 #[test]
@@ -387,6 +397,8 @@ fn a_maximal_configuration_passes_both_and_uses_every_schema_field() {
         ),
         ("/$defs/headers", &["/headers"]),
         ("/$defs/cache", &["/cache"]),
+        ("/$defs/directory", &["/directory"]),
+        ("/$defs/directory_remote", &["/directory/remote"]),
     ];
     for (schema_at, instances) in coverage {
         let mut used = BTreeSet::new();

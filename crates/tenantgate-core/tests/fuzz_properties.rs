@@ -1,9 +1,12 @@
-//! The properties of the `requirement_matchers` and `claim_header_values` fuzz targets, run on
+//! The properties of the `requirement_matchers`, `claim_header_values` and `directory_parse` fuzz
+//! targets, run on
 //! every build: on their seeds (`fuzz/seeds/`) and on inputs generated from the pieces the
 //! matchers care about (wildcards, separators, pointer escapes, wrong types).
 
 use std::path::Path;
 
+#[path = "../../../fuzz/fuzz_targets/props/directory.rs"]
+mod directory_props;
 #[path = "../../../fuzz/fuzz_targets/props/requirements.rs"]
 mod props;
 
@@ -136,4 +139,75 @@ fn forwarded_claim_values_are_written_as_documented_or_refused() {
         props::forwarded(value(&mut rng, 2).as_bytes());
     }
     props::forwarded(b"not json \r\n x-tenant-id: globex");
+}
+
+/// A random directory payload from the pieces the checks care about: static tenants, hosts and
+/// tenant values, shared hosts, template hosts, bad syntax, IdPs (some forbidden members).
+fn directory_payload(rng: &mut Rng) -> String {
+    const IDS: &[&str] = &["acme", "globex", "zeta", "Bad", "legacy", "t-1", ""];
+    const HOSTS: &[&str] = &[
+        "acme.example.com",
+        "api.example.com",
+        "x.example.com",
+        "zeta.app.example.com",
+        "acme.app.example.com",
+        "h:1",
+        "X.EXAMPLE.COM.",
+    ];
+    const VALUES: &[&str] = &["g-acme", "g1", "g2", ""];
+    const PROVIDERS: &[&str] = &["entra", "issuer", "nobody"];
+    const ISSUERS: &[&str] = &[
+        "https://issuer",
+        "https://entra",
+        "https://g.okta",
+        "https://{tenant}.idp",
+        "",
+    ];
+    const CLUSTERS: &[&str] = &["egress", "issuer"];
+    let mut tenants = serde_json::Map::new();
+    for _ in 0..rng.next() % 5 {
+        let mut entry = serde_json::Map::new();
+        if rng.next() % 2 == 0 {
+            let hosts: Vec<&str> = (0..rng.next() % 3).map(|_| rng.pick(HOSTS)).collect();
+            entry.insert("hosts".into(), serde_json::json!(hosts));
+        }
+        if rng.next() % 3 == 0 {
+            let values: Vec<&str> = (0..rng.next() % 3).map(|_| rng.pick(VALUES)).collect();
+            entry.insert(
+                "tenant_values".into(),
+                serde_json::json!({rng.pick(PROVIDERS): values}),
+            );
+        }
+        if rng.next() % 3 == 0 {
+            let mut idp = serde_json::json!({"issuer": rng.pick(ISSUERS), "audiences": [rng.pick(VALUES)],
+                "jwks": {"discovery": {"cluster": rng.pick(CLUSTERS)}}});
+            if rng.next() % 5 == 0 {
+                idp["tenant"] = serde_json::json!("acme");
+            }
+            entry.insert("idp".into(), idp);
+        }
+        tenants.insert(rng.pick(IDS).to_owned(), serde_json::Value::Object(entry));
+    }
+    let iat = if rng.next() % 8 == 0 {
+        1
+    } else {
+        1_700_000_000
+    };
+    serde_json::json!({"iss": "https://issuer", "iat": iat, "tenants": tenants}).to_string()
+}
+
+#[test]
+fn directories_are_adopted_or_refused_never_half() {
+    for seed in seeds("directory_parse") {
+        directory_props::directory(&seed);
+    }
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut adopted = 0;
+    for _ in 0..1500 {
+        adopted += usize::from(directory_props::directory(
+            directory_payload(&mut rng).as_bytes(),
+        ));
+    }
+    // Both sides are reached: the generator is not all refusals, nor all adoptions.
+    assert!((100..1400).contains(&adopted), "{adopted} of 1500 adopted");
 }

@@ -368,10 +368,14 @@ pub struct JwksServer {
     paths: Arc<Mutex<Vec<String>>>,
     discovery: Arc<Mutex<Option<String>>>,
     discovery_fetches: Arc<AtomicUsize>,
+    directory: Arc<Mutex<Option<Arc<Vec<u8>>>>>,
+    directory_fetches: Arc<AtomicUsize>,
 }
 
 /// The path of an OIDC discovery document, after the issuer's own path.
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
+/// The path of the signed tenant directory, as the issuer serves it.
+pub const DIRECTORY_PATH: &str = "/v1/directory";
 
 impl JwksServer {
     pub fn start(mode: JwksMode) -> JwksServer {
@@ -381,6 +385,8 @@ impl JwksServer {
         let paths = Arc::new(Mutex::new(Vec::new()));
         let discovery: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let discovery_fetches = Arc::new(AtomicUsize::new(0));
+        let directory: Arc<Mutex<Option<Arc<Vec<u8>>>>> = Arc::new(Mutex::new(None));
+        let directory_fetches = Arc::new(AtomicUsize::new(0));
         let server = {
             let mode = Arc::clone(&mode);
             let delay = Arc::clone(&delay);
@@ -388,8 +394,22 @@ impl JwksServer {
             let paths = Arc::clone(&paths);
             let discovery = Arc::clone(&discovery);
             let discovery_fetches = Arc::clone(&discovery_fetches);
+            let directory = Arc::clone(&directory);
+            let directory_fetches = Arc::clone(&directory_fetches);
             HttpServer::start(move |req| {
                 paths.lock().expect("jwks paths").push(req.path.clone());
+                let signed = directory.lock().expect("directory document").clone();
+                if let Some(signed) = signed.filter(|_| req.path == DIRECTORY_PATH) {
+                    directory_fetches.fetch_add(1, Ordering::SeqCst);
+                    return Reply::Respond {
+                        status: 200,
+                        headers: vec![
+                            ("content-type".into(), "application/jwt".into()),
+                            ("cache-control".into(), "no-store".into()),
+                        ],
+                        body: signed.to_vec(),
+                    };
+                }
                 let document = discovery.lock().expect("discovery document").clone();
                 if let Some(document) = document.filter(|_| req.path.ends_with(DISCOVERY_SUFFIX)) {
                     discovery_fetches.fetch_add(1, Ordering::SeqCst);
@@ -436,7 +456,20 @@ impl JwksServer {
             paths,
             discovery,
             discovery_fetches,
+            directory,
+            directory_fetches,
         }
+    }
+
+    /// Serves `signed` (a signed tenant directory) at [`DIRECTORY_PATH`] from now on, as
+    /// `application/jwt`; those requests are counted apart ([`JwksServer::directory_fetches`]).
+    pub fn serve_directory(&self, signed: Vec<u8>) {
+        *self.directory.lock().expect("directory document") = Some(Arc::new(signed));
+    }
+
+    /// Directory documents served so far.
+    pub fn directory_fetches(&self) -> usize {
+        self.directory_fetches.load(Ordering::SeqCst)
     }
 
     /// Serves `document` as the OIDC discovery document from now on.

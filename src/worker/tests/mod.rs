@@ -3,6 +3,7 @@
 //! the tokens' time claims hold.
 
 mod audit;
+mod directory;
 mod discovery;
 mod forwarding;
 mod hot_path;

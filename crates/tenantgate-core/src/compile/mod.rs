@@ -13,6 +13,7 @@
 mod audit;
 mod claims;
 mod context;
+mod directory;
 mod headers;
 mod operators;
 mod providers;
@@ -23,6 +24,8 @@ mod tenancy;
 use crate::config::{limits, Config, ConfigError, ConfigErrors};
 use crate::jwks::CompiledJwks;
 use crate::policy::Policy;
+
+pub use directory::CompiledDirectory;
 
 /// Headers the filter must never read a token from nor overwrite with an identity: they carry
 /// credentials, routing or message framing. Pseudo-headers are not tokens and fail earlier.
@@ -49,6 +52,8 @@ pub struct Compiled {
     pub policy: Policy,
     /// One per provider, in `Config::providers` order.
     pub jwks: Vec<CompiledJwks>,
+    /// The `directory` section, when configured.
+    pub directory: Option<CompiledDirectory>,
 }
 
 /// Checks a parsed configuration and compiles it; `Err` holds every problem found.
@@ -71,6 +76,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
     c.claim_headers(config);
     c.would_deny_header(config);
     c.operators(config);
+    let directory = c.directory(config);
     c.range("jwks_wait_ms", config.jwks_wait_ms, limits::JWKS_WAIT_MS);
     c.range(
         "retry_after_seconds",
@@ -97,6 +103,7 @@ pub fn compile(config: &Config) -> Result<Compiled, ConfigErrors> {
         Ok(Compiled {
             policy: Policy::new(hosts, routes).with_context(context),
             jwks,
+            directory,
         })
     } else {
         Err(ConfigErrors { errors: c.errors })

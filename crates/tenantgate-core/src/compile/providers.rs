@@ -363,7 +363,7 @@ impl Compiler {
 
 /// `http(s)://authority/path` split into the callout's `:authority` and `:path`; the path must be
 /// given (a JWKS is never the root document of a host by accident).
-fn jwks_uri_target(uri: &str) -> Result<(String, String), String> {
+pub(super) fn jwks_uri_target(uri: &str) -> Result<(String, String), String> {
     let target = callout_target(uri).map_err(|e| e.to_string())?;
     let after_scheme = uri.split_once("://").map_or("", |(_, rest)| rest);
     let has_path = after_scheme

@@ -10,6 +10,7 @@
 mod claim_paths;
 mod context;
 mod de;
+mod directory;
 mod error;
 mod jwks;
 mod operators;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 
 pub use claim_paths::ClaimPaths;
 pub use context::{ContextSource, TenantContext};
+pub use directory::{Directory, DirectoryRemote};
 pub use error::{ConfigError, ConfigErrors};
 pub(crate) use jwks::default_refresh_seconds;
 pub use jwks::{DiscoveryJwks, Jwks, RemoteJwks};
@@ -73,6 +75,9 @@ pub mod limits {
     pub const CACHE_ENTRIES: (u64, u64) = (0, 1_000_000);
     pub const CACHE_BYTES: (u64, u64) = (0, 268_435_456);
     pub const OPERATOR_LIFETIME_SECONDS: (u64, u64) = (1, 86_400);
+    pub const DIRECTORY_REFRESH_SECONDS: (u64, u64) = (1, 86_400);
+    pub const DIRECTORY_BYTES: (u64, u64) = (1024, 16_777_216);
+    pub const DIRECTORY_MAX_AGE_SECONDS: (u64, u64) = (60, 31_536_000);
 }
 
 /// The JSON given to the tenantgate proxy-wasm filter as Envoy `configuration` or Istio
@@ -164,6 +169,10 @@ pub struct Config {
     /// their tokens may live to act on another tenant on routes with `operators: true`.
     #[serde(default)]
     pub operators: Option<Operators>,
+    /// The signed tenant directory: more tenants, hosts, tenant-id mappings and tenants' own
+    /// IdPs, fetched at run time. Static entries win over the directory's.
+    #[serde(default)]
+    pub directory: Option<Directory>,
 }
 
 /// Path segment parameters (`/admin;x=1`): Tomcat, Jetty and Spring route `/admin;x=1` as
@@ -490,13 +499,13 @@ fn default_jwks_wait_ms() -> u64 {
 fn default_retry_after_seconds() -> u64 {
     5
 }
-fn default_roles_claim() -> ClaimPaths {
+pub(crate) fn default_roles_claim() -> ClaimPaths {
     ClaimPaths::one(DEFAULT_ROLES_CLAIM)
 }
-fn default_token_sources() -> Vec<TokenSource> {
+pub(crate) fn default_token_sources() -> Vec<TokenSource> {
     vec![TokenSource::Bearer]
 }
-fn default_clock_skew_seconds() -> u64 {
+pub(crate) fn default_clock_skew_seconds() -> u64 {
     60
 }
 fn default_tenant_header() -> String {

@@ -33,6 +33,8 @@ pub fn relaxable(denial: Denial) -> bool {
         // Not a decision at all: the keys are missing, so nothing was checked. Requests wait
         // for keys and are refused after `jwks_wait_ms` as always.
         Denial::KeysUnavailable => false,
+        // Nothing was decided either: the directory that could allow the request is missing.
+        Denial::DirectoryUnavailable => false,
         // Policy decisions about the token, the tenant and the route: what a rollout observes.
         Denial::TokenMissing
         | Denial::TokenTooLarge
@@ -263,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn only_malformed_requests_and_missing_keys_stay_enforced() {
+    fn only_malformed_requests_and_missing_keys_or_directory_stay_enforced() {
         let enforced: Vec<&str> = Denial::ALL
             .into_iter()
             .filter(|d| !relaxable(*d))
@@ -271,7 +273,12 @@ mod tests {
             .collect();
         assert_eq!(
             enforced,
-            ["token_multiple", "path_invalid", "jwks_unavailable"]
+            [
+                "token_multiple",
+                "path_invalid",
+                "jwks_unavailable",
+                "directory_unavailable"
+            ]
         );
     }
 }

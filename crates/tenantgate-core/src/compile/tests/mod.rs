@@ -3,6 +3,7 @@
 
 mod claims;
 mod context;
+mod directory;
 mod operators;
 mod providers;
 mod requirements;

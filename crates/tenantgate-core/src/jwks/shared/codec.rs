@@ -37,29 +37,29 @@ const FORMAT: u8 = 1;
 
 /// The (generation, publisher) tag of a published body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Tag {
-    pub(super) generation: u64,
-    pub(super) holder: u64,
+pub(crate) struct Tag {
+    pub(crate) generation: u64,
+    pub(crate) holder: u64,
 }
 
 /// Which worker may fetch, until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Lease {
-    pub(super) holder: u64,
-    pub(super) until_ms: u64,
+pub(crate) struct Lease {
+    pub(crate) holder: u64,
+    pub(crate) until_ms: u64,
 }
 
 /// The decoded `state` value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Entry {
-    pub(super) generation: u64,
-    pub(super) lease: Option<Lease>,
-    pub(super) next_fetch_at: u64,
-    pub(super) failures: u32,
-    pub(super) error: Option<JwksError>,
-    pub(super) keys: Option<Tag>,
-    pub(super) fetched_at: Option<u64>,
-    pub(super) unknown_kid_refetch_at: Option<u64>,
+pub(crate) struct Entry {
+    pub(crate) generation: u64,
+    pub(crate) lease: Option<Lease>,
+    pub(crate) next_fetch_at: u64,
+    pub(crate) failures: u32,
+    pub(crate) error: Option<JwksError>,
+    pub(crate) keys: Option<Tag>,
+    pub(crate) fetched_at: Option<u64>,
+    pub(crate) unknown_kid_refetch_at: Option<u64>,
 }
 
 // The flags of the `state` value, and the sizes of both headers.
@@ -72,7 +72,7 @@ const STATE_LEN: usize = 79;
 const BODY_HEADER_LEN: usize = 17;
 
 impl Entry {
-    pub(super) fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut flags = 0;
         for (set, flag) in [
             (self.lease.is_some(), LEASE),
@@ -113,7 +113,7 @@ impl Entry {
     }
 
     /// `None` for anything but a well-formed value of this format.
-    pub(super) fn decode(bytes: &[u8]) -> Option<Entry> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Entry> {
         if bytes.len() != STATE_LEN {
             return None;
         }
@@ -217,7 +217,7 @@ fn decode_error(kind: u8, a: u32, b: u32) -> Option<JwksError> {
 }
 
 /// The `keys` value: the tag of the publication, then the body as received.
-pub(super) fn encode_body(tag: Tag, body: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_body(tag: Tag, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(BODY_HEADER_LEN + body.len());
     out.push(FORMAT);
     out.extend_from_slice(&tag.generation.to_le_bytes());
@@ -227,7 +227,7 @@ pub(super) fn encode_body(tag: Tag, body: &[u8]) -> Vec<u8> {
 }
 
 /// The tag and the body of a `keys` value; `None` for another format or a short header.
-pub(super) fn decode_body(bytes: &[u8]) -> Option<(Tag, &[u8])> {
+pub(crate) fn decode_body(bytes: &[u8]) -> Option<(Tag, &[u8])> {
     let mut r = Reader(bytes);
     if r.u8()? != FORMAT {
         return None;

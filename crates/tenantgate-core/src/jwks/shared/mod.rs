@@ -103,7 +103,7 @@
 //! [`KeySetFetcher::adopt_key_set`]: super::KeySetFetcher::adopt_key_set
 //! [`KeySetFetcher::adopt_schedule`]: super::KeySetFetcher::adopt_schedule
 
-mod codec;
+pub(crate) mod codec;
 mod election;
 #[cfg(any(test, feature = "test-support"))]
 pub mod mem_store;
@@ -229,10 +229,10 @@ impl Namespace {
 
 /// 64-bit FNV-1a over length-prefixed fields (a namespace, not a security boundary: every
 /// writer is this plugin).
-struct Fnv(u64);
+pub(crate) struct Fnv(pub(crate) u64);
 
 impl Fnv {
-    fn new() -> Fnv {
+    pub(crate) fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
 
@@ -243,7 +243,7 @@ impl Fnv {
         }
     }
 
-    fn field(&mut self, bytes: &[u8]) {
+    pub(crate) fn field(&mut self, bytes: &[u8]) {
         let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         self.bytes(&len.to_le_bytes());
         self.bytes(bytes);

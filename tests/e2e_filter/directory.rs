@@ -1,0 +1,323 @@
+//! The signed tenant directory through the real filter in Envoy: tenants, custom hosts and a
+//! tenant's own IdP added at run time with no Envoy restart; refused documents (unknown key, one
+//! host for two tenants, 10 MB, wrong `typ`, older `iat`) keep the last good one, logged and
+//! counted; 503 before the first; and a 10,000-tenant directory. The JWKS server serves the
+//! signer's keys and the directory; a second one is a tenant's own IdP.
+
+use std::time::Duration;
+
+use support::server::DIRECTORY_PATH;
+use support::wait_until;
+
+use super::*;
+
+const IDP_CLUSTER: &str = "egress";
+const IDP_ISSUER: &str = "https://zeta-idp.e2e.test";
+const ZETA: &str = "zeta.e2e.test";
+const ZETA_PORTAL: &str = "portal.zeta.io";
+/// Long enough for several refreshes (every second) and retries.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// The e2e policy with a directory signed by provider `main`, refreshed every second.
+fn directory_policy() -> Value {
+    let mut policy = policy();
+    policy["directory"] = json!({
+        "provider": "main",
+        "remote": {"cluster": JWKS_CLUSTER, "uri": format!("http://jwks.e2e.test{DIRECTORY_PATH}"),
+                   "timeout_ms": 2000},
+        "refresh_seconds": 1,
+        "idp_clusters": [IDP_CLUSTER]
+    });
+    policy
+}
+
+/// A directory signed by `key` with this header `typ`, issued at `iat`.
+fn signed_with(key: &TestKey, typ: &str, iat: i64, tenants: &Value) -> Vec<u8> {
+    let header = json!({"alg": "RS256", "typ": typ, "kid": key.kid});
+    let payload = json!({"iss": ISSUER, "iat": iat, "tenants": tenants});
+    key.sign_with_header(&header, &payload).into_bytes()
+}
+
+fn signed(iat: i64, tenants: &Value) -> Vec<u8> {
+    signed_with(&key1(), "tenantgate-directory+jwt", iat, tenants)
+}
+
+/// Envoy with the directory policy; `idp`: a tenant IdP's JWKS server behind `egress`.
+fn start(policy: Value, idp: Option<&JwksServer>) -> Option<Gateway> {
+    start_with(policy, idp, 1)
+}
+
+fn start_with(policy: Value, idp: Option<&JwksServer>, concurrency: u32) -> Option<Gateway> {
+    let artifacts = support::artifacts()?;
+    let upstream = EchoUpstream::start();
+    let jwks = jwks_with_key1();
+    let mut builder = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &policy)
+        .upstream(upstream.port())
+        .cluster(JWKS_CLUSTER, jwks.port())
+        .concurrency(concurrency);
+    if let Some(idp) = idp {
+        builder = builder.cluster(IDP_CLUSTER, idp.port());
+    }
+    Some(Gateway {
+        envoy: builder.start(),
+        upstream,
+        jwks,
+    })
+}
+
+/// Fetches of the signer's key set (the same server answers the directory's).
+fn key_set_fetches(gw: &Gateway) -> usize {
+    let paths = gw.jwks.paths();
+    paths
+        .iter()
+        .filter(|p| p.as_str() == "/.well-known/jwks.json")
+        .count()
+}
+
+fn get(host: &str, token: &str) -> Req {
+    Req::get(host, "/api/x").bearer(token)
+}
+
+impl Gateway {
+    /// Waits until `req` is let through (the directory that allows it is in force).
+    fn allowed_soon(&self, what: &str, req: impl Fn() -> Req) -> ServerRequest {
+        let through = wait_until(SETTLE, || self.send(req()).0.status == 200);
+        assert!(
+            through,
+            "{what}: never allowed; Envoy's log:\n{}",
+            self.envoy.log()
+        );
+        self.allow(what, req())
+    }
+
+    fn directory_stat(&self, name: &str) -> u64 {
+        self.envoy
+            .wasm_stat(&format!("tenantgate.directory.{name}"))
+            .unwrap_or(0)
+    }
+
+    /// Serves `bad`, waits until it was refused (a count of `counter` more, the log line
+    /// holding `reason`), and checks that the last good directory still holds.
+    fn refuses(&self, what: &str, bad: Vec<u8>, counter: &str, reason: &str) {
+        let before = self.directory_stat(counter);
+        self.jwks.serve_directory(bad);
+        let counted = wait_until(SETTLE, || {
+            self.directory_stat(counter) > before && self.envoy.log().contains(reason)
+        });
+        assert!(
+            counted,
+            "{what}: not counted in {counter} nor logged ({reason:?}); log:\n{}",
+            self.envoy.log()
+        );
+        let zeta = token(&key1(), "zeta", "zed", &[]);
+        let seen = self.allow(what, get(ZETA, &zeta));
+        assert_identity(what, &seen, "zeta", "zed", &[]);
+    }
+}
+
+#[test]
+fn tenants_and_custom_hosts_from_the_directory_are_enforced_without_a_restart() {
+    let Some(gw) = start(directory_policy(), None) else {
+        return;
+    };
+    let zeta = token(&key1(), "zeta", "zed", &["viewer"]);
+    // No directory served yet: what only a directory could allow gets no final answer.
+    let resp = gw.deny(
+        "before the directory",
+        get(ZETA_PORTAL, &zeta),
+        Denial::DirectoryUnavailable,
+    );
+    assert_eq!(
+        resp.header("retry-after"),
+        Some(RETRY_AFTER.to_string().as_str())
+    );
+    gw.allow(
+        "a static tenant meanwhile",
+        get(ACME, &token(&key1(), "acme", "alice", &[])),
+    );
+
+    let pid = gw.envoy.pid();
+    let first = json!({"zeta": {"hosts": [ZETA, ZETA_PORTAL]}});
+    gw.jwks.serve_directory(signed(keys::now(), &first));
+    let seen = gw.allowed_soon("zeta's custom host", || get(ZETA_PORTAL, &zeta));
+    assert_identity("zeta", &seen, "zeta", "zed", &["viewer"]);
+    gw.deny(
+        "acme on zeta's host",
+        get(ZETA, &token(&key1(), "acme", "alice", &[])),
+        Denial::TenantMismatch,
+    );
+    gw.deny(
+        "an unknown host now",
+        get("nobody.e2e.test", &zeta),
+        Denial::HostUnknown,
+    );
+
+    let initech = token(&key1(), "initech", "ian", &[]);
+    gw.deny(
+        "initech before its entry",
+        get("initech.e2e.test", &initech),
+        Denial::HostUnknown,
+    );
+    let second =
+        json!({"zeta": {"hosts": [ZETA, ZETA_PORTAL]}, "initech": {"hosts": ["initech.e2e.test"]}});
+    gw.jwks.serve_directory(signed(keys::now() + 1, &second));
+    gw.allowed_soon("initech added", || get("initech.e2e.test", &initech));
+    assert_eq!(gw.envoy.pid(), pid, "the same Envoy");
+    assert_eq!(gw.directory_stat("tenants"), 2);
+    assert!(gw.directory_stat("adopted") >= 2);
+    assert_eq!(
+        key_set_fetches(&gw),
+        1,
+        "the signer's key set was fetched once"
+    );
+}
+
+#[test]
+fn a_tenants_own_idp_from_the_directory_is_accepted_for_that_tenant_only() {
+    let idp = JwksServer::serving(&keys::jwks(&[&key2()]), 300);
+    let Some(gw) = start(directory_policy(), Some(&idp)) else {
+        return;
+    };
+    let tenants = json!({"zeta": {"hosts": [ZETA], "idp": {
+        "issuer": IDP_ISSUER, "audiences": ["zeta-api"],
+        "jwks": {"remote": {"cluster": IDP_CLUSTER, "uri": "http://idp.e2e.test/keys"}}}}});
+    gw.jwks.serve_directory(signed(keys::now(), &tenants));
+    let own = key2().sign(&claims(
+        IDP_ISSUER,
+        "zeta-api",
+        "not-a-tenant-claim",
+        "zoe",
+        &["admin"],
+    ));
+    let seen = gw.allowed_soon("zeta's own IdP", || get(ZETA, &own));
+    assert_identity("zeta's IdP", &seen, "zeta", "zoe", &["admin"]);
+    gw.deny(
+        "its token on acme's host",
+        get(ACME, &own),
+        Denial::TenantMismatch,
+    );
+    gw.deny(
+        "its token on an unknown host",
+        get("nobody.e2e.test", &own),
+        Denial::HostUnknown,
+    );
+    // Main's tokens still work, for static and directory tenants alike.
+    gw.allow(
+        "main for acme",
+        get(ACME, &token(&key1(), "acme", "alice", &[])),
+    );
+    gw.allow(
+        "main for zeta",
+        get(ZETA, &token(&key1(), "zeta", "zed", &[])),
+    );
+    assert_eq!(
+        key_set_fetches(&gw),
+        1,
+        "the key set already held was not fetched again"
+    );
+    assert_eq!(idp.fetches(), 1);
+    assert_eq!(gw.envoy.wasm_stat("tenantgate.jwks.zeta-idp.keys"), Some(1));
+}
+
+#[test]
+fn bad_directories_keep_the_last_good_one_logged_and_counted() {
+    let Some(gw) = start(directory_policy(), None) else {
+        return;
+    };
+    let iat = keys::now();
+    let good = json!({"zeta": {"hosts": [ZETA]}});
+    gw.jwks.serve_directory(signed(iat, &good));
+    gw.allowed_soon("the good directory", || {
+        get(ZETA, &token(&key1(), "zeta", "zed", &[]))
+    });
+
+    let unknown = signed_with(&key2(), "tenantgate-directory+jwt", iat + 1, &good);
+    gw.refuses(
+        "an unknown key",
+        unknown,
+        "rejected",
+        "kid Some(\"key-2\") is not in the provider's key set",
+    );
+    let two = json!({"zeta": {"hosts": [ZETA]}, "evil": {"hosts": [ZETA]}});
+    gw.refuses(
+        "one host, two tenants",
+        signed(iat + 1, &two),
+        "rejected",
+        "tenants.zeta.hosts[0]: host \"zeta.e2e.test\" is also a host of tenant \"evil\"",
+    );
+    gw.refuses(
+        "wrong typ",
+        signed_with(&key1(), "JWT", iat + 1, &good),
+        "rejected",
+        "the header's typ is Some(\"JWT\")",
+    );
+    gw.refuses(
+        "an older iat",
+        signed(iat - 60, &json!({})),
+        "rejected",
+        "a replayed document",
+    );
+    let huge = vec![b'a'; 10 * 1024 * 1024];
+    gw.refuses(
+        "10 MB",
+        huge,
+        "rejected",
+        "10485760 bytes, more than directory.max_bytes (4194304)",
+    );
+    assert_eq!(gw.directory_stat("tenants"), 1);
+}
+
+#[test]
+fn a_directory_of_ten_thousand_tenants_is_adopted_and_served() {
+    let Some(gw) = start(directory_policy(), None) else {
+        return;
+    };
+    let tenants: serde_json::Map<String, Value> = (0..10_000)
+        .map(|i| {
+            (
+                format!("t{i:05}"),
+                json!({"hosts": [format!("t{i:05}.bulk.e2e.test")]}),
+            )
+        })
+        .collect();
+    gw.jwks
+        .serve_directory(signed(keys::now(), &Value::Object(tenants)));
+    for id in ["t09999", "t00000", "t05000"] {
+        let tok = token(&key1(), id, "u", &[]);
+        let host = format!("{id}.bulk.e2e.test");
+        let seen = gw.allowed_soon(id, || get(&host, &tok));
+        assert_identity(id, &seen, id, "u", &[]);
+    }
+    gw.deny(
+        "a tenant's token on another's host",
+        get("t00001.bulk.e2e.test", &token(&key1(), "t00002", "u", &[])),
+        Denial::TenantMismatch,
+    );
+    assert_eq!(gw.directory_stat("tenants"), 10_000);
+}
+
+#[test]
+fn every_worker_enforces_the_directory_one_of_them_fetched() {
+    let Some(gw) = start_with(directory_policy(), None, 2) else {
+        return;
+    };
+    gw.jwks
+        .serve_directory(signed(keys::now(), &json!({"zeta": {"hosts": [ZETA]}})));
+    let zeta = token(&key1(), "zeta", "zed", &[]);
+    // Each request is a new connection, which Envoy hands to either worker: once ten in a row
+    // pass, both workers hold the directory (one fetched it, the other adopted its publication).
+    let both = wait_until(SETTLE, || {
+        (0..10).all(|_| gw.send(get(ZETA, &zeta)).0.status == 200)
+    });
+    assert!(
+        both,
+        "the workers never both allowed; log:\n{}",
+        gw.envoy.log()
+    );
+    for n in 0..20 {
+        let seen = gw.allow(&format!("request {n}"), get(ZETA, &zeta));
+        assert_identity("zeta", &seen, "zeta", "zed", &[]);
+    }
+    assert_eq!(gw.directory_stat("tenants"), 1);
+}
