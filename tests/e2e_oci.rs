@@ -70,11 +70,7 @@ fn pull_layer(registry: SocketAddr, repository: &str, reference: &str) -> Vec<u8
         "{manifest}"
     );
     let digest = layers[0]["digest"].as_str().expect("layer digest");
-    let blob = registry_get(
-        registry,
-        &format!("/v2/{repository}/blobs/{digest}"),
-        "*/*",
-    );
+    let blob = registry_get(registry, &format!("/v2/{repository}/blobs/{digest}"), "*/*");
     assert_eq!(
         format!("sha256:{}", sha256_hex(&blob)),
         digest,
@@ -89,7 +85,10 @@ fn extract_plugin(layer: &[u8], dir: &Path) -> std::path::PathBuf {
     std::fs::write(&tarball, layer).expect("write the layer");
     let listing = podman::run_ok(Command::new("tar").arg("-tzf").arg(&tarball));
     assert_eq!(
-        listing.lines().map(|l| l.trim_start_matches("./")).collect::<Vec<_>>(),
+        listing
+            .lines()
+            .map(|l| l.trim_start_matches("./"))
+            .collect::<Vec<_>>(),
         ["plugin.wasm"],
         "the layer holds plugin.wasm alone"
     );
@@ -154,11 +153,18 @@ fn package_oci_pushes_an_image_istio_pulls_and_envoy_runs() {
         std::fs::create_dir(&sub).expect("mkdir");
         let module = extract_plugin(&layer, &sub);
         let pulled = std::fs::read(&module).expect("read plugin.wasm");
-        assert_eq!(sha256_hex(&pulled), sha256_hex(&built), "plugin.wasm is the built module");
+        assert_eq!(
+            sha256_hex(&pulled),
+            sha256_hex(&built),
+            "plugin.wasm is the built module"
+        );
     }
 
     // The pulled module, run in Envoy, decides requests.
-    let module = dir.path().join(tag.replace(':', "-")).join("extracted/plugin.wasm");
+    let module = dir
+        .path()
+        .join(tag.replace(':', "-"))
+        .join("extracted/plugin.wasm");
     let key = TestKey::a("oci-1");
     let jwks = JwksServer::serving(&keys::jwks(&[&key]), 300);
     let echo = EchoUpstream::start();
@@ -175,7 +181,9 @@ fn package_oci_pushes_an_image_istio_pulls_and_envoy_runs() {
             .header("x-request-id", &id),
     );
     assert_eq!(allowed.status, 200, "{}", allowed.summary());
-    let seen = echo.find(&id).expect("the allowed request reached the upstream");
+    let seen = echo
+        .find(&id)
+        .expect("the allowed request reached the upstream");
     assert_eq!(seen.header("x-tenant-id"), Some("acme"));
     let refused = envoy.send(&Req::get("acme.oci.test", "/api/x"));
     assert_eq!(refused.status, 401, "{}", refused.summary());

@@ -48,9 +48,8 @@ pub fn podman(args: &[&str]) -> Command {
 }
 
 fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
 }
 
 fn in_ci() -> bool {
@@ -61,14 +60,26 @@ fn in_ci() -> bool {
 pub fn usable(tools: &[&str]) -> bool {
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
     if !missing.is_empty() {
-        let what = format!("{} not installed (scripts/setup installs them)", missing.join(", "));
+        let what = format!(
+            "{} not installed (scripts/setup installs them)",
+            missing.join(", ")
+        );
         assert!(!in_ci(), "{what}; under CI the container tests must run");
         eprintln!("notice: {what}; skipping this container test");
         return false;
     }
+    let info = output(&mut podman(&["info"]));
+    if !info.status.success() {
+        cannot_run(&info);
+        return false;
+    }
     let absent: Vec<&str> = BASE_IMAGES
         .into_iter()
-        .filter(|image| !output(&mut podman(&["image", "exists", image])).status.success())
+        .filter(|image| {
+            !output(&mut podman(&["image", "exists", image]))
+                .status
+                .success()
+        })
         .collect();
     if !absent.is_empty() {
         let what = format!(
@@ -79,17 +90,27 @@ pub fn usable(tools: &[&str]) -> bool {
         eprintln!("notice: {what}; skipping this container test");
         return false;
     }
-    let probe = output(&mut podman(&["run", "--rm", "--network=none", BASE_IMAGES[0], "true"]));
+    let probe = output(&mut podman(&[
+        "run",
+        "--rm",
+        "--network=none",
+        BASE_IMAGES[0],
+        "true",
+    ]));
     if !probe.status.success() {
-        eprintln!(
-            "\n********************************************************************\n\
-             SKIPPED: podman cannot run a container on this machine:\n{}\n\
-             ********************************************************************\n",
-            String::from_utf8_lossy(&probe.stderr).trim()
-        );
+        cannot_run(&probe);
         return false;
     }
     true
+}
+
+fn cannot_run(out: &Output) {
+    eprintln!(
+        "\n********************************************************************\n\
+         SKIPPED: podman cannot run a container on this machine:\n{}\n\
+         ********************************************************************\n",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
 }
 
 /// Debian's `docker-registry` (the CNCF distribution registry) on a free loopback port, storing
