@@ -328,6 +328,20 @@ fn the_compose_stack_comes_up_serves_keeps_sessions_and_goes_away() {
         );
     }
 
+    // Every service stops on the stop signal itself (exit status 0), not on the SIGKILL that
+    // follows the grace period (137): that is what keeps `down` quick.
+    let stop = stack.compose(&["stop"]);
+    assert!(stop, "podman-compose stop failed:\n{}", stack.log);
+    for service in ["issuer", "app", "envoy"] {
+        let name = stack.container(service);
+        let status = run_ok(&mut podman(&[
+            "inspect",
+            "--format",
+            "{{.State.ExitCode}}",
+            &name,
+        ]));
+        assert_eq!(status.trim(), "0", "{service} did not stop on SIGTERM");
+    }
     let started = Instant::now();
     let down = stack.down();
     eprintln!("compose down took {:?}", started.elapsed());
