@@ -244,6 +244,14 @@ fn istio_plugin_config_is_the_demo_policy_with_istio_cluster_names() {
         .iter()
         .find(|d| d["kind"] == "WasmPlugin")
         .expect("a WasmPlugin");
+    // The image scripts/package-oci pushes: tenantgate/tenantgate at the workspace's version.
+    assert_eq!(
+        plugin["spec"]["url"],
+        format!(
+            "oci://registry.example.com/tenantgate/tenantgate:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
     assert_eq!(plugin["spec"]["phase"], "AUTHN");
     assert_eq!(plugin["spec"]["failStrategy"], "FAIL_CLOSE");
     let config = plugin["spec"]["pluginConfig"].clone();
