@@ -54,6 +54,10 @@ fn pull_layer(registry: SocketAddr, repository: &str, reference: &str) -> Vec<u8
         &format!("/v2/{repository}/manifests/{reference}"),
         "application/vnd.oci.image.manifest.v1+json",
     );
+    if reference.starts_with("sha256:") {
+        // What the WasmPlugin's `sha256` pin is compared with.
+        assert_eq!(format!("sha256:{}", sha256_hex(&manifest)), reference);
+    }
     let manifest: Value = serde_json::from_slice(&manifest).expect("the manifest is JSON");
     assert_eq!(
         manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
