@@ -285,3 +285,36 @@ fn istio_plugin_config_is_the_demo_policy_with_istio_cluster_names() {
         .iter()
         .any(|d| d["kind"] == "DestinationRule" && d["spec"]["host"] == host));
 }
+
+/// The base images the container tests make offline (scripts/lib/stand-in-images, checked by the
+/// tests' harness) are the ones the shipped Dockerfile and compose file name, the compiling
+/// stage aside (its image is never built where no registry is reachable).
+#[test]
+fn stand_in_images_are_the_shipped_base_images() {
+    let dockerfile = read("envoy/Dockerfile");
+    let mut named: Vec<String> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .filter(|from| !from.ends_with(" AS source"))
+        .filter_map(|from| from.split_whitespace().next())
+        .filter(|image| image.starts_with("docker.io/"))
+        .map(str::to_string)
+        .collect();
+    let compose = yaml_docs("envoy/docker-compose.yaml").remove(0);
+    for service in compose["services"].as_object().expect("services").values() {
+        if service.get("build").is_none() {
+            named.push(service["image"].as_str().expect("image").to_string());
+        }
+    }
+    named.sort();
+    named.dedup();
+    let mut stand_ins = tenantgate_testkit::podman::BASE_IMAGES
+        .map(str::to_string)
+        .to_vec();
+    stand_ins.sort();
+    assert_eq!(named, stand_ins);
+    let script = read("scripts/lib/stand-in-images");
+    for image in &named {
+        assert!(script.contains(image), "stand-in-images makes {image}");
+    }
+}
