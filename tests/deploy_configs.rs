@@ -132,12 +132,23 @@ fn compose_gateway_runs_the_demo_policy_and_topology() {
     };
     assert_eq!(endpoints("app"), ("app".to_string(), 8000));
     assert_eq!(endpoints("tenantgate_issuer"), ("issuer".to_string(), 9000));
+    // Published on loopback only, on the ports (and the variables moving them) of the demo.
     let ports = |svc: &str| services[svc]["ports"].clone();
     assert_eq!(
         ports("envoy"),
-        serde_json::json!(["8080:8080", "9901:9901"])
+        serde_json::json!([
+            "127.0.0.1:${GATEWAY_PORT:-8080}:8080",
+            "127.0.0.1:${ADMIN_PORT:-9901}:9901"
+        ])
     );
-    assert_eq!(ports("issuer"), serde_json::json!(["9000:9000"]));
+    assert_eq!(
+        ports("issuer"),
+        serde_json::json!(["127.0.0.1:${ISSUER_PORT:-9000}:9000"])
+    );
+    assert!(
+        services["app"].get("ports").is_none(),
+        "app is not published"
+    );
     let demo = read("scripts/demo");
     for default in [
         "GATEWAY_PORT:-8080",
@@ -148,6 +159,59 @@ fn compose_gateway_runs_the_demo_policy_and_topology() {
         assert!(
             demo.contains(default),
             "scripts/demo no longer defaults {default}"
+        );
+    }
+}
+
+/// `up --wait` returns when the gateway serves: every service has a health check and the
+/// gateway starts after the issuer and the app are healthy.
+#[test]
+fn compose_services_are_health_checked_and_ordered() {
+    let compose = yaml_docs("envoy/docker-compose.yaml").remove(0);
+    let services = compose["services"].as_object().expect("services");
+    for (name, service) in services {
+        let test = &service["healthcheck"]["test"];
+        assert_eq!(test[0], "CMD-SHELL", "{name}: a CMD-SHELL health check");
+    }
+    let depends = &services["envoy"]["depends_on"];
+    for dep in ["issuer", "app"] {
+        assert_eq!(
+            depends[dep]["condition"], "service_healthy",
+            "envoy after {dep}"
+        );
+    }
+}
+
+/// The build context is the repository root: `.dockerignore` keeps it to the sources, letting
+/// through only the two artifacts the Dockerfile's `prebuilt` stage takes.
+#[test]
+fn docker_context_is_the_sources_and_the_prebuilt_artifacts() {
+    let ignore = read(".dockerignore");
+    let rules: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(rules.first(), Some(&"**"), "everything is excluded first");
+    let dockerfile = read("envoy/Dockerfile");
+    let prebuilt = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("FROM scratch AS prebuilt"))
+        .find(|l| l.starts_with("COPY "))
+        .expect("the prebuilt stage copies the artifacts");
+    let sources: Vec<&str> = prebuilt.split_whitespace().skip(1).collect();
+    let (_dest, artifacts) = sources.split_last().expect("COPY SRC... DEST");
+    for artifact in artifacts {
+        assert!(
+            rules.contains(&format!("!{artifact}").as_str()),
+            ".dockerignore lets {artifact} through"
+        );
+    }
+    for rule in &rules {
+        let allowed = rule.strip_prefix('!').unwrap_or_default();
+        assert!(
+            !allowed.starts_with(".venv") && allowed != "target/" && allowed != "target",
+            ".dockerignore lets {rule} into the context"
         );
     }
 }
@@ -180,6 +244,14 @@ fn istio_plugin_config_is_the_demo_policy_with_istio_cluster_names() {
         .iter()
         .find(|d| d["kind"] == "WasmPlugin")
         .expect("a WasmPlugin");
+    // The image scripts/package-oci pushes: tenantgate/tenantgate at the workspace's version.
+    assert_eq!(
+        plugin["spec"]["url"],
+        format!(
+            "oci://registry.example.com/tenantgate/tenantgate:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
     assert_eq!(plugin["spec"]["phase"], "AUTHN");
     assert_eq!(plugin["spec"]["failStrategy"], "FAIL_CLOSE");
     let config = plugin["spec"]["pluginConfig"].clone();
@@ -212,4 +284,37 @@ fn istio_plugin_config_is_the_demo_policy_with_istio_cluster_names() {
     assert!(entries
         .iter()
         .any(|d| d["kind"] == "DestinationRule" && d["spec"]["host"] == host));
+}
+
+/// The base images the container tests make offline (scripts/lib/stand-in-images, checked by the
+/// tests' harness) are the ones the shipped Dockerfile and compose file name, the compiling
+/// stage aside (its image is never built where no registry is reachable).
+#[test]
+fn stand_in_images_are_the_shipped_base_images() {
+    let dockerfile = read("envoy/Dockerfile");
+    let mut named: Vec<String> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .filter(|from| !from.ends_with(" AS source"))
+        .filter_map(|from| from.split_whitespace().next())
+        .filter(|image| image.starts_with("docker.io/"))
+        .map(str::to_string)
+        .collect();
+    let compose = yaml_docs("envoy/docker-compose.yaml").remove(0);
+    for service in compose["services"].as_object().expect("services").values() {
+        if service.get("build").is_none() {
+            named.push(service["image"].as_str().expect("image").to_string());
+        }
+    }
+    named.sort();
+    named.dedup();
+    let mut stand_ins = tenantgate_testkit::podman::BASE_IMAGES
+        .map(str::to_string)
+        .to_vec();
+    stand_ins.sort();
+    assert_eq!(named, stand_ins);
+    let script = read("scripts/lib/stand-in-images");
+    for image in &named {
+        assert!(script.contains(image), "stand-in-images makes {image}");
+    }
 }

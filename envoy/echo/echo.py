@@ -6,6 +6,7 @@ x-user-roles, which the gateway sets after verifying the token and strips from e
 """
 import json
 import os
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -45,6 +46,8 @@ class Echo(BaseHTTPRequestHandler):
 def main():
     host = os.environ.get("ECHO_HOST", "127.0.0.1")
     port = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("ECHO_PORT", "8000"))
+    # As a container's first process it gets no default SIGTERM action: stop at once on it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ThreadingHTTPServer((host, port), Echo).serve_forever()
 
 

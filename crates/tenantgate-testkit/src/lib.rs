@@ -15,6 +15,7 @@ pub mod issuer;
 pub mod issuer_http;
 pub mod keys;
 pub mod oidc_provider;
+pub mod podman;
 pub mod process;
 pub mod resp;
 pub mod server;
