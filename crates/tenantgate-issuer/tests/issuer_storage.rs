@@ -90,8 +90,8 @@ const DEFAULTS: TenantDefaults = TenantDefaults {
 fn migrations_are_idempotent(db: Db) {
     let a = db.open();
     let b = db.open();
-    assert_eq!(a.schema_version(), Ok(2));
-    assert_eq!(b.schema_version(), Ok(2));
+    assert_eq!(a.schema_version(), Ok(4));
+    assert_eq!(b.schema_version(), Ok(4));
     a.tx(|tx| directory::create_tenant(tx, "t1", "T1", DEFAULTS, 1))
         .expect("create");
     drop(a);
