@@ -129,9 +129,9 @@ fn kms(raw: &RawKms) -> Result<KmsSettings, ParseError> {
 /// An endpoint is `https://host[:port]`, or plain `http://` to a loopback address only (a test
 /// server): the requests carry signed credentials and the answers carry signatures.
 pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    let (scheme, rest) = endpoint
-        .split_once("://")
-        .ok_or_else(|| format!("{endpoint:?} is not a URL like https://kms.eu-west-1.amazonaws.com"))?;
+    let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
+        format!("{endpoint:?} is not a URL like https://kms.eu-west-1.amazonaws.com")
+    })?;
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
         return Err(format!(

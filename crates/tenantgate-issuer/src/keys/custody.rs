@@ -118,7 +118,8 @@ impl Vault {
                 })
             }
             (Vault::Pkcs11(token), Some(custody)) if custody.starts_with(pkcs11::PREFIX) => {
-                let id = pkcs11_id(custody).ok_or_else(|| load(format!("bad reference {custody}")))?;
+                let id =
+                    pkcs11_id(custody).ok_or_else(|| load(format!("bad reference {custody}")))?;
                 let parts = token.public_key(&id)?;
                 verify_held(row, custody, &parts.n, &parts.e, |m| token.sign(&id, m))?;
                 Ok(SigningKey::Held {
@@ -227,8 +228,9 @@ fn configure(custody: Option<&str>) -> &'static str {
 fn spki_parts(spki: &[u8]) -> Result<(Vec<u8>, Vec<u8>), KeyError> {
     use rsa::pkcs8::DecodePublicKey;
     use rsa::traits::PublicKeyParts;
-    let key = rsa::RsaPublicKey::from_public_key_der(spki)
-        .map_err(|e| KeyError::Vault(format!("AWS KMS returned an unusable RSA public key: {e}")))?;
+    let key = rsa::RsaPublicKey::from_public_key_der(spki).map_err(|e| {
+        KeyError::Vault(format!("AWS KMS returned an unusable RSA public key: {e}"))
+    })?;
     Ok((key.n_bytes().to_vec(), key.e_bytes().to_vec()))
 }
 

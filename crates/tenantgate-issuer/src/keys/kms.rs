@@ -55,7 +55,8 @@ impl Kms {
             .or_else(|| env("AWS_ENDPOINT_URL_KMS"))
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .unwrap_or_else(|| format!("https://kms.{region}.amazonaws.com"));
-        check_endpoint(&endpoint).map_err(|m| KeyError::Vault(format!("keys.kms.endpoint: {m}")))?;
+        check_endpoint(&endpoint)
+            .map_err(|m| KeyError::Vault(format!("keys.kms.endpoint: {m}")))?;
         let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", &endpoint));
         let authority = rest.trim_end_matches('/');
         let default_port = if scheme == "https" { ":443" } else { ":80" };

@@ -32,8 +32,8 @@ use serde::Serialize;
 use super::config::KeyTiming;
 use super::storage::{Row, Store, StoreError, Tx};
 
-pub use schedule::{classify, Maintenance, Rotation};
 pub use custody::{SigningKey, Vault};
+pub use schedule::{classify, Maintenance, Rotation};
 pub use signer::{generate, sign, thumbprint};
 
 /// RSA modulus size of generated keys.

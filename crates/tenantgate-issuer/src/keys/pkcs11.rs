@@ -165,8 +165,10 @@ fn public_parts(
     session: &Session,
     handle: ObjectHandle,
 ) -> Result<PublicParts, cryptoki::error::Error> {
-    let attributes =
-        session.get_attributes(handle, &[AttributeType::Modulus, AttributeType::PublicExponent])?;
+    let attributes = session.get_attributes(
+        handle,
+        &[AttributeType::Modulus, AttributeType::PublicExponent],
+    )?;
     let (mut n, mut e) = (Vec::new(), Vec::new());
     for attribute in attributes {
         match attribute {

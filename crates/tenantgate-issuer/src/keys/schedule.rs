@@ -116,7 +116,10 @@ impl KeyRing {
                 )
             })?;
             if deleted == 1 {
-                let custody = keys.iter().find(|k| &k.kid == kid).and_then(|k| k.custody.as_deref());
+                let custody = keys
+                    .iter()
+                    .find(|k| &k.kid == kid)
+                    .and_then(|k| k.custody.as_deref());
                 self.vault.discard(kid, custody);
                 report.removed.push(kid.clone());
             }
