@@ -195,7 +195,78 @@ fn pkcs11(raw: &RawPkcs11, base: &Path) -> Result<Pkcs11Settings, ParseError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Config, KeyStorage};
     use super::*;
+
+    fn parse(keys: &str) -> Result<KeyStorage, String> {
+        let text = format!(
+            "issuer = \"https://auth.example.com\"\naudience = \"api\"\n[database]\n\
+             sqlite = \"db\"\n[keys]\nmax_token_ttl = \"1h\"\n{keys}"
+        );
+        Config::parse(&text, Path::new("/etc/tg"))
+            .map(|c| c.keys)
+            .map_err(|e| match e {
+                ParseError::Toml(m) => m,
+                ParseError::Invalid(k, m) => format!("{k}: {m}"),
+            })
+    }
+
+    #[test]
+    fn kms_settings_and_their_errors() {
+        assert_eq!(
+            parse("[keys.kms]\nregion = \"eu-west-1\""),
+            Ok(KeyStorage::Kms(KmsSettings {
+                region: Some("eu-west-1".into()),
+                endpoint: None,
+                message_type: KmsMessageType::Digest,
+                deletion_window_days: 30,
+            }))
+        );
+        let raw = parse("[keys.kms]\nendpoint = \"http://127.0.0.1:4566\"\nmessage_type = \"raw\"");
+        assert!(
+            matches!(&raw, Ok(KeyStorage::Kms(k)) if k.message_type == KmsMessageType::Raw),
+            "{raw:?}"
+        );
+        let err = |keys: &str| parse(keys).expect_err(keys);
+        assert!(err("[keys.kms]\nregion = \"EU West\"").starts_with("keys.kms.region:"));
+        assert!(err("[keys.kms]\nendpoint = \"http://kms.example.com\"")
+            .starts_with("keys.kms.endpoint:"));
+        assert!(err("[keys.kms]\nmessage_type = \"hash\"").starts_with("keys.kms.message_type:"));
+        assert!(err("[keys.kms]\ndeletion_window_days = 3")
+            .starts_with("keys.kms.deletion_window_days:"));
+        assert!(err("[keys.kms]\nregon = \"x\"").contains("regon"));
+        assert!(err("dir = \"keys\"\n[keys.kms]").starts_with("keys:"));
+    }
+
+    #[test]
+    fn pkcs11_settings_and_their_errors() {
+        let ok = parse(
+            "[keys.pkcs11]\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\n\
+             token_label = \"tg\"\npin_file = \"pin\"",
+        );
+        assert_eq!(
+            ok,
+            Ok(KeyStorage::Pkcs11(Pkcs11Settings {
+                module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+                token_label: "tg".into(),
+                pin_file: "/etc/tg/pin".into(),
+            }))
+        );
+        let err = |keys: &str| parse(keys).expect_err(keys);
+        assert!(err("[keys.pkcs11]\ntoken_label = \"tg\"\npin_file = \"p\"")
+            .starts_with("keys.pkcs11.module:"));
+        assert!(err("[keys.pkcs11]\nmodule = \"m\"\npin_file = \"p\"")
+            .starts_with("keys.pkcs11.token_label:"));
+        assert!(err("[keys.pkcs11]\nmodule = \"m\"\ntoken_label = \"tg\"")
+            .starts_with("keys.pkcs11.pin_file:"));
+        assert!(
+            err("[keys.pkcs11]\nmodule = \"m\"\ntoken_label = \"\"\npin_file = \"p\"")
+                .starts_with("keys.pkcs11.token_label:")
+        );
+        assert!(
+            err("encryption_key_file = \"k\"\n[keys.pkcs11]\nmodule = \"m\"").starts_with("keys:")
+        );
+    }
 
     #[test]
     fn endpoints_are_https_or_loopback_http() {
