@@ -3,6 +3,8 @@
 //! JWKS and the integrity checks see one interface: create a key, load it (verified against its
 //! published public key and kid), sign with it, release it.
 
+use std::sync::Mutex;
+
 use ring::signature::RsaKeyPair;
 
 use super::integrity::{parse_verified, verify_held};
@@ -38,7 +40,20 @@ pub enum SigningKey {
         custody: String,
         n: Vec<u8>,
         e: Vec<u8>,
+        /// Why the last signature failed, until one succeeds (for `/healthz`).
+        failing: Mutex<Option<String>>,
     },
+}
+
+impl SigningKey {
+    fn held(custody: &str, n: Vec<u8>, e: Vec<u8>) -> SigningKey {
+        SigningKey::Held {
+            custody: custody.to_string(),
+            n,
+            e,
+            failing: Mutex::new(None),
+        }
+    }
 }
 
 impl Vault {
@@ -111,22 +126,14 @@ impl Vault {
                 let arn = &custody[kms::PREFIX.len()..];
                 let (n, e) = spki_parts(&kms.public_key(arn)?.spki)?;
                 verify_held(row, custody, &n, &e, |m| kms.sign(arn, m))?;
-                Ok(SigningKey::Held {
-                    custody: custody.to_string(),
-                    n,
-                    e,
-                })
+                Ok(SigningKey::held(custody, n, e))
             }
             (Vault::Pkcs11(token), Some(custody)) if custody.starts_with(pkcs11::PREFIX) => {
                 let id =
                     pkcs11_id(custody).ok_or_else(|| load(format!("bad reference {custody}")))?;
                 let parts = token.public_key(&id)?;
                 verify_held(row, custody, &parts.n, &parts.e, |m| token.sign(&id, m))?;
-                Ok(SigningKey::Held {
-                    custody: custody.to_string(),
-                    n: parts.n,
-                    e: parts.e,
-                })
+                Ok(SigningKey::held(custody, parts.n, parts.e))
             }
             (_, custody) => Err(load(format!(
                 "held by {}, not by the configured key custody; configure {}",
@@ -139,10 +146,40 @@ impl Vault {
     /// The RS256 signature of `message`. A signature from outside the issuer is verified with
     /// the published key before it is used.
     pub(super) fn sign(&self, key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let (custody, n, e) = match key {
+        let (custody, n, e, failing) = match key {
             SigningKey::Local(kp) => return super::signer::sign_local(kp, message),
-            SigningKey::Held { custody, n, e } => (custody, n, e),
+            SigningKey::Held {
+                custody,
+                n,
+                e,
+                failing,
+            } => (custody, n, e, failing),
         };
+        let result = self.sign_held(custody, n, e, message);
+        *failing.lock().unwrap_or_else(|p| p.into_inner()) =
+            result.as_ref().err().map(KeyError::to_string);
+        result
+    }
+
+    /// Whether `key` can sign: a held key whose last signature failed must sign a probe.
+    pub(super) fn health(&self, key: &SigningKey) -> Result<(), KeyError> {
+        let SigningKey::Held { failing, .. } = key else {
+            return Ok(());
+        };
+        let failed = failing.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if failed {
+            self.sign(key, b"tenantgate-issuer health probe")?;
+        }
+        Ok(())
+    }
+
+    fn sign_held(
+        &self,
+        custody: &str,
+        n: &[u8],
+        e: &[u8],
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
         let signature = match self {
             Vault::Kms(kms) => kms.sign(&custody[kms::PREFIX.len()..], message)?,
             Vault::Pkcs11(token) => {

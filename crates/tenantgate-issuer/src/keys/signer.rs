@@ -98,6 +98,13 @@ impl KeyRing {
         Ok((row.kid.clone(), kp))
     }
 
+    /// Whether the issuer can sign now: a current key, and, if its custody failed to sign the
+    /// last time, a probe it signs now (one call to the KMS or token, only while failing).
+    pub fn health(&self, store: &Store, now: i64) -> Result<(), KeyError> {
+        let (_, key) = self.signer(store, now)?;
+        self.vault.health(&key)
+    }
+
     /// Signs `claims` with the current key. A lifetime longer than any the key signed so far is
     /// recorded first, so that the schedule keeps the key published as long as the token lives.
     pub fn sign(&self, store: &Store, claims: &AccessClaims, now: i64) -> Result<String, KeyError> {

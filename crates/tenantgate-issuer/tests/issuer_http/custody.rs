@@ -62,6 +62,31 @@ fn a_token_key_that_is_not_the_published_one_is_refused() {
     swapped_keys_are_refused(pkcs11_options(Backend::Sqlite, &hsm));
 }
 
+#[test]
+fn an_unreachable_kms_stops_sign_ins_and_healthz_says_why() {
+    let Some(moto) = Moto::start() else { return };
+    let issuer = Issuer::start(kms_options(Backend::Sqlite, &moto));
+    let t = tenant_id("kmsdown");
+    issuer.tenant(&t, json!({}));
+    let user = email();
+    issuer.member(&t, &user, Some(PW), &[]);
+    access(&issuer.sign_in(&t, &user, PW, "body"));
+    assert_eq!(issuer.get("/healthz").status, 200);
+
+    drop(moto); // the KMS is gone: no signature can be had
+    let r = issuer.sign_in(&t, &user, PW, "body");
+    assert_eq!(
+        (r.status, r.error()),
+        (503, "unavailable".to_string()),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("AWS KMS Sign"), "{}", r.text());
+    let r = issuer.get("/healthz");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("AWS KMS Sign"), "{}", r.text());
+}
+
 fn access(r: &Resp) -> String {
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["access_token"]
