@@ -138,19 +138,28 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
             "{endpoint:?}: give scheme, host and port only, e.g. https://kms.eu-west-1.amazonaws.com"
         ));
     }
-    let host = match authority.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(']') || authority.starts_with('[') => {
-            if port.parse::<u16>().is_err() {
-                return Err(format!("{endpoint:?}: {port:?} is not a port"));
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| format!("{endpoint:?}: unclosed [ in the host"))?;
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').unwrap_or(after))),
             }
-            h
         }
-        _ => authority,
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
     };
+    if let Some(port) = port {
+        if port.parse::<u16>().is_err() {
+            return Err(format!("{endpoint:?}: {port:?} is not a port"));
+        }
+    }
     let loopback = host == "localhost"
         || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     match scheme {
@@ -274,6 +283,9 @@ mod tests {
         assert!(check_endpoint("https://kms.eu-west-1.amazonaws.com:443/").is_ok());
         assert!(check_endpoint("http://127.0.0.1:5000").is_ok());
         assert!(check_endpoint("http://[::1]:5000").is_ok());
+        assert!(check_endpoint("http://[::1]").is_ok());
+        assert!(check_endpoint("http://[::1").is_err());
+        assert!(check_endpoint("http://[2001:db8::1]:80").is_err());
         assert!(check_endpoint("http://localhost:5000").is_ok());
         assert!(check_endpoint("http://kms.example.com").is_err());
         assert!(check_endpoint("http://10.0.0.1:80").is_err());

@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
@@ -34,9 +35,10 @@ impl Token {
         let vault = |field: &str, m: String| KeyError::Vault(format!("keys.pkcs11.{field}: {m}"));
         let pkcs11 = Pkcs11::new(&settings.module)
             .map_err(|e| vault("module", format!("{}: {e}", settings.module.display())))?;
-        pkcs11
-            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(|e| vault("module", format!("C_Initialize: {e}")))?;
+        match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => return Err(vault("module", format!("C_Initialize: {e}"))),
+        }
         let slots = pkcs11
             .get_slots_with_token()
             .map_err(|e| vault("module", format!("C_GetSlotList: {e}")))?;
@@ -61,9 +63,16 @@ impl Token {
         let session = pkcs11
             .open_rw_session(slot)
             .map_err(|e| vault("token_label", format!("C_OpenSession: {e}")))?;
-        session
-            .login(UserType::User, Some(&AuthPin::from(pin)))
-            .map_err(|e| vault("pin_file", format!("the token refused the user PIN: {e}")))?;
+        match session.login(UserType::User, Some(&AuthPin::from(pin))) {
+            // Login is per application: another context of this process may have logged in.
+            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => {
+                return Err(vault(
+                    "pin_file",
+                    format!("the token refused the user PIN: {e}"),
+                ))
+            }
+        }
         Ok(Token {
             session: Mutex::new(session),
             label: settings.token_label.clone(),
@@ -76,9 +85,7 @@ impl Token {
 
     /// Generates a key pair on the token; returns its CKA_ID and public parts.
     pub fn create(&self) -> Result<(Vec<u8>, PublicParts), KeyError> {
-        let fail = |e: cryptoki::error::Error| {
-            KeyError::Generate(format!("PKCS#11 token {:?}: {e}", self.label))
-        };
+        let fail = |e: Error| KeyError::Generate(format!("PKCS#11 token {:?}: {e}", self.label));
         let session = self.session();
         let id = session.generate_random_vec(16).map_err(fail)?;
         let bits = u64::try_from(KEY_BITS).unwrap_or(2048);
@@ -161,10 +168,7 @@ impl Token {
     }
 }
 
-fn public_parts(
-    session: &Session,
-    handle: ObjectHandle,
-) -> Result<PublicParts, cryptoki::error::Error> {
+fn public_parts(session: &Session, handle: ObjectHandle) -> Result<PublicParts, Error> {
     let attributes = session.get_attributes(
         handle,
         &[AttributeType::Modulus, AttributeType::PublicExponent],
