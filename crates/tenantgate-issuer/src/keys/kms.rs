@@ -117,31 +117,7 @@ impl Kms {
 
     /// The RS256 signature of `message` by `arn`.
     pub fn sign(&self, arn: &str, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let (kind, payload) = match self.message_type {
-            KmsMessageType::Digest => (
-                "DIGEST",
-                ring::digest::digest(&ring::digest::SHA256, message)
-                    .as_ref()
-                    .to_vec(),
-            ),
-            KmsMessageType::Raw if message.len() <= RAW_LIMIT => ("RAW", message.to_vec()),
-            KmsMessageType::Raw => {
-                return Err(KeyError::Sign(format!(
-                    "the signing input has {} bytes, more than KMS takes as a RAW message \
-                     ({RAW_LIMIT}); set keys.kms.message_type = \"digest\"",
-                    message.len()
-                )))
-            }
-        };
-        let answer = self.call(
-            "Sign",
-            &json!({
-                "KeyId": arn,
-                "Message": encode_b64(&payload),
-                "MessageType": kind,
-                "SigningAlgorithm": ALGORITHM,
-            }),
-        )?;
+        let answer = self.call("Sign", &sign_request(self.message_type, arn, message)?)?;
         answer["Signature"]
             .as_str()
             .and_then(decode_b64)
@@ -212,6 +188,33 @@ impl Kms {
     }
 }
 
+/// The body of a `Sign` call: the SHA-256 digest of `message` (`DIGEST`, which KMS wraps in the
+/// PKCS#1 DigestInfo itself), or `message` itself (`RAW`, which KMS hashes).
+fn sign_request(kind: KmsMessageType, arn: &str, message: &[u8]) -> Result<Value, KeyError> {
+    let (kind, payload) = match kind {
+        KmsMessageType::Digest => (
+            "DIGEST",
+            ring::digest::digest(&ring::digest::SHA256, message)
+                .as_ref()
+                .to_vec(),
+        ),
+        KmsMessageType::Raw if message.len() <= RAW_LIMIT => ("RAW", message.to_vec()),
+        KmsMessageType::Raw => {
+            return Err(KeyError::Sign(format!(
+                "the signing input has {} bytes, more than KMS takes as a RAW message \
+                 ({RAW_LIMIT}); set keys.kms.message_type = \"digest\"",
+                message.len()
+            )))
+        }
+    };
+    Ok(json!({
+        "KeyId": arn,
+        "Message": encode_b64(&payload),
+        "MessageType": kind,
+        "SigningAlgorithm": ALGORITHM,
+    }))
+}
+
 fn encode_b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -220,4 +223,34 @@ fn encode_b64(bytes: &[u8]) -> String {
 fn decode_b64(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_requests_carry_the_digest_or_the_message() {
+        let digest = sign_request(KmsMessageType::Digest, "arn:k", b"abc").expect("digest");
+        assert_eq!(digest["MessageType"], "DIGEST");
+        assert_eq!(digest["SigningAlgorithm"], "RSASSA_PKCS1_V1_5_SHA_256");
+        // SHA-256("abc"), FIPS 180-2 appendix B.1.
+        assert_eq!(
+            digest["Message"].as_str().and_then(decode_b64),
+            Some(
+                [
+                    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d,
+                    0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10,
+                    0xff, 0x61, 0xf2, 0x00, 0x15, 0xad
+                ]
+                .to_vec()
+            )
+        );
+        let raw = sign_request(KmsMessageType::Raw, "arn:k", b"abc").expect("raw");
+        assert_eq!(raw["MessageType"], "RAW");
+        assert_eq!(raw["Message"], "YWJj");
+        let long = vec![b'a'; RAW_LIMIT + 1];
+        assert!(sign_request(KmsMessageType::Raw, "arn:k", &long).is_err());
+        assert!(sign_request(KmsMessageType::Digest, "arn:k", &long).is_ok());
+    }
 }
