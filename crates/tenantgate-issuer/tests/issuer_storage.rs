@@ -365,3 +365,44 @@ fn replicas_agree_on_keys(db: Db) {
     assert_eq!(scheduled.activates_at, next.activates_at + 3600);
     assert!(k1.maintain(&s1, due).expect("maintain").created.is_none());
 }
+
+/// Versions written on parallel branches land out of order: a database that has a later
+/// version but not an earlier one gets the earlier one applied, not skipped.
+#[test]
+fn a_missing_earlier_migration_is_applied_after_a_later_one() {
+    let db = Db::new(Backend::Sqlite);
+    drop(db.open());
+    let Database::Sqlite { path } = &db.database else {
+        unreachable!("an SQLite database")
+    };
+    // Undo version 2 alone, as if version 4 had been applied before 2 existed.
+    let raw = rusqlite::Connection::open(path).expect("db");
+    raw.execute_batch(
+        "DROP TABLE sign_in_throttle;
+         ALTER TABLE refresh_tokens DROP COLUMN child_salt;
+         ALTER TABLE signing_keys DROP COLUMN longest_ttl;
+         DELETE FROM schema_migrations WHERE version = 2;",
+    )
+    .expect("undo version 2");
+    drop(raw);
+    let store = db.open();
+    assert_eq!(store.schema_version(), Ok(4));
+    let versions: Vec<i64> = store
+        .tx(|tx| {
+            tx.query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.int(0))
+            .collect()
+        })
+        .expect("versions");
+    assert_eq!(versions, [1, 2, 4]);
+    store
+        .tx(|tx| {
+            tx.query("SELECT tripped FROM sign_in_throttle", &[])
+                .map(|_| ())
+        })
+        .expect("version 2's table is back");
+}
