@@ -122,8 +122,8 @@ impl Vault {
             (Vault::Local(local), None) => {
                 Ok(SigningKey::Local(parse_verified(row, &local.get(row)?)?))
             }
-            (Vault::Kms(kms), Some(custody)) if custody.starts_with(kms::PREFIX) => {
-                let arn = &custody[kms::PREFIX.len()..];
+            (Vault::Kms(kms), Some(custody)) if kms_arn(custody).is_some() => {
+                let arn = kms_arn(custody).unwrap_or_default();
                 let (n, e) = spki_parts(&kms.public_key(arn)?.spki)?;
                 verify_held(row, custody, &n, &e, |m| kms.sign(arn, m))?;
                 Ok(SigningKey::held(custody, n, e))
@@ -181,7 +181,11 @@ impl Vault {
         message: &[u8],
     ) -> Result<Vec<u8>, KeyError> {
         let signature = match self {
-            Vault::Kms(kms) => kms.sign(&custody[kms::PREFIX.len()..], message)?,
+            Vault::Kms(kms) => {
+                let arn = kms_arn(custody)
+                    .ok_or_else(|| KeyError::Sign(format!("bad reference {custody}")))?;
+                kms.sign(arn, message)?
+            }
             Vault::Pkcs11(token) => {
                 let id = pkcs11_id(custody)
                     .ok_or_else(|| KeyError::Sign(format!("bad reference {custody}")))?;
@@ -209,9 +213,10 @@ impl Vault {
                 local.remove(kid);
                 Ok(())
             }
-            (Vault::Kms(kms), Some(c)) if c.starts_with(kms::PREFIX) => {
-                kms.schedule_deletion(&c[kms::PREFIX.len()..])
-            }
+            (Vault::Kms(kms), Some(c)) => match kms_arn(c) {
+                Some(arn) => kms.schedule_deletion(arn),
+                None => Ok(()),
+            },
             (Vault::Pkcs11(token), Some(c)) => match pkcs11_id(c) {
                 Some(id) => token.destroy(&id),
                 None => Ok(()),
@@ -236,6 +241,12 @@ impl Vault {
             );
         }
     }
+}
+
+fn kms_arn(custody: &str) -> Option<&str> {
+    custody
+        .strip_prefix(kms::PREFIX)
+        .filter(|arn| !arn.is_empty())
 }
 
 fn pkcs11_id(custody: &str) -> Option<Vec<u8>> {
