@@ -184,8 +184,12 @@ fn run_clients(
             })
             .collect();
         for h in handles {
-            if let Ok(stats) = h.join() {
-                total.merge(stats);
+            match h.join() {
+                Ok(stats) => total.merge(stats),
+                Err(_) => {
+                    eprintln!("bench_issuer: a client failed; its requests are not counted");
+                    total.failed += 1;
+                }
             }
         }
     });
