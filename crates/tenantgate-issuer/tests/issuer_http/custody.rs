@@ -146,6 +146,36 @@ fn sign_rotate_and_check(mut opts: Options) {
     for token in [&before, &during, &after] {
         pyjwt_verify(&jwks_url, token).expect("verifies against the published JWKS");
     }
+    let keys = issuer.admin("GET", "/admin/keys", None).json();
+    let states: Vec<(String, String)> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["kid"].as_str().unwrap_or_default().to_string(),
+                k["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (old_kid.clone(), "retired".to_string()),
+            (new_kid.clone(), "current".to_string())
+        ]
+    );
+    let published: Vec<Value> = issuer.get("/.well-known/jwks.json").json()["keys"]
+        .as_array()
+        .expect("jwks")
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect();
+    assert_eq!(
+        published,
+        [json!(new_kid), json!(old_kid)],
+        "current first, then retired"
+    );
     let refresh = r.json()["refresh_token"].as_str().expect("rt").to_string();
     let r = issuer.post_json(
         &format!("/v1/tenants/{t}/refresh"),
