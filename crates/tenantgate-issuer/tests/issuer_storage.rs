@@ -92,8 +92,8 @@ const DEFAULTS: TenantDefaults = TenantDefaults {
 fn migrations_are_idempotent(db: Db) {
     let a = db.open();
     let b = db.open();
-    assert_eq!(a.schema_version(), Ok(3));
-    assert_eq!(b.schema_version(), Ok(3));
+    assert_eq!(a.schema_version(), Ok(4));
+    assert_eq!(b.schema_version(), Ok(4));
     a.tx(|tx| directory::create_tenant(tx, "t1", "T1", DEFAULTS, 1))
         .expect("create");
     drop(a);
@@ -411,4 +411,45 @@ fn concurrent_claims_of_one_host_have_one_winner(db: Db) {
         })
         .collect();
     assert_eq!(holders, winners);
+}
+
+/// Versions written on parallel branches land out of order: a database that has a later
+/// version but not an earlier one gets the earlier one applied, not skipped.
+#[test]
+fn a_missing_earlier_migration_is_applied_after_a_later_one() {
+    let db = Db::new(Backend::Sqlite);
+    drop(db.open());
+    let Database::Sqlite { path } = &db.database else {
+        unreachable!("an SQLite database")
+    };
+    // Undo version 2 alone, as if version 4 had been applied before 2 existed.
+    let raw = rusqlite::Connection::open(path).expect("db");
+    raw.execute_batch(
+        "DROP TABLE sign_in_throttle;
+         ALTER TABLE refresh_tokens DROP COLUMN child_salt;
+         ALTER TABLE signing_keys DROP COLUMN longest_ttl;
+         DELETE FROM schema_migrations WHERE version = 2;",
+    )
+    .expect("undo version 2");
+    drop(raw);
+    let store = db.open();
+    assert_eq!(store.schema_version(), Ok(4));
+    let versions: Vec<i64> = store
+        .tx(|tx| {
+            tx.query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.int(0))
+            .collect()
+        })
+        .expect("versions");
+    assert_eq!(versions, [1, 2, 3, 4]);
+    store
+        .tx(|tx| {
+            tx.query("SELECT tripped FROM sign_in_throttle", &[])
+                .map(|_| ())
+        })
+        .expect("version 2's table is back");
 }

@@ -73,6 +73,10 @@ pub struct Options {
     pub per_ip_per_minute: u32,
     pub overall_per_minute: u32,
     pub extra: String,
+    /// A `[keys.kms]` or `[keys.pkcs11]` table instead of key files (or sealed keys).
+    pub custody: Option<String>,
+    /// Environment of the issuer's processes (serve and CLI): credentials, SOFTHSM2_CONF.
+    pub env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -86,6 +90,8 @@ impl Options {
             per_ip_per_minute: 10_000,
             overall_per_minute: 10_000,
             extra: String::new(),
+            custody: None,
+            env: Vec::new(),
         }
     }
 }
@@ -101,6 +107,7 @@ pub struct Issuer {
     stderr_path: PathBuf,
     pub audit_path: PathBuf,
     starts: u32,
+    env: Vec<(String, String)>,
 }
 
 /// The `tenantgate-issuer` binary: `TENANTGATE_ISSUER`, else the one cargo built beside the
@@ -137,7 +144,9 @@ impl Issuer {
                 format!("postgres = \"{url}\"\nschema = \"{schema}\"\npool_size = 4")
             }
         };
-        let keys = if opts.sealed_keys {
+        let keys = if opts.custody.is_some() {
+            String::new()
+        } else if opts.sealed_keys {
             write_private(
                 &dir.path().join("kek"),
                 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
@@ -173,6 +182,7 @@ sign_in_overall_per_minute = {overall}
 [audit]
 path = "audit.log"
 {extra}
+{custody}
 "#,
             lead = opts.publish_lead,
             max_age = opts.jwks_max_age,
@@ -180,8 +190,9 @@ path = "audit.log"
             per_ip = opts.per_ip_per_minute,
             overall = opts.overall_per_minute,
             extra = opts.extra,
+            custody = opts.custody.as_deref().unwrap_or_default(),
         );
-        Issuer::launch(dir, &config)
+        Issuer::launch(dir, &config, opts.env)
     }
 
     /// A second process on the same database and keys (own port, audit log and stderr), as a
@@ -205,10 +216,10 @@ path = "audit.log"
                 "sqlite = \"state/issuer.db\"",
                 &format!("sqlite = \"{}\"", shared("state/issuer.db")),
             );
-        Issuer::launch(dir, &config)
+        Issuer::launch(dir, &config, self.env.clone())
     }
 
-    fn launch(dir: tempfile::TempDir, config: &str) -> Issuer {
+    fn launch(dir: tempfile::TempDir, config: &str, env: Vec<(String, String)>) -> Issuer {
         let config_path = dir.path().join("issuer.toml");
         std::fs::write(&config_path, config).expect("write config");
         let mut issuer = Issuer {
@@ -219,6 +230,7 @@ path = "audit.log"
             dir,
             addr: String::new(),
             starts: 0,
+            env,
         };
         issuer.spawn();
         issuer
@@ -231,6 +243,7 @@ path = "audit.log"
         let child = Command::new(binary())
             .args(["serve", "--config"])
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -335,7 +348,12 @@ path = "audit.log"
 
     /// Runs a CLI command on this issuer's config.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        cli(&self.config, args, stdin)
+        cli_with_env(&self.config, args, stdin, &self.env)
+    }
+
+    /// The environment the issuer's processes get (for a `serve` a test starts itself).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
     }
 
     pub fn audit(&self) -> Vec<Value> {
@@ -406,11 +424,21 @@ impl Drop for Issuer {
 }
 
 pub fn cli(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    cli_with_env(config, args, stdin, &[])
+}
+
+pub fn cli_with_env(
+    config: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(String, String)],
+) -> Output {
     use std::io::Write;
     let mut child = Command::new(binary())
         .args(args)
         .arg("--config")
         .arg(config)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

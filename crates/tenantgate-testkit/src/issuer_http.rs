@@ -14,10 +14,22 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Resp {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    try_request(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `request`, with `Err` instead of a panic when the server cannot be reached or closes the
+/// connection without a complete response head (a load generator outliving a killed server).
+pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Resp, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
+        .map_err(|e| format!("timeout: {e}"))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -30,11 +42,18 @@ pub fn request(
     if let Some(b) = body {
         bytes.extend_from_slice(b);
     }
-    stream.write_all(&bytes).expect("send");
-    let mut raw = Vec::new();
     // The server may answer (e.g. 413) and close before reading everything; keep what arrived.
+    let sent = stream.write_all(&bytes);
+    let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    parse(&raw)
+    if !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(format!(
+            "{addr} sent no response ({})",
+            sent.err()
+                .map_or("connection closed".into(), |e| e.to_string())
+        ));
+    }
+    Ok(parse(&raw))
 }
 
 fn parse(raw: &[u8]) -> Resp {

@@ -8,6 +8,7 @@
 //! Everything a test starts is stopped when its handle is dropped, also on panic: Envoy is
 //! killed, the servers close their listeners.
 
+pub mod custody;
 pub mod envoy;
 pub mod grpc;
 pub mod http;
@@ -88,7 +89,7 @@ pub fn artifacts() -> Option<Artifacts> {
     })
 }
 
-fn missing(what: &str) {
+pub(crate) fn missing(what: &str) {
     if in_ci() {
         panic!("{what} is missing; under CI the end-to-end tests must run (scripts/setup, scripts/build)");
     }

@@ -2,10 +2,12 @@
 //! on the same database and keys. Durations are written as `10m`, `168h`, ...; relative paths are
 //! resolved against the directory of the config file.
 
+mod custody;
 mod directory;
 mod operators;
 mod sections;
 
+pub use self::custody::{check_endpoint, KmsMessageType, KmsSettings, Pkcs11Settings};
 pub use self::directory::DirectorySettings;
 pub use self::operators::{OperatorSettings, DEFAULT_OPERATOR_TTL};
 
@@ -75,6 +77,10 @@ pub enum KeyStorage {
     Dir(PathBuf),
     /// AES-256-GCM sealed PKCS#8 in the database; the 32-byte key (base64) is in this file.
     Encrypted { key_file: PathBuf },
+    /// Keys created in AWS KMS; the issuer only holds their ARNs.
+    Kms(KmsSettings),
+    /// Keys generated on a PKCS#11 token; the issuer only holds their object ids.
+    Pkcs11(Pkcs11Settings),
 }
 
 /// Lifetimes a tenant gets when it is created without its own.

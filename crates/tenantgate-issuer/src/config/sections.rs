@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Config, Connections, Database, KeyStorage, KeyTiming, TenantDefaults};
+use super::{Config, Connections, Database, KeyTiming, TenantDefaults};
 use crate::time::parse_duration;
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +59,8 @@ struct RawDatabase {
 struct RawKeys {
     dir: Option<String>,
     encryption_key_file: Option<String>,
+    kms: Option<super::custody::RawKms>,
+    pkcs11: Option<super::custody::RawPkcs11>,
     rotation_interval: Option<String>,
     publish_lead: Option<String>,
     max_token_ttl: Option<String>,
@@ -133,7 +135,15 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
     let issuer = issuer(&raw.issuer)?;
     let audience = audience(raw.audience)?;
     let database = database(raw.database, base)?;
-    let keys = key_storage(&raw.keys, base)?;
+    let keys = super::custody::key_storage(
+        super::custody::RawCustody {
+            dir: &raw.keys.dir,
+            encryption_key_file: &raw.keys.encryption_key_file,
+            kms: &raw.keys.kms,
+            pkcs11: &raw.keys.pkcs11,
+        },
+        base,
+    )?;
     let timing = key_timing(&raw.keys, &raw.jwks)?;
     let tenant_defaults = tenant_defaults(&raw.tenant_defaults, &timing)?;
     let (cookie_name, cookie_domain) = cookie(raw.cookie)?;
@@ -176,7 +186,7 @@ pub(super) fn inv(key: &'static str, message: impl Into<String>) -> ParseError {
 }
 
 /// `p` as written when absolute, else relative to the config file's directory.
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         p.to_path_buf()
@@ -281,20 +291,6 @@ fn is_schema_name(s: &str) -> bool {
             .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// `[keys]` storage: exactly one of `dir` and `encryption_key_file`.
-fn key_storage(raw: &RawKeys, base: &Path) -> Result<KeyStorage, ParseError> {
-    match (&raw.dir, &raw.encryption_key_file) {
-        (Some(d), None) => Ok(KeyStorage::Dir(resolve(base, d))),
-        (None, Some(f)) => Ok(KeyStorage::Encrypted {
-            key_file: resolve(base, f),
-        }),
-        _ => Err(inv(
-            "keys",
-            "set exactly one of `dir` (0600 key files) or `encryption_key_file` (keys sealed in the database)",
-        )),
-    }
 }
 
 /// `[keys]` timing and `[jwks] max_age`, which the publish lead must exceed.

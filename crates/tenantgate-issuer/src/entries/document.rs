@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use ring::rand::SystemRandom;
-use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde::Serialize;
 
 use super::{store, Entry};
@@ -33,17 +31,17 @@ struct Payload<'a> {
     tenants: &'a BTreeMap<String, Entry>,
 }
 
-/// The directory of every enabled tenant, as issuer `iss` at `now`, signed with the current key.
+/// The directory of every enabled tenant, as issuer `iss` at `now`, signed with the current key
+/// wherever it is held (files, KMS, PKCS#11).
 pub fn signed(store: &Store, keys: &KeyRing, iss: &str, now: i64) -> Result<String, OpError> {
     let entries = store.tx(store::enabled_entries)?;
-    let (kid, kp) = keys.signer(store, now)?;
-    Ok(sign(&kp, &kid, iss, now, &entries)?)
+    Ok(keys.sign_document(store, now, |kid| signing_input(kid, iss, now, &entries))?)
 }
 
-/// `header.payload.signature`, each base64url without padding. The payload is serialized
-/// straight from the entries (no intermediate JSON tree), so ten thousand tenants cost one pass.
-pub fn sign(
-    kp: &RsaKeyPair,
+/// `header.payload`, each base64url without padding: what the RS256 signature covers. The
+/// payload is serialized straight from the entries (no intermediate JSON tree), so ten thousand
+/// tenants cost one pass.
+fn signing_input(
     kid: &str,
     iss: &str,
     iat: i64,
@@ -57,28 +55,42 @@ pub fn sign(
     .map_err(|e| KeyError::Sign(e.to_string()))?;
     let payload = serde_json::to_vec(&Payload { iss, iat, tenants })
         .map_err(|e| KeyError::Sign(e.to_string()))?;
-    let mut out = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 400);
+    // Room for the signature of a 4096-bit key besides the two parts.
+    let mut out = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 700);
     out.push_str(&b64(&header));
     out.push('.');
     out.push_str(&b64(&payload));
-    let mut sig = vec![0u8; kp.public().modulus_len()];
-    kp.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        out.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| KeyError::Sign("RSA signing failed".into()))?;
-    out.push('.');
-    out.push_str(&b64(&sig));
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ring::rand::SystemRandom;
+    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+
     use crate::b64_decode;
     use crate::keys::{generate, thumbprint};
+
+    /// The document as [`signed`] makes it, signed here with a key held in memory.
+    fn sign(
+        kp: &RsaKeyPair,
+        kid: &str,
+        iss: &str,
+        iat: i64,
+        tenants: &BTreeMap<String, Entry>,
+    ) -> Result<String, KeyError> {
+        let input = signing_input(kid, iss, iat, tenants)?;
+        let mut sig = vec![0u8; kp.public().modulus_len()];
+        kp.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .map_err(|_| KeyError::Sign("RSA signing failed".into()))?;
+        Ok(format!("{input}.{}", b64(&sig)))
+    }
 
     #[test]
     fn the_document_verifies_and_reads_back() {

@@ -58,7 +58,7 @@ pub(super) async fn healthz(State(app): State<Arc<App>>) -> Result<Response, Api
     blocking(&app, |app| {
         app.store.ping()?;
         app.keys
-            .signer(&app.store, now())
+            .health(&app.store, now())
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         Ok(())
     })

@@ -2,7 +2,9 @@
 //! key file swapped or restored from the wrong backup would otherwise sign tokens that no
 //! verifier accepts while `/healthz` says all is well. Checked when a key is first parsed, over
 //! every published key at start (`serve` refuses to start) and after every rotation (the issuer
-//! refuses to sign until fixed), and on demand with `keys check`.
+//! refuses to sign until fixed), and on demand with `keys check`. A key held by a KMS or token
+//! is checked the same way: the public key it reports must be the published one, and a probe
+//! it signs must verify with the published key.
 
 use ring::signature::{RsaKeyPair, RsaPublicKeyComponents};
 
@@ -36,6 +38,51 @@ pub(super) fn parse_verified(row: &KeyRow, der: &[u8]) -> Result<RsaKeyPair, Key
     Ok(kp)
 }
 
+/// Proves that the key `custody` holds for `row` is the published one: its public parts (as
+/// the KMS or token reports them) match, the kid is their thumbprint, and a probe it signs
+/// verifies with the published key.
+pub(super) fn verify_held(
+    row: &KeyRow,
+    custody: &str,
+    n: &[u8],
+    e: &[u8],
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, KeyError>,
+) -> Result<(), KeyError> {
+    let mismatch = |message: String| KeyError::Integrity {
+        kid: row.kid.clone(),
+        message,
+    };
+    if b64(n) != row.n || b64(e) != row.e {
+        return Err(mismatch(format!(
+            "{custody} holds another key than the one whose public key is published"
+        )));
+    }
+    let kid = thumbprint(&row.n, &row.e);
+    if kid != row.kid {
+        return Err(mismatch(format!(
+            "the published public key has thumbprint {kid}, not this kid"
+        )));
+    }
+    let probe = format!("tenantgate-issuer key check {}", row.kid);
+    let signature = sign(probe.as_bytes())?;
+    let published = (
+        crate::b64_decode(&row.n).unwrap_or_default(),
+        crate::b64_decode(&row.e).unwrap_or_default(),
+    );
+    if !tenantgate_core::verify::rs256::verify_components(
+        &published.0,
+        &published.1,
+        probe.as_bytes(),
+        &signature,
+    ) {
+        return Err(mismatch(format!(
+            "{custody} signs with another key than the one whose public key is published (a \
+             KMS that does not implement MessageType DIGEST does this: see keys.kms.message_type)"
+        )));
+    }
+    Ok(())
+}
+
 impl KeyRing {
     /// Checks every published key (next, current, retired); returns their kids. The first key
     /// that fails is reported; nothing is changed.
@@ -47,7 +94,7 @@ impl KeyRing {
             if info.state == KeyState::Expired {
                 continue;
             }
-            parse_verified(row, &self.vault.get(row)?)?;
+            self.vault.load(row)?;
             checked.push(row.kid.clone());
         }
         Ok(checked)
@@ -78,6 +125,34 @@ impl KeyRing {
 mod tests {
     use super::super::{generate, test_rows::row};
     use super::*;
+
+    #[test]
+    fn a_held_key_must_sign_with_the_published_key() {
+        use ring::signature::RsaKeyPair;
+        let a = generate().expect("key a");
+        let b = generate().expect("key b");
+        let (ka, kb) = (
+            RsaKeyPair::from_pkcs8(&a.0).expect("a"),
+            RsaKeyPair::from_pkcs8(&b.0).expect("b"),
+        );
+        let parts = |k: &(Vec<u8>, String, String)| {
+            (
+                crate::b64_decode(&k.1).expect("n"),
+                crate::b64_decode(&k.2).expect("e"),
+            )
+        };
+        let (an, ae) = parts(&a);
+        let (bn, be) = parts(&b);
+        let row = row_of(&a);
+        let by = |kp| move |m: &[u8]| super::super::signer::sign_local(kp, m);
+        assert!(verify_held(&row, "test", &an, &ae, by(&ka)).is_ok());
+        // Reports the published key but signs with another one.
+        let e = verify_held(&row, "test", &an, &ae, by(&kb));
+        assert!(matches!(e, Err(KeyError::Integrity { .. })), "{e:?}");
+        // Reports another key.
+        let e = verify_held(&row, "test", &bn, &be, by(&kb));
+        assert!(matches!(e, Err(KeyError::Integrity { .. })), "{e:?}");
+    }
 
     fn row_of(der_n_e: &(Vec<u8>, String, String)) -> KeyRow {
         let (_, n, e) = der_n_e;

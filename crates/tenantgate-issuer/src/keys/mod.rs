@@ -1,5 +1,6 @@
-//! Signing keys: the rotation schedule (`schedule.rs`), the vault that keeps private keys at rest
-//! (`vault.rs`), and the signer that signs tokens and renders the JWKS (`signer.rs`).
+//! Signing keys: the rotation schedule (`schedule.rs`), their custody (`custody.rs`: kept by the
+//! issuer in `vault.rs`, or held by AWS KMS in `kms.rs` or a PKCS#11 token in `pkcs11.rs`), and
+//! the signer that signs tokens and renders the JWKS (`signer.rs`).
 //!
 //! A key's state is derived from timestamps alone, so every replica reading the same rows at the
 //! same time agrees without coordination:
@@ -13,24 +14,27 @@
 //! A new key is always created `publish_lead` (> JWKS max-age) before it activates, so any JWKS
 //! a verifier has cached already lists a key before its first token appears.
 
+mod custody;
 mod integrity;
+mod kms;
+mod pkcs11;
 mod schedule;
 mod signer;
+mod sigv4;
 mod vault;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use ring::signature::RsaKeyPair;
 use serde::Serialize;
 
 use super::config::KeyTiming;
 use super::storage::{Row, Store, StoreError, Tx};
 
+pub use custody::{SigningKey, Vault};
 pub use schedule::{classify, Maintenance, Rotation};
 pub use signer::{generate, sign, thumbprint};
-pub use vault::Vault;
 
 /// RSA modulus size of generated keys.
 pub const KEY_BITS: usize = 2048;
@@ -71,8 +75,8 @@ impl fmt::Display for KeyError {
             KeyError::Sign(m) => write!(f, "signing failed: {m}"),
             KeyError::Integrity { kid, message } => write!(
                 f,
-                "signing key {kid}: {message}; restore its key file (or sealed key), or run \
-                 `keys check` to see every key"
+                "signing key {kid}: {message}; restore its key file, sealed key, or KMS or \
+                 token key, or run `keys check` to see every key"
             ),
             KeyError::Refused(why) => write!(f, "refusing to sign: {why}"),
         }
@@ -100,6 +104,8 @@ pub struct KeyRow {
     pub activates_at: i64,
     /// The longest lifetime of a token this key signed (recorded before signing it).
     pub longest_ttl: i64,
+    /// Where a key held outside the issuer is (`aws-kms:<arn>`, `pkcs11:<id>`).
+    pub custody: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -129,6 +135,8 @@ pub struct KeyInfo {
     pub n: String,
     #[serde(skip)]
     pub e: String,
+    #[serde(skip)]
+    pub custody: Option<String>,
 }
 
 impl KeyInfo {
@@ -141,7 +149,7 @@ impl KeyInfo {
 pub struct KeyRing {
     vault: Vault,
     timing: KeyTiming,
-    parsed: Mutex<HashMap<String, Arc<RsaKeyPair>>>,
+    parsed: Mutex<HashMap<String, Arc<SigningKey>>>,
     /// Why signing is refused, after an integrity check failed at a rotation.
     refused: Mutex<Option<String>>,
 }
@@ -169,7 +177,8 @@ impl KeyRing {
 
 fn load_rows(tx: &mut dyn Tx) -> Result<Vec<KeyRow>, StoreError> {
     tx.query(
-        "SELECT kid, generation, n, e, sealed_private_key, created_at, activates_at, longest_ttl
+        "SELECT kid, generation, n, e, sealed_private_key, created_at, activates_at, longest_ttl,
+                custody
          FROM signing_keys ORDER BY generation",
         &[],
     )?
@@ -188,6 +197,7 @@ fn key_from(r: &Row) -> Result<KeyRow, StoreError> {
         created_at: r.int(5)?,
         activates_at: r.int(6)?,
         longest_ttl: r.int(7)?,
+        custody: r.opt_text(8)?,
     })
 }
 
@@ -206,6 +216,7 @@ mod test_rows {
             created_at: activates_at - 100,
             activates_at,
             longest_ttl: 0,
+            custody: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! creates and deletes keys on time, and manual rotation. Replicas race safely: the database
 //! decides which new key stands.
 
-use super::{generate, load_rows, thumbprint, KeyError, KeyInfo, KeyRing, KeyRow, KeyState};
+use super::{load_rows, thumbprint, KeyError, KeyInfo, KeyRing, KeyRow, KeyState};
 use crate::config::{KeyTiming, CLOCK_LEEWAY};
 use crate::storage::{Store, StoreError, Tx, Val};
 use crate::time::now_ms;
@@ -46,6 +46,7 @@ pub fn classify(rows: &[KeyRow], now: i64, timing: &KeyTiming) -> Vec<KeyInfo> {
                 longest_token_ttl: r.longest_ttl,
                 n: r.n.clone(),
                 e: r.e.clone(),
+                custody: r.custody.clone(),
             }
         })
         .collect()
@@ -115,7 +116,11 @@ impl KeyRing {
                 )
             })?;
             if deleted == 1 {
-                self.vault.remove(kid);
+                let custody = keys
+                    .iter()
+                    .find(|k| &k.kid == kid)
+                    .and_then(|k| k.custody.as_deref());
+                self.vault.discard(kid, custody);
                 report.removed.push(kid.clone());
             }
             self.parsed
@@ -155,7 +160,7 @@ impl KeyRing {
             return Ok(Rotation::AlreadyPending(next));
         }
         // Generation takes a while: outside any transaction.
-        let (pkcs8, n, e) = generate()?;
+        let new = self.vault.create()?;
         let activates_at = if activates_at > now {
             let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             let earliest_ms = now_exact_ms
@@ -166,28 +171,29 @@ impl KeyRing {
         } else {
             activates_at
         };
-        let kid = thumbprint(&n, &e);
-        let sealed = self.vault.put(&kid, &pkcs8)?;
+        let kid = thumbprint(&new.n, &new.e);
         let row = KeyRow {
             kid: kid.clone(),
             generation: 0,
-            n,
-            e,
-            sealed,
+            n: new.n,
+            e: new.e,
+            sealed: new.sealed,
             created_at: now,
             activates_at,
             longest_ttl: 0,
+            custody: new.custody,
         };
+        let discard = || self.vault.discard(&kid, row.custody.as_deref());
         let inserted = store.tx(|tx| self.insert_unless_raced(tx, &row, now));
         match inserted {
             Ok(Ok(())) => {}
             Ok(Err(next)) => {
-                self.vault.remove(&kid);
+                discard();
                 return Ok(Rotation::AlreadyPending(next));
             }
             Err(StoreError::Conflict(_)) => {
                 // Lost a race on the generation number; the winner's key stands.
-                self.vault.remove(&kid);
+                discard();
                 let keys = self.list(store, now)?;
                 let winner = keys
                     .iter()
@@ -199,7 +205,7 @@ impl KeyRing {
                     .ok_or_else(|| KeyError::Generate("concurrent rotation; retry".into()));
             }
             Err(e) => {
-                self.vault.remove(&kid);
+                discard();
                 return Err(e.into());
             }
         }
@@ -237,8 +243,9 @@ impl KeyRing {
             .last()
             .map_or(row.activates_at, |r| row.activates_at.max(r.activates_at));
         tx.exec(
-            "INSERT INTO signing_keys (kid, generation, n, e, sealed_private_key, created_at, activates_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO signing_keys
+                 (kid, generation, n, e, sealed_private_key, created_at, activates_at, custody)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 row.kid.as_str().into(),
                 generation.into(),
@@ -247,6 +254,7 @@ impl KeyRing {
                 Val::from(row.sealed.clone()),
                 now.into(),
                 activates_at.into(),
+                Val::from(row.custody.clone()),
             ],
         )?;
         Ok(Ok(()))

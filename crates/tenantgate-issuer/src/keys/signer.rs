@@ -7,8 +7,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde_json::json;
 
-use super::integrity::parse_verified;
-use super::{classify, load_rows, KeyError, KeyInfo, KeyRing, KeyState, KEY_BITS};
+use super::{classify, load_rows, KeyError, KeyInfo, KeyRing, KeyState, SigningKey, KEY_BITS};
 use crate::config::CLOCK_LEEWAY;
 use crate::storage::Store;
 use crate::{b64, b64_decode};
@@ -71,7 +70,7 @@ impl KeyRing {
         Ok(json!({ "keys": keys }))
     }
     /// The key that signs at `now`.
-    pub fn signer(&self, store: &Store, now: i64) -> Result<(String, Arc<RsaKeyPair>), KeyError> {
+    pub fn signer(&self, store: &Store, now: i64) -> Result<(String, Arc<SigningKey>), KeyError> {
         self.not_refused()?;
         let rows = store.tx(load_rows)?;
         let infos = classify(&rows, now, &self.timing);
@@ -91,12 +90,19 @@ impl KeyRing {
         {
             return Ok((row.kid.clone(), kp.clone()));
         }
-        let kp = Arc::new(parse_verified(row, &self.vault.get(row)?)?);
+        let kp = Arc::new(self.vault.load(row)?);
         self.parsed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(row.kid.clone(), kp.clone());
         Ok((row.kid.clone(), kp))
+    }
+
+    /// Whether the issuer can sign now: a current key, and, if its custody failed to sign the
+    /// last time, a probe it signs now (one call to the KMS or token, only while failing).
+    pub fn health(&self, store: &Store, now: i64) -> Result<(), KeyError> {
+        let (_, key) = self.signer(store, now)?;
+        self.vault.health(&key)
     }
 
     /// Signs `claims` with the current key. A lifetime longer than any the key signed so far is
@@ -119,7 +125,24 @@ impl KeyRing {
                 )
             })?;
         }
-        sign(&kp, &kid, claims)
+        jws(&kid, claims, |input| self.vault.sign(&kp, input))
+    }
+
+    /// Signs the compact-JWS signing input that `input` builds for the current key's kid
+    /// (RS256, wherever the key is held) and returns the whole JWS: for documents other than
+    /// access tokens, such as the signed tenant directory.
+    pub fn sign_document(
+        &self,
+        store: &Store,
+        now: i64,
+        input: impl FnOnce(&str) -> Result<String, KeyError>,
+    ) -> Result<String, KeyError> {
+        let (kid, key) = self.signer(store, now)?;
+        let mut jws = input(&kid)?;
+        let sig = self.vault.sign(&key, jws.as_bytes())?;
+        jws.push('.');
+        jws.push_str(&b64(&sig));
+        Ok(jws)
     }
 
     /// Verifies one of this issuer's own access tokens (signature by a published key, `iss`,
@@ -165,19 +188,29 @@ impl KeyRing {
 
 /// A compact JWS: base64url(header).base64url(claims).base64url(RS256 signature).
 pub fn sign(kp: &RsaKeyPair, kid: &str, claims: &AccessClaims) -> Result<String, KeyError> {
+    jws(kid, claims, |input| sign_local(kp, input))
+}
+
+/// A compact JWS whose signing input `signature` signs (RS256), wherever the key is held.
+fn jws(
+    kid: &str,
+    claims: &AccessClaims,
+    signature: impl FnOnce(&[u8]) -> Result<Vec<u8>, KeyError>,
+) -> Result<String, KeyError> {
     let header =
         serde_json::to_vec(&AccessHeader::rs256(kid)).map_err(|e| KeyError::Sign(e.to_string()))?;
     let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign(e.to_string()))?;
     let input = format!("{}.{}", b64(&header), b64(&payload));
-    let mut sig = vec![0u8; kp.public().modulus_len()];
-    kp.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| KeyError::Sign("RSA signing failed".into()))?;
+    let sig = signature(input.as_bytes())?;
     Ok(format!("{input}.{}", b64(&sig)))
+}
+
+/// The RS256 signature of `message` by a key the issuer holds.
+pub(super) fn sign_local(kp: &RsaKeyPair, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let mut sig = vec![0u8; kp.public().modulus_len()];
+    kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+        .map_err(|_| KeyError::Sign("RSA signing failed".into()))?;
+    Ok(sig)
 }
 
 #[cfg(test)]

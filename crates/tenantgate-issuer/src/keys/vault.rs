@@ -1,5 +1,6 @@
-//! Where private keys rest: owner-only PKCS#8 files, or AES-256-GCM sealed blobs in the
-//! database (bound to their kid) for replicas that share the database and the key file.
+//! Where the private keys the issuer holds itself rest: owner-only PKCS#8 files, or AES-256-GCM
+//! sealed blobs in the database (bound to their kid) for replicas that share the database and
+//! the key file. (Keys held by a KMS or a PKCS#11 token: `custody.rs`.)
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -12,8 +13,8 @@ use super::{KeyError, KeyRow};
 use crate::config::{read_secret_file, KeyStorage};
 use crate::{b64, b64_decode};
 
-/// Where private keys rest.
-pub enum Vault {
+/// Where the private keys the issuer holds rest.
+pub enum Local {
     /// `<dir>/<kid>.pk8`, PKCS#8 DER, mode 0600.
     Dir(PathBuf),
     /// AES-256-GCM with the configured key; the sealed blob is stored in the database row
@@ -23,9 +24,10 @@ pub enum Vault {
 
 const SEALED_PREFIX: &str = "v1.";
 
-impl Vault {
-    pub fn open(storage: &KeyStorage) -> Result<Vault, KeyError> {
-        match storage {
+impl Local {
+    /// `None` for a custody outside the issuer.
+    pub fn open(storage: &KeyStorage) -> Result<Option<Local>, KeyError> {
+        Ok(Some(match storage {
             KeyStorage::Dir(dir) => {
                 if !dir.exists() {
                     std::fs::create_dir_all(dir)
@@ -39,7 +41,7 @@ impl Vault {
                             ))
                         })?;
                 }
-                Ok(Vault::Dir(dir.clone()))
+                Local::Dir(dir.clone())
             }
             KeyStorage::Encrypted { key_file } => {
                 let text = read_secret_file(key_file).map_err(KeyError::Vault)?;
@@ -51,20 +53,21 @@ impl Vault {
                 })?;
                 let key = UnboundKey::new(&aead::AES_256_GCM, &raw)
                     .map_err(|_| KeyError::Vault("cannot use the key-encryption key".into()))?;
-                Ok(Vault::Sealed(Box::new(LessSafeKey::new(key))))
+                Local::Sealed(Box::new(LessSafeKey::new(key)))
             }
-        }
+            KeyStorage::Kms(_) | KeyStorage::Pkcs11(_) => return Ok(None),
+        }))
     }
 
     /// Stores a new private key; returns the sealed blob to keep in the database, if any.
     pub(super) fn put(&self, kid: &str, pkcs8: &[u8]) -> Result<Option<String>, KeyError> {
         match self {
-            Vault::Dir(dir) => {
+            Local::Dir(dir) => {
                 write_private_file(&key_path(dir, kid), pkcs8)
                     .map_err(|e| KeyError::Vault(format!("cannot write key {kid}: {e}")))?;
                 Ok(None)
             }
-            Vault::Sealed(key) => {
+            Local::Sealed(key) => {
                 let mut nonce = [0u8; aead::NONCE_LEN];
                 SystemRandom::new()
                     .fill(&mut nonce)
@@ -89,7 +92,7 @@ impl Vault {
             message,
         };
         match (self, &row.sealed) {
-            (Vault::Dir(dir), None) => {
+            (Local::Dir(dir), None) => {
                 let path = key_path(dir, &row.kid);
                 let meta = std::fs::metadata(&path)
                     .map_err(|e| fail(format!("{}: {e}", path.display())))?;
@@ -101,7 +104,7 @@ impl Vault {
                 }
                 std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))
             }
-            (Vault::Sealed(key), Some(blob)) => {
+            (Local::Sealed(key), Some(blob)) => {
                 let mut raw = blob
                     .strip_prefix(SEALED_PREFIX)
                     .and_then(b64_decode)
@@ -116,15 +119,15 @@ impl Vault {
                     .map_err(|_| fail("cannot decrypt: keys.encryption_key_file is not the key it was sealed with".into()))?;
                 Ok(plain.to_vec())
             }
-            (Vault::Dir(_), Some(_)) => Err(fail(
+            (Local::Dir(_), Some(_)) => Err(fail(
                 "sealed in the database; configure keys.encryption_key_file".into(),
             )),
-            (Vault::Sealed(_), None) => Err(fail("kept as a file; configure keys.dir".into())),
+            (Local::Sealed(_), None) => Err(fail("kept as a file; configure keys.dir".into())),
         }
     }
 
     pub(super) fn remove(&self, kid: &str) {
-        if let Vault::Dir(dir) = self {
+        if let Local::Dir(dir) = self {
             let _ = std::fs::remove_file(key_path(dir, kid));
         }
     }
@@ -183,10 +186,11 @@ mod tests {
             std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         };
         write_kek(7);
-        let vault = Vault::open(&KeyStorage::Encrypted {
+        let vault = Local::open(&KeyStorage::Encrypted {
             key_file: kek.clone(),
         })
-        .expect("vault");
+        .expect("vault")
+        .expect("local");
         let sealed = vault.put("kid1", b"secret pkcs8").expect("seal");
         let mut r = row(1, 0);
         r.kid = "kid1".into();
@@ -196,14 +200,15 @@ mod tests {
         other.kid = "kid2".into(); // bound to its kid
         assert!(vault.get(&other).is_err());
         write_kek(8);
-        let wrong = Vault::open(&KeyStorage::Encrypted {
+        let wrong = Local::open(&KeyStorage::Encrypted {
             key_file: kek.clone(),
         })
-        .expect("vault");
+        .expect("vault")
+        .expect("local");
         assert!(matches!(wrong.get(&r), Err(KeyError::Load { .. })));
         std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         assert!(
-            Vault::open(&KeyStorage::Encrypted { key_file: kek }).is_err(),
+            Local::open(&KeyStorage::Encrypted { key_file: kek }).is_err(),
             "world-readable key file refused"
         );
     }
@@ -212,7 +217,9 @@ mod tests {
     fn dir_vault_writes_owner_only_files() {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = dir.path().join("keys");
-        let vault = Vault::open(&KeyStorage::Dir(keys.clone())).expect("vault");
+        let vault = Local::open(&KeyStorage::Dir(keys.clone()))
+            .expect("vault")
+            .expect("local");
         assert_eq!(vault.put("kid1", b"der").expect("put"), None);
         let mode = std::fs::metadata(keys.join("kid1.pk8"))
             .expect("file")

@@ -114,10 +114,17 @@ CREATE TABLE tenant_idps (
 );
 "#,
     ),
+    (
+        4,
+        "where a signing key is held when its private half never leaves a KMS or PKCS#11 token",
+        r#"
+ALTER TABLE signing_keys ADD COLUMN custody TEXT;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 pub(super) fn migrate(tx: &mut dyn Tx) -> Result<(), StoreError> {
     tx.lock_for_migration()?;
@@ -128,19 +135,21 @@ pub(super) fn migrate(tx: &mut dyn Tx) -> Result<(), StoreError> {
             applied_at BIGINT NOT NULL
         )",
     )?;
-    let current = tx
-        .query_opt("SELECT MAX(version) FROM schema_migrations", &[])?
-        .map(|r| r.opt_int(0))
-        .transpose()?
-        .flatten()
-        .unwrap_or(0);
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])?
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<_, _>>()?;
+    let current = applied.iter().copied().max().unwrap_or(0);
     if current > LATEST {
         return Err(StoreError::Migration(format!(
             "the database is at schema version {current}, newer than this issuer supports ({LATEST}); run a newer tenantgate-issuer"
         )));
     }
+    // Every version not yet applied, in order: versions written on parallel branches may land
+    // out of order, and a database may then have a later one before an earlier one.
     for (version, description, sql) in MIGRATIONS {
-        if *version > current {
+        if !applied.contains(version) {
             tx.batch(sql).map_err(|e| {
                 StoreError::Migration(format!("version {version} ({description}): {e}"))
             })?;

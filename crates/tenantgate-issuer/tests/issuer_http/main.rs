@@ -34,6 +34,7 @@ mod admin;
 mod bad_input;
 mod cli;
 mod connections;
+mod custody;
 mod directory;
 mod elevate;
 mod keys;
