@@ -14,6 +14,7 @@ pub mod http;
 pub mod issuer;
 pub mod issuer_http;
 pub mod keys;
+pub mod moto;
 pub mod oidc_provider;
 pub mod process;
 pub mod resp;

@@ -1,0 +1,177 @@
+//! Amazon Cognito user pools served by `moto` (PyPI) on loopback: a pool, its app clients and
+//! users made through the Cognito API, access tokens from `InitiateAuth` (`USER_PASSWORD_AUTH`),
+//! and the pool's JWKS fetched by the filter through an Envoy cluster that points at moto. The
+//! provider is configured as for AWS, by configuration alone: the pool's URL as the issuer,
+//! `audience_claim: client_id`, roles from `cognito:groups`.
+//!
+//! moto signs every pool's tokens with the one key it ships (RSA 2048, `kid` "dummy"): a token of
+//! another pool verifies with that key, and only its `iss` keeps it out. Real Cognito gives each
+//! pool its own keys, so there the signature refuses it as well.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use support::moto::{Moto, UserPool};
+
+use super::support::JwksMode;
+use super::*;
+
+const CLUSTER: &str = "cognito";
+const PASSWORD: &str = "Corr3ct-horse-battery";
+
+/// One provider for `pool`, bound to tenant acme, accepting the access tokens of `client`.
+fn cognito_policy(pool: &UserPool, client: &str) -> Value {
+    json!({
+        "realm": REALM,
+        "providers": [{
+            "name": "cognito-acme",
+            "issuer": pool.issuer(),
+            "audiences": [client],
+            "audience_claim": "client_id",
+            "tenant": "acme",
+            "roles_claim": "cognito:groups",
+            "jwks": {"remote": {"cluster": CLUSTER, "uri": pool.jwks_uri(), "timeout_ms": 2000}}
+        }],
+        "tenants": {"acme": {"hosts": [ACME]}, "globex": {"hosts": [GLOBEX]}},
+        "routes": [
+            {"path": {"prefix": "/admin"}, "require": {"roles": {"any_of": ["admin"]}}},
+            {"path": {"prefix": "/"}, "require": "authenticated"}
+        ],
+        "default_requirement": "deny",
+        "jwks_wait_ms": 5000
+    })
+}
+
+/// The payload of a compact JWS.
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).expect("a JWS payload");
+    let bytes = URL_SAFE_NO_PAD.decode(part).expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("a JSON payload")
+}
+
+/// `token` with its payload replaced and its signature kept.
+fn with_payload(token: &str, claims: &Value) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+    parts.join(".")
+}
+
+/// moto's key set holds RSA keys the filter takes (2048 bits or more): otherwise the proof
+/// below would not be about Cognito's real key size.
+fn assert_key_size(jwks: &Value) {
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert!(!keys.is_empty(), "moto serves no keys: {jwks}");
+    for key in keys {
+        assert_eq!(key["kty"], "RSA", "{key}");
+        let n = URL_SAFE_NO_PAD
+            .decode(key["n"].as_str().expect("n"))
+            .expect("base64url n");
+        let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+        assert!(bits >= 2048, "moto's key has {bits} bits");
+    }
+}
+
+#[test]
+fn cognito_user_pool_tokens_from_moto() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let Some(artifacts) = support::artifacts() else {
+        return;
+    };
+    let pool = moto.user_pool("acme");
+    let web = moto.app_client(&pool, "web");
+    let other_app = moto.app_client(&pool, "reports");
+    moto.user(&pool, "alice", PASSWORD, &["admin", "staff"]);
+    moto.user(&pool, "bob", PASSWORD, &[]);
+    let other_pool = moto.user_pool("globex");
+    let other_pool_client = moto.app_client(&other_pool, "web");
+    moto.user(&other_pool, "carol", PASSWORD, &["admin"]);
+    assert_key_size(&moto.jwks(&pool));
+
+    let upstream = EchoUpstream::start();
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &cognito_policy(&pool, &web))
+        .upstream(upstream.port())
+        .cluster(CLUSTER, moto.port())
+        .start();
+    let gw = Gateway {
+        envoy,
+        upstream,
+        jwks: JwksServer::start(JwksMode::Unavailable),
+    };
+
+    let alice = moto.access_token(&web, "alice", PASSWORD);
+    let claims = payload(&alice);
+    assert_eq!(claims["iss"], json!(pool.issuer()), "{claims}");
+    assert_eq!(claims["token_use"], "access", "{claims}");
+    assert_eq!(
+        claims.get("aud"),
+        None,
+        "access tokens carry no aud: {claims}"
+    );
+    let sub = claims["sub"].as_str().expect("sub").to_owned();
+    let seen = gw.allow(
+        "alice, in group admin",
+        Req::get(ACME, "/admin").bearer(&alice),
+    );
+    assert_identity("cognito", &seen, "acme", &sub, &["admin", "staff"]);
+
+    let bob = moto.access_token(&web, "bob", PASSWORD);
+    gw.deny(
+        "bob, in no group",
+        Req::get(ACME, "/admin").bearer(&bob),
+        Denial::RoleRequired,
+    );
+    gw.allow("bob, authenticated", Req::get(ACME, "/orders").bearer(&bob));
+    gw.deny(
+        "a pool bound to acme, on globex",
+        Req::get(GLOBEX, "/orders").bearer(&alice),
+        Denial::TenantMismatch,
+    );
+
+    gw.deny(
+        "another app client of the pool",
+        Req::get(ACME, "/admin").bearer(&moto.access_token(&other_app, "alice", PASSWORD)),
+        Denial::AudienceMismatch,
+    );
+    let carol = moto.access_token(&other_pool_client, "carol", PASSWORD);
+    gw.deny(
+        "another pool (same moto key, another iss)",
+        Req::get(ACME, "/admin").bearer(&carol),
+        Denial::IssuerNotTrusted,
+    );
+    // Another pool's token rewritten to claim this pool and client.
+    let mut posing = payload(&carol);
+    posing["iss"] = json!(pool.issuer());
+    posing["client_id"] = json!(web);
+    let posing_token = with_payload(&carol, &posing);
+    gw.deny(
+        "another pool's token with this pool's iss",
+        Req::get(ACME, "/admin").bearer(&posing_token),
+        Denial::SignatureInvalid,
+    );
+
+    let mut promoted = payload(&bob);
+    promoted["cognito:groups"] = json!(["admin"]);
+    gw.deny(
+        "bob's token with a group added",
+        Req::get(ACME, "/admin").bearer(&with_payload(&bob, &promoted)),
+        Denial::SignatureInvalid,
+    );
+    let mut flipped = alice.clone().into_bytes();
+    let last = flipped.len() - 2;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    gw.deny(
+        "alice's token with its signature changed",
+        Req::get(ACME, "/admin").bearer(&String::from_utf8(flipped).expect("ascii")),
+        Denial::SignatureInvalid,
+    );
+
+    assert_eq!(
+        gw.envoy
+            .wasm_stat("tenantgate.jwks.cognito-acme.fetch.success"),
+        Some(1),
+        "the pool's key set, fetched once from moto"
+    );
+}
