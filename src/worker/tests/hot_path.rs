@@ -53,3 +53,21 @@ fn request_counters_reach_the_host_on_the_next_tick() {
     sim.tick(TICK_MS);
     assert_eq!(sim.host.take_host_calls().get("increment_metric"), None);
 }
+
+/// A public route, with the same token sent along: the filter reads the header map and the clock
+/// and decides, and writes nothing (the token is neither read nor removed). The four header
+/// writes are what a cache hit adds in host calls (docs/performance.md).
+#[test]
+fn a_public_route_reads_headers_and_clock_once_and_writes_nothing() {
+    let mut sim = Sim::loaded(&config(), &[&key_a()]);
+    let tok = token(&key_a(), "acme", "alice");
+    sim.host.take_host_calls();
+    let bearer = format!("Bearer {tok}");
+    let (_, verdict) = sim.send(request(ACME, "/public/x", &[("authorization", &bearer)]));
+    assert_eq!(verdict, Verdict::Continue);
+    let calls = sim.host.take_host_calls();
+    assert_eq!(
+        calls,
+        BTreeMap::from([("now_ms", 1), ("request_headers", 1)])
+    );
+}
