@@ -13,14 +13,22 @@ use base64::Engine;
 
 use support::moto::{Moto, UserPool};
 
-use super::support::JwksMode;
+use std::time::Duration;
+
+use super::support::{wait_until, JwksMode};
 use super::*;
 
 const CLUSTER: &str = "cognito";
 const PASSWORD: &str = "Corr3ct-horse-battery";
 
-/// One provider for `pool`, bound to tenant acme, accepting the access tokens of `client`.
+/// One provider for `pool`, bound to tenant acme, accepting the access tokens of `client`, its
+/// keys fetched from the pool's JWKS.
 fn cognito_policy(pool: &UserPool, client: &str) -> Value {
+    let jwks = json!({"remote": {"cluster": CLUSTER, "uri": pool.jwks_uri(), "timeout_ms": 2000}});
+    policy_with_keys(pool, client, jwks)
+}
+
+fn policy_with_keys(pool: &UserPool, client: &str, jwks: Value) -> Value {
     json!({
         "realm": REALM,
         "providers": [{
@@ -30,7 +38,7 @@ fn cognito_policy(pool: &UserPool, client: &str) -> Value {
             "audience_claim": "client_id",
             "tenant": "acme",
             "roles_claim": "cognito:groups",
-            "jwks": {"remote": {"cluster": CLUSTER, "uri": pool.jwks_uri(), "timeout_ms": 2000}}
+            "jwks": jwks
         }],
         "tenants": {"acme": {"hosts": [ACME]}, "globex": {"hosts": [GLOBEX]}},
         "routes": [
@@ -183,5 +191,58 @@ fn cognito_user_pool_tokens_from_moto() {
             .wasm_stat("tenantgate.jwks.cognito-acme.fetch.success"),
         Some(1),
         "the pool's key set, fetched once from moto"
+    );
+}
+
+/// moto's discovery document for a pool names the issuer its tokens carry
+/// (`https://cognito-idp...`) but builds `jwks_uri` from the request it answers, on plain HTTP
+/// (`http://cognito-idp.../.well-known/jwks.json`). The filter follows a `jwks_uri` only on the
+/// issuer's scheme and authority, so it refuses that document and counts it, and tokens get 503
+/// while no key set is loaded. (AWS publishes an `https` `jwks_uri`.)
+#[test]
+fn moto_discovery_names_an_http_jwks_uri_and_is_refused() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let Some(artifacts) = support::artifacts() else {
+        return;
+    };
+    let pool = moto.user_pool("acme");
+    let web = moto.app_client(&pool, "web");
+    moto.user(&pool, "alice", PASSWORD, &["admin"]);
+    let mut policy = policy_with_keys(
+        &pool,
+        &web,
+        json!({"discovery": {"cluster": CLUSTER, "timeout_ms": 2000},
+               "backoff_initial_ms": 100, "backoff_max_ms": 400}),
+    );
+    policy["jwks_wait_ms"] = json!(500);
+    policy["retry_after_seconds"] = json!(RETRY_AFTER);
+    let upstream = EchoUpstream::start();
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &policy)
+        .upstream(upstream.port())
+        .cluster(CLUSTER, moto.port())
+        .start();
+    let gw = Gateway {
+        envoy,
+        upstream,
+        jwks: JwksServer::start(JwksMode::Unavailable),
+    };
+    let refused = wait_until(Duration::from_secs(10), || {
+        gw.envoy
+            .wasm_stat("tenantgate.jwks.cognito-acme.fetch.rejected")
+            >= Some(1)
+    });
+    assert!(refused, "moto's discovery document was not refused");
+    gw.deny(
+        "no key set behind the refused document",
+        Req::get(ACME, "/admin").bearer(&moto.access_token(&web, "alice", PASSWORD)),
+        Denial::KeysUnavailable,
+    );
+    assert_eq!(
+        gw.envoy
+            .wasm_stat("tenantgate.jwks.cognito-acme.fetch.success"),
+        Some(0)
     );
 }

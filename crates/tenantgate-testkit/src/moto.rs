@@ -53,14 +53,13 @@ impl Moto {
             super::missing("the .venv Python with moto (scripts/setup)");
             return None;
         }
-        let child = Command::new(&python)
+        let mut child = Command::new(&python)
             .arg(super::repo_root().join("tests/moto/server.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", python.display()));
-        let mut child = child;
         let stdout = child.stdout.take().expect("piped stdout");
         let process = ChildGuard::new("moto", child);
         let mut line = String::new();
