@@ -166,6 +166,52 @@ def measure(args, ctx, variant):
     return result
 
 
+def native(args, out=sys.stdout):
+    """The worker's hit path compiled natively (release) and run against the fake host, under
+    callgrind collecting inside the test's loop only: function names, which the Envoy run cannot
+    give. Native x86 code, not V8's: the shares are what to read, not the totals."""
+    built = subprocess.run(
+        ["cargo", "test", "--release", "-p", "tenantgate", "--lib", "--no-run", "--message-format=json"],
+        cwd=bench.REPO, capture_output=True, text=True, check=True,
+    ).stdout
+    binary = None
+    for line in built.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        target = msg.get("target", {})
+        if msg.get("executable") and target.get("name") == "tenantgate" and msg.get("profile", {}).get("test"):
+            binary = msg["executable"]
+    if binary is None:
+        raise RuntimeError("cargo built no unit-test binary for tenantgate")
+    with tempfile.TemporaryDirectory(prefix="tenantgate-profile-native-") as work:
+        dump = os.path.join(work, "callgrind.out")
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={dump}",
+             "--toggle-collect=*profile_cache_hits*", binary, "--ignored", "--exact",
+             "worker::tests::hot_path::cache_hits_for_the_profiler", "--test-threads", "1"],
+            env=dict(os.environ, TENANTGATE_PROFILE_HITS=str(args.requests)),
+            check=True, capture_output=True, timeout=1200,
+        )
+        annotated = subprocess.run(
+            ["callgrind_annotate", "--inclusive=yes", "--threshold=99.5", dump],
+            capture_output=True, text=True, timeout=300, check=True,
+        ).stdout
+    print(f"\nnative hit path (worker and core, fake host): inclusive Ir per hit, {args.requests} hits",
+          file=out)
+    shown = 0
+    for line in annotated.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(?:\S*?:)?(.+?)\s+\[.*\]\s*$", line)
+        if not m or float(m.group(2)) >= 100.0 or m.group(3) == "PROGRAM TOTALS":
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        print(f"  {float(m.group(2)):6.2f}%  {ir / args.requests:>9,.0f}  {m.group(3)[:110]}", file=out)
+        shown += 1
+        if shown >= args.top:
+            break
+
+
 def report(results, command, out=sys.stdout):
     base = {r["variant"]: r["rounds"][-1]["per_request"] for r in results if r.get("rounds")}
     print(f"\n$ {command}", file=out)
@@ -200,6 +246,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=300, help="requests before measuring (default 300)")
     ap.add_argument("--idle", type=float, default=5.0, help="idle window, seconds (default 5)")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="subset of " + ",".join(VARIANTS))
+    ap.add_argument("--native", action="store_true",
+                    help="also profile the worker's hit path natively with function names (builds release unit tests)")
+    ap.add_argument("--top", type=int, default=30, help="functions listed with --native (default 30)")
     ap.add_argument("--start-timeout", type=float, default=600.0, help="seconds for Envoy to start under valgrind")
     ap.add_argument("--wasm", default=os.path.join(bench.REPO, "target/wasm32-wasip1/release/tenantgate.wasm"))
     ap.add_argument("--envoy", default=None, help="Envoy binary (default: the one in .venv)")
@@ -247,6 +296,8 @@ def main():
             print(" done" if r.get("rounds") else f" error: {r.get('error')}", file=sys.stderr)
         command = args.command or "bench/profile_hit.py " + " ".join(sys.argv[1:])
         report(results, command)
+        if args.native:
+            native(args)
         if args.out:
             with open(args.out, "w") as f:
                 json.dump({"command": command, "results": results}, f, indent=1)
