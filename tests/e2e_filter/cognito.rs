@@ -79,61 +79,61 @@ fn assert_key_size(jwks: &Value) {
     }
 }
 
+/// Envoy with `policy`, its key cluster pointing at moto.
+fn gateway(moto: &Moto, policy: &Value) -> Option<Gateway> {
+    let artifacts = support::artifacts()?;
+    let upstream = EchoUpstream::start();
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, policy)
+        .upstream(upstream.port())
+        .cluster(CLUSTER, moto.port())
+        .start();
+    Some(Gateway {
+        envoy,
+        upstream,
+        jwks: JwksServer::start(JwksMode::Unavailable),
+    })
+}
+
+/// The groups of an access token, in the token's order (moto lists a user's groups in no fixed
+/// order; the filter keeps the token's).
+fn groups(claims: &Value) -> Vec<&str> {
+    claims["cognito:groups"]
+        .as_array()
+        .expect("cognito:groups")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 #[test]
 fn cognito_user_pool_tokens_from_moto() {
     let Some(moto) = Moto::start() else {
         return;
     };
-    let Some(artifacts) = support::artifacts() else {
-        return;
-    };
     let pool = moto.user_pool("acme");
     let web = moto.app_client(&pool, "web");
-    let other_app = moto.app_client(&pool, "reports");
     moto.user(&pool, "alice", PASSWORD, &["admin", "staff"]);
     moto.user(&pool, "bob", PASSWORD, &[]);
-    let other_pool = moto.user_pool("globex");
-    let other_pool_client = moto.app_client(&other_pool, "web");
-    moto.user(&other_pool, "carol", PASSWORD, &["admin"]);
     assert_key_size(&moto.jwks(&pool));
-
-    let upstream = EchoUpstream::start();
-    let envoy = EnvoyBuilder::new(&artifacts.envoy)
-        .filter(&artifacts.wasm, &cognito_policy(&pool, &web))
-        .upstream(upstream.port())
-        .cluster(CLUSTER, moto.port())
-        .start();
-    let gw = Gateway {
-        envoy,
-        upstream,
-        jwks: JwksServer::start(JwksMode::Unavailable),
+    let Some(gw) = gateway(&moto, &cognito_policy(&pool, &web)) else {
+        return;
     };
 
     let alice = moto.access_token(&web, "alice", PASSWORD);
     let claims = payload(&alice);
     assert_eq!(claims["iss"], json!(pool.issuer()), "{claims}");
     assert_eq!(claims["token_use"], "access", "{claims}");
-    assert_eq!(
-        claims.get("aud"),
-        None,
-        "access tokens carry no aud: {claims}"
-    );
-    let sub = claims["sub"].as_str().expect("sub").to_owned();
-    // moto lists a user's groups in no fixed order; the filter keeps the token's order.
-    let groups: Vec<&str> = claims["cognito:groups"]
-        .as_array()
-        .expect("cognito:groups")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let mut sorted = groups.clone();
+    assert_eq!(claims.get("aud"), None, "no aud in access tokens: {claims}");
+    let mut sorted = groups(&claims);
     sorted.sort_unstable();
     assert_eq!(sorted, ["admin", "staff"], "{claims}");
     let seen = gw.allow(
         "alice, in group admin",
         Req::get(ACME, "/admin").bearer(&alice),
     );
-    assert_identity("cognito", &seen, "acme", &sub, &groups);
+    let sub = claims["sub"].as_str().expect("sub");
+    assert_identity("cognito", &seen, "acme", sub, &groups(&claims));
 
     let bob = moto.access_token(&web, "bob", PASSWORD);
     gw.deny(
@@ -147,13 +147,28 @@ fn cognito_user_pool_tokens_from_moto() {
         Req::get(GLOBEX, "/orders").bearer(&alice),
         Denial::TenantMismatch,
     );
+    other_clients_and_pools_are_refused(&moto, &gw, &pool, &web);
+    tampered_tokens_are_refused(&gw, &alice, &bob);
+    assert_eq!(
+        gw.envoy
+            .wasm_stat("tenantgate.jwks.cognito-acme.fetch.success"),
+        Some(1),
+        "the pool's key set, fetched once from moto"
+    );
+}
 
+/// Another app client of the pool, and another pool (moto signs it with the same key).
+fn other_clients_and_pools_are_refused(moto: &Moto, gw: &Gateway, pool: &UserPool, web: &str) {
+    let reports = moto.app_client(pool, "reports");
     gw.deny(
         "another app client of the pool",
-        Req::get(ACME, "/admin").bearer(&moto.access_token(&other_app, "alice", PASSWORD)),
+        Req::get(ACME, "/admin").bearer(&moto.access_token(&reports, "alice", PASSWORD)),
         Denial::AudienceMismatch,
     );
-    let carol = moto.access_token(&other_pool_client, "carol", PASSWORD);
+    let other_pool = moto.user_pool("globex");
+    let other_web = moto.app_client(&other_pool, "web");
+    moto.user(&other_pool, "carol", PASSWORD, &["admin"]);
+    let carol = moto.access_token(&other_web, "carol", PASSWORD);
     gw.deny(
         "another pool (same moto key, another iss)",
         Req::get(ACME, "/admin").bearer(&carol),
@@ -163,34 +178,29 @@ fn cognito_user_pool_tokens_from_moto() {
     let mut posing = payload(&carol);
     posing["iss"] = json!(pool.issuer());
     posing["client_id"] = json!(web);
-    let posing_token = with_payload(&carol, &posing);
     gw.deny(
         "another pool's token with this pool's iss",
-        Req::get(ACME, "/admin").bearer(&posing_token),
+        Req::get(ACME, "/admin").bearer(&with_payload(&carol, &posing)),
         Denial::SignatureInvalid,
     );
+}
 
-    let mut promoted = payload(&bob);
+/// A group added to bob's token, and a changed byte in alice's signature.
+fn tampered_tokens_are_refused(gw: &Gateway, alice: &str, bob: &str) {
+    let mut promoted = payload(bob);
     promoted["cognito:groups"] = json!(["admin"]);
     gw.deny(
         "bob's token with a group added",
-        Req::get(ACME, "/admin").bearer(&with_payload(&bob, &promoted)),
+        Req::get(ACME, "/admin").bearer(&with_payload(bob, &promoted)),
         Denial::SignatureInvalid,
     );
-    let mut flipped = alice.clone().into_bytes();
+    let mut flipped = alice.as_bytes().to_vec();
     let last = flipped.len() - 2;
     flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
     gw.deny(
         "alice's token with its signature changed",
         Req::get(ACME, "/admin").bearer(&String::from_utf8(flipped).expect("ascii")),
         Denial::SignatureInvalid,
-    );
-
-    assert_eq!(
-        gw.envoy
-            .wasm_stat("tenantgate.jwks.cognito-acme.fetch.success"),
-        Some(1),
-        "the pool's key set, fetched once from moto"
     );
 }
 
@@ -204,9 +214,6 @@ fn moto_discovery_names_an_http_jwks_uri_and_is_refused() {
     let Some(moto) = Moto::start() else {
         return;
     };
-    let Some(artifacts) = support::artifacts() else {
-        return;
-    };
     let pool = moto.user_pool("acme");
     let web = moto.app_client(&pool, "web");
     moto.user(&pool, "alice", PASSWORD, &["admin"]);
@@ -218,16 +225,8 @@ fn moto_discovery_names_an_http_jwks_uri_and_is_refused() {
     );
     policy["jwks_wait_ms"] = json!(500);
     policy["retry_after_seconds"] = json!(RETRY_AFTER);
-    let upstream = EchoUpstream::start();
-    let envoy = EnvoyBuilder::new(&artifacts.envoy)
-        .filter(&artifacts.wasm, &policy)
-        .upstream(upstream.port())
-        .cluster(CLUSTER, moto.port())
-        .start();
-    let gw = Gateway {
-        envoy,
-        upstream,
-        jwks: JwksServer::start(JwksMode::Unavailable),
+    let Some(gw) = gateway(&moto, &policy) else {
+        return;
     };
     let refused = wait_until(Duration::from_secs(10), || {
         gw.envoy
