@@ -6,6 +6,7 @@
 //! modules below.
 
 mod audit;
+mod cognito;
 mod config;
 mod context;
 mod credentials;

@@ -56,8 +56,10 @@ struct ExplainArgs {
     /// A real token, verified in full; remote key sets need `--jwks`.
     #[arg(long, conflicts_with = "claims")]
     token: Option<String>,
-    /// Claims as JSON, taken as validly signed (must include iss, aud, exp, sub): to try a
-    /// policy before any token exists. A missing `exp` is set to one hour from now.
+    /// Claims as JSON, taken as validly signed: to try a policy before any token exists. A
+    /// missing `exp` is one hour from now; a missing `iss` and audience (`aud`, or the
+    /// provider's `audience_claim`) are the first provider's, an issuer template taking the
+    /// tenant claim's value, else the request's tenant.
     #[arg(long)]
     claims: Option<String>,
     /// A JWKS document (file) for every provider with a remote key set.

@@ -15,6 +15,7 @@ pub mod http;
 pub mod issuer;
 pub mod issuer_http;
 pub mod keys;
+pub mod moto;
 pub mod oidc_provider;
 pub mod podman;
 pub mod process;

@@ -53,3 +53,47 @@ fn request_counters_reach_the_host_on_the_next_tick() {
     sim.tick(TICK_MS);
     assert_eq!(sim.host.take_host_calls().get("increment_metric"), None);
 }
+
+/// A public route, with the same token sent along: the filter reads the header map and the clock
+/// and decides, and writes nothing (the token is neither read nor removed). The four header
+/// writes are what a cache hit adds in host calls (docs/performance.md).
+#[test]
+fn a_public_route_reads_headers_and_clock_once_and_writes_nothing() {
+    let mut sim = Sim::loaded(&config(), &[&key_a()]);
+    let tok = token(&key_a(), "acme", "alice");
+    sim.host.take_host_calls();
+    let bearer = format!("Bearer {tok}");
+    let (_, verdict) = sim.send(request(ACME, "/public/x", &[("authorization", &bearer)]));
+    assert_eq!(verdict, Verdict::Continue);
+    let calls = sim.host.take_host_calls();
+    assert_eq!(
+        calls,
+        BTreeMap::from([("now_ms", 1), ("request_headers", 1)])
+    );
+}
+
+/// `n` cache hits, for a profiler to count (`scripts/profile-hit --native` runs it under callgrind
+/// and collects inside this function only). Not inlined, so that its name stays in the profile.
+#[inline(never)]
+fn profile_cache_hits(sim: &mut Sim, request: &[(String, String)], n: usize) {
+    for _ in 0..n {
+        let (_, verdict) = sim.send(request.to_vec());
+        assert_eq!(verdict, Verdict::Continue);
+    }
+}
+
+/// The profiler's workload: one verification, then `TENANTGATE_PROFILE_HITS` (default 1000)
+/// cache hits of the same token through the worker and the fake host.
+#[test]
+#[ignore = "a profiling workload, run by scripts/profile-hit --native"]
+fn cache_hits_for_the_profiler() {
+    let n = std::env::var("TENANTGATE_PROFILE_HITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let mut sim = Sim::loaded(&config(), &[&key_a()]);
+    let request = bearer(ACME, &token(&key_a(), "acme", "alice"));
+    let (_, verdict) = sim.send(request.clone());
+    assert_eq!(verdict, Verdict::Continue, "first request verifies");
+    profile_cache_hits(&mut sim, &request, n);
+}

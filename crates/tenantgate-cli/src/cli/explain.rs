@@ -1,11 +1,14 @@
 //! `tenantgate explain`: one request decided by the filter's own code, and why.
 
 use serde_json::{Map, Value};
-use tenantgate_core::config::{Config, ContextSource, Requirement, RoleRequirement, Route};
+use tenantgate_core::config::syntax::TENANT_PLACEHOLDER;
+use tenantgate_core::config::{
+    Config, ContextSource, Provider, Requirement, RoleRequirement, Route,
+};
 use tenantgate_core::gate::{Gate, Outcome, Place, RequestView, TenantSources};
 use tenantgate_core::jwks::keyset::KeySet;
 use tenantgate_core::jwks::JwksSource;
-use tenantgate_core::verify::KeySource;
+use tenantgate_core::verify::{claim_path, KeySource};
 
 use super::{load_gate, ExplainArgs, Status};
 
@@ -116,8 +119,9 @@ fn sources_json(sources: Option<&TenantSources<'_>>) -> Value {
     serde_json::json!({"shared_host": sources.shared_host, "named": named, "required": required})
 }
 
-/// `--claims`: the policy on a payload taken as signed. What a policy trial rarely cares about
-/// (`exp`, and the first provider's `iss` and `aud`) is filled in, so that only the policy speaks.
+/// `--claims`: the policy on a payload taken as signed. What a policy trial rarely cares about is
+/// filled in when absent, so that only the policy speaks: `exp`, and from the first provider its
+/// `iss` and the claim its audience check reads.
 fn decide_with_claims(
     gate: &Gate,
     request: &RequestView<'_>,
@@ -132,16 +136,69 @@ fn decide_with_claims(
         .entry("exp")
         .or_insert_with(|| Value::from(now.saturating_add(3600)));
     if let Some(provider) = gate.config().providers.first() {
-        claims
-            .entry("iss")
-            .or_insert_with(|| Value::from(provider.issuer.clone()));
-        if let Some(aud) = provider.audiences.first() {
+        if !claims.contains_key("iss") {
+            let iss = issuer_for(gate, provider, request, &claims)?;
+            claims.insert("iss".into(), Value::from(iss));
+        }
+        // `audience_claim` replaces `aud` (Cognito's `client_id`, Keycloak's `azp`); a pointer
+        // into nested claims is left to the caller.
+        let audience_claim = provider.audience_claim.as_deref().unwrap_or("aud");
+        if let (false, Some(aud)) = (audience_claim.starts_with('/'), provider.audiences.first()) {
             claims
-                .entry("aud")
+                .entry(audience_claim)
                 .or_insert_with(|| Value::from(aud.clone()));
         }
     }
     Ok(gate.decide_with_claims(request, &claims, now))
+}
+
+/// The `iss` a token of `provider` would carry. An issuer template (`{tenant}`, Entra's) takes
+/// the tenant value the claims give in the provider's tenant claim, else the one of the
+/// request's tenant (through `tenant_map` backwards): the filter never matches the template
+/// itself.
+fn issuer_for(
+    gate: &Gate,
+    provider: &Provider,
+    request: &RequestView<'_>,
+    claims: &Map<String, Value>,
+) -> Result<String, Status> {
+    if !provider.issuer_is_template() {
+        return Ok(provider.issuer.clone());
+    }
+    let claimed = provider
+        .tenant_claim
+        .as_deref()
+        .and_then(|path| claim_path::lookup(claims, path))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let value = claimed.or_else(|| {
+        let sources = gate.tenant_sources(request)?;
+        let (_, _, tenant) = sources.named.into_iter().next()?;
+        match &provider.tenant_map {
+            None => Some(tenant),
+            Some(map) => map
+                .iter()
+                .find(|(_, mapped)| **mapped == tenant)
+                .map(|(value, _)| value.clone()),
+        }
+    });
+    match value {
+        Some(value) => Ok(provider.issuer.replace(TENANT_PLACEHOLDER, &value)),
+        None => {
+            eprintln!(
+                "tenantgate: provider {} has the issuer template {}: give \"iss\" (or the \
+                 tenant claim) in --claims, or a request whose host or path names a tenant{}",
+                provider.name,
+                provider.issuer,
+                if provider.tenant_map.is_some() {
+                    " its tenant_map lists"
+                } else {
+                    ""
+                }
+            );
+            Err(Status::Usage)
+        }
+    }
 }
 
 /// `--token`: verified in full, against the inline key sets and the `--jwks` document.

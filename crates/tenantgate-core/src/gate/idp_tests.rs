@@ -183,6 +183,18 @@ fn keycloak() {
     );
     let malformed = with(claims.clone(), "realm_access", json!({"roles": "admin"}));
     assert_eq!(run(&malformed, "acme.app.test"), Err("claim_invalid"));
+    // The template itself as `iss` names no realm: not an exact issuer, whatever a `tenantId`
+    // claim says.
+    let literal = with(
+        with(
+            claims.clone(),
+            "iss",
+            json!("https://kc.example.com/realms/{tenant}"),
+        ),
+        "tenantId",
+        json!("acme"),
+    );
+    assert_eq!(run(&literal, "acme.app.test"), Err("issuer_not_trusted"));
 }
 
 const CONTOSO: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";

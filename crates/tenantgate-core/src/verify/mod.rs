@@ -155,7 +155,8 @@ pub fn check_unsigned_claims(
 
 /// The provider whose `issuer` equals the payload's `iss` exactly, else the first whose issuer
 /// template matches it, with the tenant value the template takes from `iss`. (The compile step
-/// refuses an exact issuer that a template also matches.)
+/// refuses an exact issuer that a template also matches.) A template is never an exact issuer:
+/// an `iss` that is the template itself, `{tenant}` and all, names no tenant and no provider.
 fn provider_for<'p, 'c>(
     claims: &'c Map<String, Value>,
     providers: &'p [Provider],
@@ -168,7 +169,7 @@ fn provider_for<'p, 'c>(
     let exact = providers
         .iter()
         .enumerate()
-        .find(|(_, p)| p.issuer == issuer);
+        .find(|(_, p)| !p.issuer_is_template() && p.issuer == issuer);
     if let Some((index, provider)) = exact {
         return Ok((index, provider, None));
     }
