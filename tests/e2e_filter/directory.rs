@@ -321,3 +321,128 @@ fn every_worker_enforces_the_directory_one_of_them_fetched() {
     }
     assert_eq!(gw.directory_stat("tenants"), 1);
 }
+
+/// Istio rewrites the filter's configuration on every `WasmPlugin` change. With a directory in
+/// force, a push under load (a new route, the directory section unchanged) refuses no request of
+/// a directory tenant, on its custom host with its own IdP's tokens (found through discovery),
+/// applies the new route, and fetches neither the directory nor any key set or discovery
+/// document again: the new configuration's workers adopt what the Envoy already holds. Every
+/// refresh is 300 s, so any fetch after the first ones is one too many.
+#[test]
+fn a_configuration_push_under_load_keeps_the_directory_and_fetches_nothing() {
+    let Some(artifacts) = support::artifacts() else {
+        return;
+    };
+    let idp = JwksServer::serving(&keys::jwks(&[&key2()]), 300);
+    idp.serve_discovery(&json!({
+        "issuer": IDP_ISSUER, "jwks_uri": format!("{IDP_ISSUER}/keys"),
+        "id_token_signing_alg_values_supported": ["RS256"]
+    }));
+    let mut policy = directory_policy();
+    policy["directory"]["refresh_seconds"] = json!(300);
+    let upstream = EchoUpstream::start();
+    let jwks = jwks_with_key1();
+    jwks.serve_directory(signed(
+        keys::now(),
+        &json!({"zeta": {"hosts": [ZETA, ZETA_PORTAL], "idp": {
+        "issuer": IDP_ISSUER, "audiences": ["zeta-api"],
+        "jwks": {"discovery": {"cluster": IDP_CLUSTER, "timeout_ms": 2000}}}}}),
+    ));
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &policy)
+        .upstream(upstream.port())
+        .cluster(JWKS_CLUSTER, jwks.port())
+        .cluster(IDP_CLUSTER, idp.port())
+        .concurrency(2)
+        .pushable()
+        .start();
+    let gw = Gateway {
+        envoy,
+        upstream,
+        jwks,
+    };
+    let own = key2().sign(&claims(IDP_ISSUER, "zeta-api", "-", "zoe", &["admin"]));
+    let acme = token(&key1(), "acme", "alice", &[]);
+    let load: [(&str, &str); 3] = [(ZETA_PORTAL, &own), (ZETA, &own), (ACME, &acme)];
+    // Both workers hold the directory and zeta's keys once ten in a row pass (new connections).
+    let both = wait_until(SETTLE, || {
+        (0..10).all(|i| gw.send(get(load[i % 2].0, load[i % 2].1)).0.status == 200)
+    });
+    assert!(both, "zeta never allowed; log:\n{}", gw.envoy.log());
+    gw.deny(
+        "the new route before the push",
+        Req::get(ZETA_PORTAL, "/pushed/x"),
+        Denial::RouteDenied,
+    );
+    let fetches = |gw: &Gateway| {
+        [
+            gw.jwks.directory_fetches(),
+            key_set_fetches(gw),
+            idp.discovery_fetches(),
+            idp.fetches(),
+        ]
+    };
+    let fetched = fetches(&gw);
+    assert_eq!(
+        fetched,
+        [1, 1, 1, 1],
+        "one directory, signer key set, zeta discovery document and zeta key set per Envoy"
+    );
+
+    let mut pushed = policy.clone();
+    pushed["routes"].as_array_mut().expect("routes").insert(
+        0,
+        json!({"name": "pushed", "path": {"prefix": "/pushed"}, "require": "public"}),
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let refused = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let (mut sent, mut refused) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (host, bearer) = load[sent % load.len()];
+                let resp = gw.envoy.send(&get(host, bearer));
+                if resp.status != 200 {
+                    refused.push(format!("{host}: {}", resp.summary()));
+                }
+                sent += 1;
+            }
+            (sent, refused)
+        });
+        gw.envoy.push_filter_config(&pushed);
+        let applied = wait_until(SETTLE, || {
+            gw.send(Req::get(ZETA_PORTAL, "/pushed/x")).0.status == 200
+        });
+        // More load on the new configuration, on both workers, before stopping.
+        for _ in 0..20 {
+            let _ = gw.send(Req::get(ZETA_PORTAL, "/pushed/x"));
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            applied,
+            "the pushed policy never applied; log:\n{}",
+            gw.envoy.log()
+        );
+        load.join().expect("the load thread")
+    });
+    let (sent, refused) = refused;
+    assert!(sent >= 10, "too little load: {sent}");
+    assert!(
+        refused.is_empty(),
+        "{} of {sent} requests refused across the push: {refused:?}",
+        refused.len()
+    );
+    for (host, bearer) in load {
+        for n in 0..10 {
+            gw.allow(&format!("{host} after the push ({n})"), get(host, bearer));
+        }
+    }
+    let seen = gw.allow("zeta's own IdP", get(ZETA_PORTAL, &own));
+    assert_identity(
+        "zeta's IdP after the push",
+        &seen,
+        "zeta",
+        "zoe",
+        &["admin"],
+    );
+    assert_eq!(fetches(&gw), fetched, "the push fetched nothing again");
+}
