@@ -383,6 +383,7 @@ fn a_configuration_push_under_load_keeps_the_directory_and_fetches_nothing() {
         ]
     };
     let fetched = fetches(&gw);
+    let adopted = gw.directory_stat("adopted");
     assert_eq!(
         fetched,
         [1, 1, 1, 1],
@@ -445,4 +446,8 @@ fn a_configuration_push_under_load_keeps_the_directory_and_fetches_nothing() {
         &["admin"],
     );
     assert_eq!(fetches(&gw), fetched, "the push fetched nothing again");
+    assert!(
+        gw.directory_stat("adopted") > adopted,
+        "the new configuration's workers adopted the directory the Envoy held"
+    );
 }
