@@ -123,10 +123,14 @@ fn a_push_of_static_policy_adopts_the_directory_and_key_sets_while_configuring()
     assert_eq!(next.stat("tenantgate.jwks.zeta-idp.keys"), 1);
 }
 
-/// Each change the published document's checks depend on: another URI, another signer issuer.
+/// A change to a configuration, named.
+type Edit = (&'static str, fn(&mut Value));
+
+/// Each change the published document depends on: where it is fetched from, and its signer's
+/// key source (the signer's issuer is covered by the core's tests of the shared key).
 #[test]
 fn a_push_that_changes_the_directory_or_its_signer_fetches_the_directory_anew() {
-    let edits: [(&str, fn(&mut Value)); 3] = [
+    let edits: [Edit; 3] = [
         ("another URI", |c| {
             c["directory"]["remote"]["uri"] = json!("http://issuer.test/v2/directory");
         }),
