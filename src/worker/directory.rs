@@ -33,11 +33,11 @@ impl DirectoryState {
     /// The directory of a static gate, if it has a `directory` section.
     pub(super) fn of(gate: &Gate, host: &impl Host, worker_id: u64) -> Option<DirectoryState> {
         let section = gate.directory()?.clone();
-        let signer = gate.config().providers.get(section.provider)?.name.clone();
+        let signer = gate.config().providers.get(section.provider)?;
         Some(DirectoryState {
+            shared: SharedDirectory::for_signer(&section, signer, worker_id),
             static_config: gate.config().clone(),
             schedule: DirectorySchedule::new(&section),
-            shared: SharedDirectory::new(&section, &signer, worker_id),
             section,
             in_force: None,
             in_flight: None,

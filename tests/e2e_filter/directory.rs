@@ -321,3 +321,213 @@ fn every_worker_enforces_the_directory_one_of_them_fetched() {
     }
     assert_eq!(gw.directory_stat("tenants"), 1);
 }
+
+/// Zeta's own IdP: key 2, found through its discovery document.
+fn zeta_idp() -> JwksServer {
+    let idp = JwksServer::serving(&keys::jwks(&[&key2()]), 300);
+    idp.serve_discovery(&json!({
+        "issuer": IDP_ISSUER, "jwks_uri": format!("{IDP_ISSUER}/keys"),
+        "id_token_signing_alg_values_supported": ["RS256"]
+    }));
+    idp
+}
+
+/// A pushable Envoy (two workers) with the directory policy refreshed every 300 s and a
+/// directory serving zeta on two hosts with its own IdP (`idp`); also the policy.
+fn start_pushable(idp: &JwksServer) -> Option<(Gateway, Value)> {
+    let artifacts = support::artifacts()?;
+    let mut policy = directory_policy();
+    policy["directory"]["refresh_seconds"] = json!(300);
+    let upstream = EchoUpstream::start();
+    let jwks = jwks_with_key1();
+    let zeta = json!({"zeta": {"hosts": [ZETA, ZETA_PORTAL], "idp": {
+        "issuer": IDP_ISSUER, "audiences": ["zeta-api"],
+        "jwks": {"discovery": {"cluster": IDP_CLUSTER, "timeout_ms": 2000}}}}});
+    jwks.serve_directory(signed(keys::now(), &zeta));
+    let envoy = EnvoyBuilder::new(&artifacts.envoy)
+        .filter(&artifacts.wasm, &policy)
+        .upstream(upstream.port())
+        .cluster(JWKS_CLUSTER, jwks.port())
+        .cluster(IDP_CLUSTER, idp.port())
+        .concurrency(2)
+        .pushable()
+        .start();
+    let gw = Gateway {
+        envoy,
+        upstream,
+        jwks,
+    };
+    Some((gw, policy))
+}
+
+fn own_token() -> String {
+    key2().sign(&claims(IDP_ISSUER, "zeta-api", "-", "zoe", &["admin"]))
+}
+
+/// Sends `load` round robin (each request a new connection) while `push` runs; how many were
+/// sent, and each one refused.
+fn under_load(gw: &Gateway, load: &[(&str, &str)], push: impl FnOnce()) -> (usize, Vec<String>) {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let sender = scope.spawn(|| {
+            let (mut sent, mut refused) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (host, bearer) = load[sent % load.len()];
+                let resp = gw.envoy.send(&get(host, bearer));
+                if resp.status != 200 {
+                    refused.push(format!("{host}: {}", resp.summary()));
+                }
+                sent += 1;
+            }
+            (sent, refused)
+        });
+        push();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        sender.join().expect("the load thread")
+    })
+}
+
+/// The policy with a public route `/pushed` first.
+fn with_pushed_route(policy: &Value) -> Value {
+    let mut pushed = policy.clone();
+    pushed["routes"].as_array_mut().expect("routes").insert(
+        0,
+        json!({"name": "pushed", "path": {"prefix": "/pushed"}, "require": "public"}),
+    );
+    pushed
+}
+
+/// Istio rewrites the filter's configuration on every `WasmPlugin` change. With a directory in
+/// force, a push under load (a new route, the directory section unchanged) refuses no request of
+/// a directory tenant, on its custom host with its own IdP's tokens (found through discovery),
+/// applies the new route, and fetches neither the directory nor any key set or discovery
+/// document again: the new configuration's workers adopt what the Envoy already holds. Every
+/// refresh is 300 s, so any fetch after the first ones is one too many.
+#[test]
+fn a_configuration_push_under_load_keeps_the_directory_and_fetches_nothing() {
+    let idp = zeta_idp();
+    let Some((gw, policy)) = start_pushable(&idp) else {
+        return;
+    };
+    let (own, acme) = (own_token(), token(&key1(), "acme", "alice", &[]));
+    let load = [(ZETA_PORTAL, own.as_str()), (ZETA, &own), (ACME, &acme)];
+    // Both workers hold the directory and zeta's keys once ten in a row pass (new connections).
+    let both = wait_until(SETTLE, || {
+        (0..10).all(|i| gw.send(get(load[i % 2].0, load[i % 2].1)).0.status == 200)
+    });
+    assert!(both, "zeta never allowed; log:\n{}", gw.envoy.log());
+    gw.deny(
+        "the new route before the push",
+        Req::get(ZETA_PORTAL, "/pushed/x"),
+        Denial::RouteDenied,
+    );
+    let fetches = |gw: &Gateway| {
+        [
+            gw.jwks.directory_fetches(),
+            key_set_fetches(gw),
+            idp.discovery_fetches(),
+            idp.fetches(),
+        ]
+    };
+    let fetched = fetches(&gw);
+    let adopted = gw.directory_stat("adopted");
+    assert_eq!(
+        fetched,
+        [1, 1, 1, 1],
+        "one directory, signer key set, zeta discovery document and zeta key set per Envoy"
+    );
+
+    let (sent, refused) = under_load(&gw, &load, || {
+        gw.envoy.push_filter_config(&with_pushed_route(&policy));
+        let applied = wait_until(SETTLE, || {
+            gw.send(Req::get(ZETA_PORTAL, "/pushed/x")).0.status == 200
+        });
+        assert!(
+            applied,
+            "the pushed policy never applied; log:\n{}",
+            gw.envoy.log()
+        );
+        // More load on the new configuration, on both workers, before stopping.
+        for _ in 0..20 {
+            let _ = gw.send(Req::get(ZETA_PORTAL, "/pushed/x"));
+        }
+    });
+    assert!(sent >= 10, "too little load: {sent}");
+    assert!(
+        refused.is_empty(),
+        "{} of {sent} requests refused across the push: {refused:?}",
+        refused.len()
+    );
+    for (host, bearer) in load {
+        for n in 0..10 {
+            gw.allow(&format!("{host} after the push ({n})"), get(host, bearer));
+        }
+    }
+    let seen = gw.allow("zeta's own IdP", get(ZETA_PORTAL, &own));
+    assert_identity(
+        "zeta's IdP after the push",
+        &seen,
+        "zeta",
+        "zoe",
+        &["admin"],
+    );
+    assert_eq!(fetches(&gw), fetched, "the push fetched nothing again");
+    assert!(
+        gw.directory_stat("adopted") > adopted,
+        "the new configuration's workers adopted the directory the Envoy held"
+    );
+}
+
+/// A push that changes the directory section (its callout timeout), then one that changes its
+/// signer's key source (the same keys at another URI), each start a fresh shared entry: the
+/// directory is fetched anew and enforced; key sets whose source is unchanged are kept.
+#[test]
+fn a_push_that_changes_the_directory_or_its_signer_fetches_it_anew() {
+    let idp = zeta_idp();
+    let Some((gw, policy)) = start_pushable(&idp) else {
+        return;
+    };
+    let own = own_token();
+    gw.allowed_soon("zeta before the pushes", || get(ZETA_PORTAL, &own));
+    assert_eq!(gw.jwks.directory_fetches(), 1);
+    let mut pushed = with_pushed_route(&policy);
+    pushed["directory"]["remote"]["timeout_ms"] = json!(3000);
+    let moved = "http://jwks.e2e.test/v2/jwks.json";
+    for (n, what) in ["the section", "the signer's key source"]
+        .iter()
+        .enumerate()
+    {
+        if n == 1 {
+            pushed["providers"][0]["jwks"]["remote"]["uri"] = json!(moved);
+            pushed["routes"][0]["path"]["prefix"] = json!("/moved");
+        }
+        gw.envoy.push_filter_config(&pushed);
+        let path = if n == 0 { "/pushed/x" } else { "/moved/x" };
+        gw.allowed_soon(what, || Req::get(ZETA_PORTAL, path));
+        let fetched_anew = wait_until(SETTLE, || gw.jwks.directory_fetches() > n + 1);
+        assert!(
+            fetched_anew,
+            "{what} changed: the directory is fetched anew"
+        );
+        let seen = gw.allowed_soon(what, || get(ZETA_PORTAL, &own));
+        assert_identity(what, &seen, "zeta", "zoe", &["admin"]);
+        gw.allow(what, get(ZETA, &token(&key1(), "zeta", "zed", &[])));
+    }
+    assert_eq!(
+        key_set_fetches(&gw),
+        1,
+        "the signer's first key source, once"
+    );
+    let moved_fetches = gw
+        .jwks
+        .paths()
+        .iter()
+        .filter(|p| p.as_str() == "/v2/jwks.json")
+        .count();
+    assert_eq!(moved_fetches, 1, "its new key source, once");
+    assert_eq!(
+        (idp.discovery_fetches(), idp.fetches()),
+        (1, 1),
+        "zeta's IdP's were kept"
+    );
+}

@@ -9,6 +9,7 @@ mod forwarding;
 mod hot_path;
 mod keys;
 mod operators;
+mod push;
 mod requests;
 mod rs256;
 

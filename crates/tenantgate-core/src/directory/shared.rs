@@ -7,12 +7,16 @@
 //! per Envoy, by the worker that fetched. When shared data fails, each worker fetches on its own
 //! schedule.
 //!
-//! Keys: `tenantgate.directory.v1.<h>.state` and `.doc`, `<h>` a hash of the signing provider's
-//! name and the section's callout and limits, so a changed section starts a fresh entry.
+//! Keys: `tenantgate.directory.v1.<h>.state` and `.doc`, `<h>` a hash of the signing provider
+//! (name, issuer, key source) and the section's callout and limits, so a changed section or
+//! signer starts a fresh entry. Nothing else is hashed: a configuration push that changes only
+//! static policy keeps the entry, and its workers adopt the published document without a fetch
+//! (each checks and merges it against its own static configuration).
 
 use crate::compile::CompiledDirectory;
+use crate::config;
 use crate::jwks::shared::codec::{decode_body, encode_body, Entry, Lease, Tag};
-use crate::jwks::shared::{Fnv, Mode, SharedStore, StoreError};
+use crate::jwks::shared::{Fnv, Mode, Namespace, SharedStore, StoreError};
 
 /// Compare-and-swap attempts before a call gives up until the next tick.
 const ATTEMPTS: usize = 4;
@@ -125,7 +129,27 @@ pub struct SharedDirectory {
 }
 
 impl SharedDirectory {
-    /// `worker_id` must differ between the workers of an Envoy (0 is taken as 1).
+    /// The shared state of `directory` signed by provider `signer`. A document published under
+    /// another signer's issuer or key source would fail the checks here (and hold the schedule
+    /// for a whole refresh): it is another entry.
+    pub fn for_signer(
+        directory: &CompiledDirectory,
+        signer: &config::Provider,
+        worker_id: u64,
+    ) -> SharedDirectory {
+        let source = match Namespace::of_provider(signer) {
+            Some(namespace) => namespace.state_key().to_owned(),
+            None => signer
+                .jwks
+                .inline
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string),
+        };
+        let identity = format!("{}\n{}\n{source}", signer.name, signer.issuer);
+        SharedDirectory::new(directory, &identity, worker_id)
+    }
+
+    /// `provider` identifies the signer; `worker_id` must differ between the workers of an Envoy (0 is taken as 1).
     pub fn new(directory: &CompiledDirectory, provider: &str, worker_id: u64) -> SharedDirectory {
         let mut hash = Fnv::new();
         let c = &directory.callout;

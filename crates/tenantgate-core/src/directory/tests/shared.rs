@@ -129,3 +129,61 @@ fn without_shared_data_each_worker_fetches_alone() {
     assert!(!a.tick(&store, 30).fetch);
     assert!(a.tick(&store, 60_020).fetch);
 }
+
+/// The state key of the directory of configuration `doc`, as a worker of it computes it.
+fn state_key_of(doc: &serde_json::Value) -> String {
+    let gate = crate::gate::Gate::from_json(doc.to_string().as_bytes()).expect("it compiles");
+    let section = gate.directory().expect("a directory section");
+    let signer = &gate.config().providers[section.provider];
+    SharedDirectory::for_signer(section, signer, 1)
+        .state_key()
+        .to_owned()
+}
+
+/// A configuration push keeps the published directory when only static policy changed (the
+/// new configuration's workers adopt it with no fetch), and starts a fresh entry when the
+/// section or its signer changed in a way the document's checks depend on.
+#[test]
+fn a_push_keeps_the_entry_unless_the_section_or_its_signer_changed() {
+    use serde_json::json;
+    let base = super::static_config();
+    let key = state_key_of(&base);
+    let mut unrelated = base.clone();
+    unrelated["routes"][0]["path"]["prefix"] = json!("/pushed");
+    unrelated["tenants"]["globex"] = json!({"hosts": ["globex.example.com"]});
+    unrelated["providers"][1]["audiences"] = json!(["api", "other"]);
+    unrelated["directory"]["idp_clusters"] = json!(["egress", "more"]);
+    assert_eq!(
+        state_key_of(&unrelated),
+        key,
+        "static policy only: same entry"
+    );
+
+    let changed = |what: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut doc = base.clone();
+        edit(&mut doc);
+        assert_ne!(state_key_of(&doc), key, "{what}: a fresh entry");
+    };
+    changed("another URI", &|d| {
+        d["directory"]["remote"]["uri"] = json!("http://issuer.internal/v2/directory");
+    });
+    changed("another cluster", &|d| {
+        d["directory"]["remote"]["cluster"] = json!("entra");
+    });
+    changed("another provider", &|d| {
+        d["directory"]["provider"] = json!("entra")
+    });
+    changed("another refresh", &|d| {
+        d["directory"]["refresh_seconds"] = json!(30)
+    });
+    changed("the signer's issuer", &|d| {
+        d["providers"][0]["issuer"] = json!("https://other.example.com");
+    });
+    changed("the signer's inline keys", &|d| {
+        d["providers"][0]["jwks"]["inline"]["keys"][0]["kid"] = json!("b");
+    });
+    changed("the signer's key source", &|d| {
+        d["providers"][0]["jwks"] = json!({"remote": {"cluster": "issuer",
+            "uri": "http://issuer.internal/keys"}});
+    });
+}
