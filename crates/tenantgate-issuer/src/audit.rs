@@ -39,6 +39,8 @@ pub enum Action {
     /// A tenant's own IdP set or replaced (signed directory).
     TenantIdpSet,
     TenantIdpRemove,
+    /// A tenant's login methods changed (password, TOTP policy, SSO).
+    TenantLoginMethodsSet,
     UserAdd,
     Mint,
     /// An operator's break-glass token for another tenant.
@@ -68,6 +70,7 @@ impl Action {
             Action::TenantValuesSet => "tenant_values_set",
             Action::TenantIdpSet => "tenant_idp_set",
             Action::TenantIdpRemove => "tenant_idp_remove",
+            Action::TenantLoginMethodsSet => "tenant_login_methods_set",
             Action::UserAdd => "user_add",
             Action::Mint => "mint",
             Action::Elevate => "elevate",

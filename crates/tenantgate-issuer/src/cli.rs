@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod elevate;
 mod entries;
+mod logins;
 
 use super::audit::AuditLog;
 use super::config::Config;
@@ -117,6 +118,8 @@ enum TenantCommand {
     Enable { id: String },
     #[command(flatten)]
     Entry(entries::EntryCommand),
+    /// Show or change a tenant's login methods: password on/off, TOTP policy, single sign-on.
+    Logins(logins::LoginArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +329,7 @@ fn tenant(ctx: &Ctx<'_>, command: TenantCommand) -> Result<(), String> {
             println!("enabled tenant {id}");
         }
         TenantCommand::Entry(c) => entries::run(ctx, c)?,
+        TenantCommand::Logins(a) => logins::run(ctx, a)?,
     }
     Ok(())
 }

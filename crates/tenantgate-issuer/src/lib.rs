@@ -17,6 +17,7 @@ pub mod entries;
 pub mod flows;
 pub mod http;
 pub mod keys;
+pub mod logins;
 pub mod metrics;
 pub mod ops;
 pub mod password;

@@ -49,6 +49,8 @@ pub enum FlowError {
     SessionRevoked,
     SessionExpired,
     AccessTokenInvalid,
+    /// The tenant has this login method off.
+    LoginMethodDisabled(LoginMethod),
     Store(StoreError),
     Keys(KeyError),
     Internal(String),
@@ -80,6 +82,7 @@ impl fmt::Display for FlowError {
             FlowError::AccessTokenInvalid => {
                 f.write_str("the access token is not valid for this tenant or carries no session")
             }
+            FlowError::LoginMethodDisabled(m) => f.write_str(m.refusal()),
             FlowError::Store(e) => e.fmt(f),
             FlowError::Keys(e) => e.fmt(f),
         }
@@ -87,6 +90,27 @@ impl fmt::Display for FlowError {
 }
 
 impl std::error::Error for FlowError {}
+
+/// A way to sign in that a tenant may turn off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    Password,
+    Sso,
+}
+
+impl LoginMethod {
+    /// What a refused client is told (and what to do instead).
+    pub fn refusal(self) -> &'static str {
+        match self {
+            LoginMethod::Password => {
+                "this tenant does not allow signing in with a password; use its single sign-on"
+            }
+            LoginMethod::Sso => {
+                "this tenant has no single sign-on; sign in with email and password"
+            }
+        }
+    }
+}
 
 impl From<StoreError> for FlowError {
     fn from(e: StoreError) -> Self {

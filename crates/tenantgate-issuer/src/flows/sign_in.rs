@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::token::session_token;
-use super::{count, rng_failed, FlowError};
+use super::{count, rng_failed, FlowError, LoginMethod};
 use crate::audit::{Action, Event};
 use crate::metrics::{Counter, UNKNOWN_TENANT};
 use crate::ops::Ctx;
@@ -12,7 +12,7 @@ use crate::password::HashGate;
 use crate::ratelimit::{SignInThrottle, Throttled};
 use crate::sessions::{self, Issued, Secrets, StartRefused};
 use crate::time::{now, now_ms};
-use crate::{password, validate};
+use crate::{logins, password, validate};
 
 /// How the client wants the refresh token.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -132,14 +132,20 @@ pub fn sign_in(
 ) -> Result<SignedIn, FlowError> {
     let email = check_input(input)?;
     let t = now();
-    let lookup = ctx
-        .store
-        .tx(|tx| sessions::sign_in_lookup(tx, tenant, &email))?;
+    let (lookup, methods) = ctx.store.tx(|tx| {
+        let lookup = sessions::sign_in_lookup(tx, tenant, &email)?;
+        Ok((lookup, logins::store::methods_of(tx, tenant)?))
+    })?;
     let Some(tenant_row) = lookup.tenant else {
         count(ctx, Counter::SignInFailure, UNKNOWN_TENANT, None);
         return Err(FlowError::TenantNotFound);
     };
     let fail = |reason: &str, user: Option<&str>| failed(ctx, tenant, &email, reason, user);
+    // Refused before any password is looked at: the tenant signs in through its IdP only.
+    if !methods.password {
+        fail("password_disabled", None);
+        return Err(FlowError::LoginMethodDisabled(LoginMethod::Password));
+    }
     // A place to hash first (a refusal costs no attempt), then the limits, then the password.
     let Some(permit) = limits.hashing.try_acquire() else {
         count(ctx, Counter::SignInFailure, tenant, None);

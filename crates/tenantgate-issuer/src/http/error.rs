@@ -38,6 +38,8 @@ pub enum ApiError {
     AccessTokenInvalid,
     AdminUnauthorized,
     AdminDisabled,
+    /// The tenant has this login method off (the message says which to use).
+    LoginMethodDisabled(&'static str),
     Missing(String),
     Conflict(String),
     Unavailable(String),
@@ -54,7 +56,7 @@ impl ApiError {
             BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             NotFound | TenantNotFound | Missing(_) | AdminDisabled => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            TenantDisabled | CsrfInvalid => StatusCode::FORBIDDEN,
+            TenantDisabled | CsrfInvalid | LoginMethodDisabled(_) => StatusCode::FORBIDDEN,
             InvalidCredentials | RefreshTokenMissing | RefreshTokenInvalid | TokenTheftDetected
             | SessionRevoked | SessionExpired | CredentialsMissing | AccessTokenInvalid
             | AdminUnauthorized => StatusCode::UNAUTHORIZED,
@@ -90,6 +92,7 @@ impl ApiError {
             AccessTokenInvalid => "access_token_invalid",
             AdminUnauthorized => "admin_unauthorized",
             AdminDisabled => "admin_disabled",
+            LoginMethodDisabled(_) => "login_method_disabled",
             Missing(_) => "not_found",
             Conflict(_) => "conflict",
             Unavailable(_) | Busy { .. } => "unavailable",
@@ -101,6 +104,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(m) | Missing(m) | Conflict(m) => m.clone(),
+            LoginMethodDisabled(m) => (*m).to_string(),
             InvalidJson(m) => format!("the body is not the expected JSON: {m}"),
             UnsupportedMediaType => "send the body as Content-Type: application/json".into(),
             BodyTooLarge(n) => format!("the body exceeds {n} bytes"),
@@ -181,6 +185,7 @@ impl From<FlowError> for ApiError {
             FlowError::SessionRevoked => ApiError::SessionRevoked,
             FlowError::SessionExpired => ApiError::SessionExpired,
             FlowError::AccessTokenInvalid => ApiError::AccessTokenInvalid,
+            FlowError::LoginMethodDisabled(m) => ApiError::LoginMethodDisabled(m.refusal()),
             FlowError::Store(s) => s.into(),
             // A key that cannot be read or used is an outage of the signer, not a bad request.
             FlowError::Keys(k) => ApiError::Unavailable(k.to_string()),

@@ -9,6 +9,7 @@ mod elevate;
 mod entries;
 pub mod error;
 mod extract;
+mod logins;
 mod meta;
 mod reply;
 mod server;
@@ -128,6 +129,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/admin/tenants/{tenant}/idp",
             put(entries::put_idp).delete(entries::delete_idp),
+        )
+        .route(
+            "/admin/tenants/{tenant}/login-methods",
+            get(logins::get_methods).patch(logins::patch_methods),
         )
         .route(
             "/admin/tenants/{tenant}/users",

@@ -37,6 +37,7 @@ mod connections;
 mod directory;
 mod elevate;
 mod keys;
+mod logins;
 mod sessions;
 mod sign_in;
 mod well_known;
