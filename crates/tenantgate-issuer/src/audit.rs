@@ -19,6 +19,11 @@ pub enum Action {
     SignIn,
     SignInFailure,
     SignInThrottled,
+    /// A correct password; the TOTP step comes next.
+    SignInChallenge,
+    /// A TOTP enrollment started, confirmed, or a recovery code used.
+    TotpEnroll,
+    TotpEnrolled,
     Refresh,
     RefreshFailure,
     TokenTheft,
@@ -53,6 +58,9 @@ impl Action {
             Action::SignIn => "sign_in",
             Action::SignInFailure => "sign_in_failure",
             Action::SignInThrottled => "sign_in_throttled",
+            Action::SignInChallenge => "sign_in_challenge",
+            Action::TotpEnroll => "totp_enroll",
+            Action::TotpEnrolled => "totp_enrolled",
             Action::Refresh => "refresh",
             Action::RefreshFailure => "refresh_failure",
             Action::TokenTheft => "token_theft",

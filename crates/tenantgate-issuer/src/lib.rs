@@ -19,12 +19,15 @@ pub mod http;
 pub mod keys;
 pub mod logins;
 pub mod metrics;
+pub mod mfa;
 pub mod ops;
 pub mod password;
+pub mod qr;
 pub mod ratelimit;
 pub mod sessions;
 pub mod storage;
 pub mod time;
+pub mod totp;
 pub mod validate;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -39,6 +42,12 @@ pub(crate) fn random_token(n: usize) -> Result<String, ring::error::Unspecified>
 pub(crate) fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Standard base64 with padding (what `data:` URIs and most clients expect for binary fields).
+pub(crate) fn b64_std(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {

@@ -226,7 +226,7 @@ fn concurrent_reuse_of_one_refresh_token_has_one_winner(db: Db) {
         })
         .expect("setup");
     store
-        .tx(|tx| sessions::start(tx, "t", "u1", &first, t))
+        .tx(|tx| sessions::start(tx, "t", "u1", &first, &["pwd".to_string()], t))
         .expect("start")
         .expect("started");
 

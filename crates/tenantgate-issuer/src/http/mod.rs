@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 mod logins;
 mod meta;
+mod mfa;
 mod reply;
 mod server;
 mod session;
@@ -101,6 +102,12 @@ impl App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/tenants/{tenant}/sign-in", post(session::sign_in))
+        .route(
+            "/v1/tenants/{tenant}/sign-in/totp",
+            post(mfa::second_factor),
+        )
+        .route("/v1/tenants/{tenant}/totp/enroll", post(mfa::enroll))
+        .route("/v1/tenants/{tenant}/totp/confirm", post(mfa::confirm))
         .route("/v1/tenants/{tenant}/refresh", post(session::refresh))
         .route("/v1/tenants/{tenant}/sign-out", post(session::sign_out))
         .route("/.well-known/jwks.json", get(meta::jwks))
@@ -211,6 +218,7 @@ async fn maintain_keys(app: Arc<App>) {
             app.store
                 .tx(|tx| {
                     super::sessions::purge(tx, t)?;
+                    super::mfa::purge(tx, t)?;
                     super::ratelimit::purge(tx, super::time::now_ms())
                 })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

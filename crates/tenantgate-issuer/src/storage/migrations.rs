@@ -149,8 +149,11 @@ CREATE TABLE sign_in_challenges (
     user_id TEXT NOT NULL REFERENCES users(id),
     delivery TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
     used_at BIGINT
 );
+CREATE INDEX sign_in_challenges_expiry ON sign_in_challenges(expires_at);
+ALTER TABLE sessions ADD COLUMN amr TEXT;
 CREATE TABLE sso_states (
     state_hash TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants(id),

@@ -40,6 +40,7 @@ mod keys;
 mod logins;
 mod sessions;
 mod sign_in;
+mod totp;
 mod well_known;
 
 const PW: &str = "correct horse battery";
