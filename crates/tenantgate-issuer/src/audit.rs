@@ -24,6 +24,8 @@ pub enum Action {
     /// A TOTP enrollment started, confirmed, or a recovery code used.
     TotpEnroll,
     TotpEnrolled,
+    /// An administrator removed a user's TOTP enrollment.
+    TotpReset,
     Refresh,
     RefreshFailure,
     TokenTheft,
@@ -61,6 +63,7 @@ impl Action {
             Action::SignInChallenge => "sign_in_challenge",
             Action::TotpEnroll => "totp_enroll",
             Action::TotpEnrolled => "totp_enrolled",
+            Action::TotpReset => "totp_reset",
             Action::Refresh => "refresh",
             Action::RefreshFailure => "refresh_failure",
             Action::TokenTheft => "token_theft",

@@ -140,6 +140,12 @@ enum UserCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Remove a user's TOTP enrollment (lost authenticator and recovery codes); where TOTP
+    /// applies, their next sign-in enrolls again.
+    ResetTotp {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -390,6 +396,19 @@ fn user(ctx: &Ctx<'_>, command: UserCommand) -> Result<(), String> {
                 } else {
                     "already in"
                 }
+            );
+        }
+        UserCommand::ResetTotp { email } => {
+            let had = crate::logins::ops::reset_totp(ctx, &email).map_err(op_error)?;
+            println!(
+                "{}",
+                if had {
+                    "removed the TOTP enrollment of "
+                } else {
+                    "no TOTP enrollment for "
+                }
+                .to_string()
+                    + &email
             );
         }
         UserCommand::List { tenant } => {

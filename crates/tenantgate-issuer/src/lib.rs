@@ -5,7 +5,8 @@
 //! whose keys rotate without a failed request. Everything durable lives in [`storage`] (SQLite by
 //! default, PostgreSQL for replicas). The session flows ([`flows`]: sign-in, refresh, sign-out,
 //! `mint`) and the administrative operations ([`ops`]) hold the behaviour; [`entries`] holds what the
-//! signed tenant directory (`GET /v1/directory`) says about each tenant; [`http`] and [`cli`]
+//! signed tenant directory (`GET /v1/directory`) says about each tenant; [`logins`] each tenant's
+//! login methods, [`totp`] and [`mfa`] the TOTP second factor; [`http`] and [`cli`]
 //! are thin layers that parse input and render outcomes. See `docs/issuer.md` for the operator's
 //! view.
 

@@ -240,6 +240,19 @@ pub fn purge(tx: &mut dyn Tx, now: i64) -> Result<u64, StoreError> {
     )
 }
 
+/// Removes a user's TOTP secret and recovery codes (an administrator's reset, e.g. after a
+/// lost phone); returns whether there was one.
+pub fn reset(tx: &mut dyn Tx, user_id: &str) -> Result<bool, StoreError> {
+    tx.exec(
+        "DELETE FROM totp_recovery_codes WHERE user_id = $1",
+        &[user_id.into()],
+    )?;
+    Ok(tx.exec(
+        "DELETE FROM user_totp WHERE user_id = $1",
+        &[user_id.into()],
+    )? > 0)
+}
+
 /// The email of a user (for the per-account throttle and the authenticator's label).
 pub fn email_of(tx: &mut dyn Tx, user_id: &str) -> Result<String, StoreError> {
     tx.query_opt("SELECT email FROM users WHERE id = $1", &[user_id.into()])?

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::admin::{ok, to_json};
 use super::error::ApiError;
-use super::extract::{Admin, JsonBody, TenantId};
+use super::extract::{Admin, JsonBody, PathParam, TenantId};
 use crate::logins::{self, Methods, Update};
 
 fn view(tenant: &str, m: &Methods) -> Result<Value, ApiError> {
@@ -22,6 +22,17 @@ pub(super) async fn get_methods(
     let t = tenant.clone();
     let m = admin.run(move |ctx| logins::ops::get(ctx, &t)).await?;
     Ok(ok(view(&tenant, &m)?))
+}
+
+/// `POST /admin/users/{email}/totp/reset`: removes the user's TOTP enrollment.
+pub(super) async fn reset_totp(
+    admin: Admin,
+    PathParam(email): PathParam<String>,
+) -> Result<Response, ApiError> {
+    let had = admin
+        .run(move |ctx| logins::ops::reset_totp(ctx, &email))
+        .await?;
+    Ok(ok(serde_json::json!({ "reset": had })))
 }
 
 pub(super) async fn patch_methods(

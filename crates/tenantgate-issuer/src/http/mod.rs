@@ -155,6 +155,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/admin/users/{email}/revoke-sessions",
             post(admin::revoke_sessions),
         )
+        .route("/admin/users/{email}/totp/reset", post(logins::reset_totp))
         .route("/admin/sessions/{sid}", get(admin::get_session))
         .route("/admin/keys", get(admin::list_keys))
         .route("/admin/keys/rotate", post(admin::rotate_keys))

@@ -54,6 +54,25 @@ pub fn set(ctx: &Ctx<'_>, tenant: &str, update: Update) -> Result<Methods, OpErr
     Ok(after)
 }
 
+/// Removes a user's TOTP enrollment (lost authenticator and recovery codes): their next
+/// sign-in enrolls again where TOTP applies. Returns whether they had one.
+pub fn reset_totp(ctx: &Ctx<'_>, email: &str) -> Result<bool, OpError> {
+    let email = validate::email("email", email).map_err(OpError::Invalid)?;
+    let (user_id, had) = ctx.store.tx(|tx| {
+        let (user, _) = crate::directory::find_user(tx, &email)?
+            .ok_or_else(|| crate::storage::StoreError::NotFound(format!("no user {email:?}")))?;
+        let had = crate::mfa::reset(tx, &user.id)?;
+        Ok((user.id, had))
+    })?;
+    ctx.audit.record(
+        ctx.event(Action::TotpReset, None)
+            .with("user", user_id)
+            .with("email", email)
+            .with("had_totp", had),
+    );
+    Ok(had)
+}
+
 fn json(m: &Methods) -> serde_json::Value {
     serde_json::to_value(m.view()).unwrap_or(serde_json::Value::Null)
 }

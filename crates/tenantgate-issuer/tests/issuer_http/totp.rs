@@ -228,6 +228,26 @@ fn optional_totp_is_enrolled_from_a_session() {
 
     // Enrolled: the next sign-in asks for the code.
     challenge(&issuer, &t, &user, "verify");
+    // A lost phone: the administrator resets it (audited); one step again.
+    let r = issuer.admin("POST", &format!("/admin/users/{user}/totp/reset"), None);
+    assert_eq!(
+        (r.status, r.json()["reset"].clone()),
+        (200, json!(true)),
+        "{}",
+        r.text()
+    );
+    assert_eq!(issuer.sign_in(&t, &user, PW, "body").status, 200);
+    let out = issuer.cli(&["user", "reset-totp", "--email", &user], None);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("no TOTP enrollment"));
+    let reset = issuer
+        .audit()
+        .into_iter()
+        .find(|e| e["action"] == "totp_reset")
+        .expect("audited");
+    assert_eq!(
+        (reset["actor"].as_str(), reset["had_totp"].as_bool()),
+        (Some("admin"), Some(true))
+    );
     // A minted token (no session) cannot enroll anyone.
     let minted = issuer.cli(&["mint", "--tenant", &t, "--sub", "u_x"], None);
     let minted = format!("Bearer {}", String::from_utf8_lossy(&minted.stdout).trim());
