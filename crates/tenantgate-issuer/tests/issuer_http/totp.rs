@@ -11,8 +11,13 @@ on_both_backends!(required_totp_enrolls_then_signs_in_with_two_steps);
 
 /// The code of the authenticator app holding `secret` (base32), now.
 fn code(secret: &str) -> String {
+    code_ahead(secret, 0)
+}
+
+/// The code `ahead` seconds from now (one step ahead is within the accepted drift).
+fn code_ahead(secret: &str, ahead: i64) -> String {
     let key = totp::base32_decode(secret).expect("base32 secret");
-    totp::code_at(&key, totp::step_of(tenantgate_issuer::time::now()))
+    totp::code_at(&key, totp::step_of(tenantgate_issuer::time::now() + ahead))
 }
 
 fn methods(issuer: &Issuer, tenant: &str, body: Value) {
@@ -226,8 +231,28 @@ fn optional_totp_is_enrolled_from_a_session() {
         (409, "totp_already_enrolled")
     );
 
-    // Enrolled: the next sign-in asks for the code.
-    challenge(&issuer, &t, &user, "verify");
+    // Enrolled: the next sign-in asks for the code; a browser's sign-in ends with the refresh
+    // cookie and a CSRF token, as after a password alone. (The confirming code's step is spent:
+    // the next step's code is within the drift.)
+    let r = issuer.sign_in(&t, &user, PW, "cookie");
+    assert_eq!(r.json()["totp"], "verify", "{}", r.text());
+    assert!(
+        r.header("set-cookie").is_none(),
+        "no session before the second factor"
+    );
+    let c = r.json()["challenge"].clone();
+    let r = second(
+        &issuer,
+        &t,
+        json!({"challenge": c, "code": code_ahead(&secret, 30)}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cookie = r.header("set-cookie").expect("refresh cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains(&format!("Path=/v1/tenants/{t}/refresh")),
+        "{cookie}"
+    );
+    assert!(r.json()["csrf_token"].is_string() && r.json().get("refresh_token").is_none());
     // A lost phone: the administrator resets it (audited); one step again.
     let r = issuer.admin("POST", &format!("/admin/users/{user}/totp/reset"), None);
     assert_eq!(
