@@ -26,6 +26,7 @@ pub mod password;
 pub mod qr;
 pub mod ratelimit;
 pub mod sessions;
+pub mod sso;
 pub mod storage;
 pub mod time;
 pub mod totp;

@@ -37,6 +37,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     migrations_are_idempotent,
     a_missing_lower_migration_is_applied,
+    an_sso_state_is_taken_once_by_its_tenant_before_it_expires,
     a_failed_transaction_changes_nothing,
     roles_are_granted_per_tenant_from_one_catalog,
     concurrent_reuse_of_one_refresh_token_has_one_winner,
@@ -127,6 +128,39 @@ fn a_missing_lower_migration_is_applied(db: Db) {
         })
         .expect("tenant_hosts exists again");
     assert_eq!(count, Some(0));
+}
+
+/// The server side of an SSO sign-in: a callback finishes only the sign-in its own tenant
+/// started, once, within its lifetime.
+fn an_sso_state_is_taken_once_by_its_tenant_before_it_expires(db: Db) {
+    use tenantgate_issuer::sso::state::{self, Pending, STATE_TTL};
+    let store = db.open();
+    let t = now();
+    let pending = Pending {
+        nonce: "n".into(),
+        code_verifier: "v".into(),
+        redirect: "/".into(),
+    };
+    store
+        .tx(|tx| {
+            directory::create_tenant(tx, "a", "A", DEFAULTS, t)?;
+            directory::create_tenant(tx, "b", "B", DEFAULTS, t)?;
+            state::put(tx, "s1", "a", &pending, t)?;
+            state::put(tx, "s2", "a", &pending, t)
+        })
+        .expect("put");
+    let take = |s: &str, tenant: &str, at: i64| {
+        store.tx(|tx| state::take(tx, s, tenant, at)).expect("take")
+    };
+    assert_eq!(
+        take("s1", "b", t),
+        None,
+        "another tenant's callback finds nothing"
+    );
+    assert_eq!(take("s1", "a", t), Some(pending.clone()));
+    assert_eq!(take("s1", "a", t), None, "taken once");
+    assert_eq!(take("s2", "a", t + STATE_TTL), None, "expired");
+    assert_eq!(take("nope", "a", t), None);
 }
 
 fn a_failed_transaction_changes_nothing(db: Db) {

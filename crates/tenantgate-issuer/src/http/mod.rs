@@ -220,6 +220,7 @@ async fn maintain_keys(app: Arc<App>) {
                 .tx(|tx| {
                     super::sessions::purge(tx, t)?;
                     super::mfa::purge(tx, t)?;
+                    super::sso::state::purge(tx, t)?;
                     super::ratelimit::purge(tx, super::time::now_ms())
                 })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
