@@ -64,99 +64,9 @@ fn required_totp_enrolls_then_signs_in_with_two_steps(backend: Backend) {
     issuer.member(&t, &user, Some(PW), &[]);
     methods(&issuer, &t, json!({"totp": "required"}));
 
-    // Not enrolled yet: the challenge lets the user enroll.
-    let c = challenge(&issuer, &t, &user, "enroll");
-    let r = issuer.post_json(
-        &format!("/v1/tenants/{t}/totp/enroll"),
-        &json!({"challenge": c}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let enrolled = r.json();
-    let secret = enrolled["secret"].as_str().expect("secret").to_string();
-    let uri = enrolled["otpauth_uri"].as_str().expect("uri");
-    assert!(uri.starts_with("otpauth://totp/Acme%20Corp:"), "{uri}");
-    assert!(
-        uri.contains(&format!("secret={secret}")) && uri.contains("period=30&")
-            || uri.ends_with("period=30"),
-        "{uri}"
-    );
-    let png = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        enrolled["qr_png"].as_str().expect("qr"),
-    )
-    .expect("base64");
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let artifacts =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    let _ = std::fs::create_dir_all(&artifacts);
-    let _ = std::fs::write(artifacts.join("totp-enrollment-qr.png"), &png);
-
-    // The first code confirms the enrollment and opens the session; recovery codes come once.
-    let first = code(&secret);
-    let r = second(&issuer, &t, json!({"challenge": c, "code": first}));
-    assert_eq!(r.status, 200, "{}", r.text());
-    let recovery: Vec<String> =
-        serde_json::from_value(r.json()["recovery_codes"].clone()).expect("codes");
-    assert_eq!(recovery.len(), 10);
-    assert_eq!(amr(&issuer, &r), json!(["pwd", "otp", "mfa"]));
-    let rt = r.json()["refresh_token"]
-        .as_str()
-        .expect("body delivery")
-        .to_string();
-    let r = issuer.post_json(
-        &format!("/v1/tenants/{t}/refresh"),
-        &json!({"refresh_token": rt}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        amr(&issuer, &r),
-        json!(["pwd", "otp", "mfa"]),
-        "a refresh keeps the amr"
-    );
-
-    // The challenge was single-use.
-    let r = second(&issuer, &t, json!({"challenge": c, "code": code(&secret)}));
-    assert_eq!((r.status, r.error().as_str()), (401, "challenge_invalid"));
-
-    // The same code again, with a fresh challenge: a replay.
-    let c = challenge(&issuer, &t, &user, "verify");
-    let r = second(&issuer, &t, json!({"challenge": c, "code": first}));
-    assert_eq!(
-        (r.status, r.error().as_str()),
-        (401, "totp_replayed"),
-        "{}",
-        r.text()
-    );
-
-    // A recovery code works once, as a second factor without `otp`.
-    let r = second(
-        &issuer,
-        &t,
-        json!({"challenge": c, "recovery_code": recovery[0].to_uppercase()}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(amr(&issuer, &r), json!(["pwd", "mfa"]));
-    let c = challenge(&issuer, &t, &user, "verify");
-    let r = second(
-        &issuer,
-        &t,
-        json!({"challenge": c, "recovery_code": recovery[0]}),
-    );
-    assert_eq!((r.status, r.error().as_str()), (401, "totp_invalid"));
-
-    // A challenge of this tenant is nothing in another one.
-    let other = tenant_id("other");
-    issuer.tenant(&other, json!({}));
-    let r = second(&issuer, &other, json!({"challenge": c, "code": "123456"}));
-    assert_eq!((r.status, r.error().as_str()), (401, "challenge_invalid"));
-
-    // Five wrong codes spend the challenge.
-    for _ in 0..5 {
-        let r = second(&issuer, &t, json!({"challenge": c, "code": "000000"}));
-        assert_eq!(r.status, 401, "{}", r.text());
-    }
-    let r = second(&issuer, &t, json!({"challenge": c, "code": code(&secret)}));
-    assert_eq!((r.status, r.error().as_str()), (401, "challenge_invalid"));
+    let (c, secret) = enroll_at_first_sign_in(&issuer, &t, &user);
+    let (first, recovery) = first_code_opens_the_session(&issuer, &t, &c, &secret);
+    replays_and_spent_challenges_are_refused(&issuer, &t, &user, &secret, &first, &recovery);
 
     let audit = issuer.audit();
     let reasons: Vec<&str> = audit
@@ -183,6 +93,122 @@ fn required_totp_enrolls_then_signs_in_with_two_steps(backend: Backend) {
         .contains(&secret));
 }
 
+/// Not enrolled yet: the password step's challenge lets the user enroll; returns the challenge
+/// and the secret.
+fn enroll_at_first_sign_in(issuer: &Issuer, t: &str, user: &str) -> (String, String) {
+    // Not enrolled yet: the challenge lets the user enroll.
+    let c = challenge(issuer, t, user, "enroll");
+    let r = issuer.post_json(
+        &format!("/v1/tenants/{t}/totp/enroll"),
+        &json!({"challenge": c}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let enrolled = r.json();
+    let secret = enrolled["secret"].as_str().expect("secret").to_string();
+    let uri = enrolled["otpauth_uri"].as_str().expect("uri");
+    assert!(uri.starts_with("otpauth://totp/Acme%20Corp:"), "{uri}");
+    assert!(
+        uri.contains(&format!("?secret={secret}&")) && uri.ends_with("&digits=6&period=30"),
+        "{uri}"
+    );
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        enrolled["qr_png"].as_str().expect("qr"),
+    )
+    .expect("base64");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    let _ = std::fs::create_dir_all(&artifacts);
+    let _ = std::fs::write(artifacts.join("totp-enrollment-qr.png"), &png);
+    (c, secret)
+}
+
+/// The first code confirms the enrollment and opens the session; recovery codes come once.
+/// Returns the code and the recovery codes.
+fn first_code_opens_the_session(
+    issuer: &Issuer,
+    t: &str,
+    c: &str,
+    secret: &str,
+) -> (String, Vec<String>) {
+    let first = code(secret);
+    let r = second(issuer, t, json!({"challenge": c, "code": first}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let recovery: Vec<String> =
+        serde_json::from_value(r.json()["recovery_codes"].clone()).expect("codes");
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(amr(issuer, &r), json!(["pwd", "otp", "mfa"]));
+    let rt = r.json()["refresh_token"]
+        .as_str()
+        .expect("body delivery")
+        .to_string();
+    let r = issuer.post_json(
+        &format!("/v1/tenants/{t}/refresh"),
+        &json!({"refresh_token": rt}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        amr(issuer, &r),
+        json!(["pwd", "otp", "mfa"]),
+        "a refresh keeps the amr"
+    );
+    // The challenge was single-use.
+    let r = second(issuer, t, json!({"challenge": c, "code": code(secret)}));
+    assert_eq!((r.status, r.error().as_str()), (401, "challenge_invalid"));
+
+    (first, recovery)
+}
+
+fn replays_and_spent_challenges_are_refused(
+    issuer: &Issuer,
+    t: &str,
+    user: &str,
+    secret: &str,
+    first: &str,
+    recovery: &[String],
+) {
+    // The same code again, with a fresh challenge: a replay.
+    let c = challenge(issuer, t, user, "verify");
+    let r = second(issuer, t, json!({"challenge": c, "code": first}));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (401, "totp_replayed"),
+        "{}",
+        r.text()
+    );
+
+    // A recovery code works once, as a second factor without `otp`.
+    let r = second(
+        issuer,
+        t,
+        json!({"challenge": c, "recovery_code": recovery[0].to_uppercase()}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(amr(issuer, &r), json!(["pwd", "mfa"]));
+    let c = challenge(issuer, t, user, "verify");
+    let r = second(
+        issuer,
+        t,
+        json!({"challenge": c, "recovery_code": recovery[0]}),
+    );
+    assert_eq!((r.status, r.error().as_str()), (401, "totp_invalid"));
+
+    // A challenge of this tenant is nothing in another one.
+    let other = tenant_id("other");
+    issuer.tenant(&other, json!({}));
+    let r = second(issuer, &other, json!({"challenge": c, "code": "123456"}));
+    assert_eq!((r.status, r.error().as_str()), (401, "challenge_invalid"));
+
+    // Five wrong codes spend the challenge.
+    for _ in 0..5 {
+        let r = second(issuer, t, json!({"challenge": c, "code": "000000"}));
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    let r = second(issuer, t, json!({"challenge": c, "code": code(secret)}));
+    assert_eq!((r.status, r.error().as_str()), (401, "challenge_invalid"));
+}
+
 #[test]
 fn optional_totp_is_enrolled_from_a_session() {
     let issuer = Issuer::start(Options::new(Backend::Sqlite));
@@ -201,58 +227,10 @@ fn optional_totp_is_enrolled_from_a_session() {
         .expect("token")
         .to_string();
     let bearer = format!("Bearer {token}");
-    let auth = [("authorization", bearer.as_str())];
+    let _auth = [("authorization", bearer.as_str())];
 
-    let r = issuer.request("POST", &format!("/v1/tenants/{t}/totp/enroll"), &auth, None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    let secret = r.json()["secret"].as_str().expect("secret").to_string();
-    let confirm = |code: &str| {
-        issuer.request(
-            "POST",
-            &format!("/v1/tenants/{t}/totp/confirm"),
-            &[
-                ("authorization", bearer.as_str()),
-                ("content-type", "application/json"),
-            ],
-            Some(json!({"code": code}).to_string().as_bytes()),
-        )
-    };
-    let r = confirm("000000");
-    assert_eq!((r.status, r.error().as_str()), (401, "totp_invalid"));
-    let r = confirm(&code(&secret));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        r.json()["recovery_codes"].as_array().expect("codes").len(),
-        10
-    );
-    let r = issuer.request("POST", &format!("/v1/tenants/{t}/totp/enroll"), &auth, None);
-    assert_eq!(
-        (r.status, r.error().as_str()),
-        (409, "totp_already_enrolled")
-    );
-
-    // Enrolled: the next sign-in asks for the code; a browser's sign-in ends with the refresh
-    // cookie and a CSRF token, as after a password alone. (The confirming code's step is spent:
-    // the next step's code is within the drift.)
-    let r = issuer.sign_in(&t, &user, PW, "cookie");
-    assert_eq!(r.json()["totp"], "verify", "{}", r.text());
-    assert!(
-        r.header("set-cookie").is_none(),
-        "no session before the second factor"
-    );
-    let c = r.json()["challenge"].clone();
-    let r = second(
-        &issuer,
-        &t,
-        json!({"challenge": c, "code": code_ahead(&secret, 30)}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let cookie = r.header("set-cookie").expect("refresh cookie");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains(&format!("Path=/v1/tenants/{t}/refresh")),
-        "{cookie}"
-    );
-    assert!(r.json()["csrf_token"].is_string() && r.json().get("refresh_token").is_none());
+    let secret = enroll_from_a_session(&issuer, &t, &bearer);
+    second_step_sets_the_refresh_cookie(&issuer, &t, &user, &secret);
     // A lost phone: the administrator resets it (audited); one step again.
     let r = issuer.admin("POST", &format!("/admin/users/{user}/totp/reset"), None);
     assert_eq!(
@@ -286,6 +264,66 @@ fn optional_totp_is_enrolled_from_a_session() {
         (r.status, r.error().as_str()),
         (401, "access_token_invalid")
     );
+}
+
+/// Enrollment from a signed-in session (bearer token), confirmed by a first code; returns the
+/// secret.
+fn enroll_from_a_session(issuer: &Issuer, t: &str, bearer: &str) -> String {
+    let auth = [("authorization", bearer)];
+    let r = issuer.request("POST", &format!("/v1/tenants/{t}/totp/enroll"), &auth, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let secret = r.json()["secret"].as_str().expect("secret").to_string();
+    let confirm = |code: &str| {
+        issuer.request(
+            "POST",
+            &format!("/v1/tenants/{t}/totp/confirm"),
+            &[
+                ("authorization", bearer),
+                ("content-type", "application/json"),
+            ],
+            Some(json!({"code": code}).to_string().as_bytes()),
+        )
+    };
+    let r = confirm("000000");
+    assert_eq!((r.status, r.error().as_str()), (401, "totp_invalid"));
+    let r = confirm(&code(&secret));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["recovery_codes"].as_array().expect("codes").len(),
+        10
+    );
+    let r = issuer.request("POST", &format!("/v1/tenants/{t}/totp/enroll"), &auth, None);
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (409, "totp_already_enrolled")
+    );
+
+    secret
+}
+
+fn second_step_sets_the_refresh_cookie(issuer: &Issuer, t: &str, user: &str, secret: &str) {
+    // Enrolled: the next sign-in asks for the code; a browser's sign-in ends with the refresh
+    // cookie and a CSRF token, as after a password alone. (The confirming code's step is spent:
+    // the next step's code is within the drift.)
+    let r = issuer.sign_in(t, user, PW, "cookie");
+    assert_eq!(r.json()["totp"], "verify", "{}", r.text());
+    assert!(
+        r.header("set-cookie").is_none(),
+        "no session before the second factor"
+    );
+    let c = r.json()["challenge"].clone();
+    let r = second(
+        issuer,
+        t,
+        json!({"challenge": c, "code": code_ahead(secret, 30)}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cookie = r.header("set-cookie").expect("refresh cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains(&format!("Path=/v1/tenants/{t}/refresh")),
+        "{cookie}"
+    );
+    assert!(r.json()["csrf_token"].is_string() && r.json().get("refresh_token").is_none());
 }
 
 /// A code the authenticator holding `secret` does not show now (nor one step either side).
