@@ -19,6 +19,13 @@ pub enum Action {
     SignIn,
     SignInFailure,
     SignInThrottled,
+    /// A correct password; the TOTP step comes next.
+    SignInChallenge,
+    /// A TOTP enrollment started, confirmed, or a recovery code used.
+    TotpEnroll,
+    TotpEnrolled,
+    /// An administrator removed a user's TOTP enrollment.
+    TotpReset,
     Refresh,
     RefreshFailure,
     TokenTheft,
@@ -39,6 +46,8 @@ pub enum Action {
     /// A tenant's own IdP set or replaced (signed directory).
     TenantIdpSet,
     TenantIdpRemove,
+    /// A tenant's login methods changed (password, TOTP policy, SSO).
+    TenantLoginMethodsSet,
     UserAdd,
     Mint,
     /// An operator's break-glass token for another tenant.
@@ -51,6 +60,10 @@ impl Action {
             Action::SignIn => "sign_in",
             Action::SignInFailure => "sign_in_failure",
             Action::SignInThrottled => "sign_in_throttled",
+            Action::SignInChallenge => "sign_in_challenge",
+            Action::TotpEnroll => "totp_enroll",
+            Action::TotpEnrolled => "totp_enrolled",
+            Action::TotpReset => "totp_reset",
             Action::Refresh => "refresh",
             Action::RefreshFailure => "refresh_failure",
             Action::TokenTheft => "token_theft",
@@ -68,6 +81,7 @@ impl Action {
             Action::TenantValuesSet => "tenant_values_set",
             Action::TenantIdpSet => "tenant_idp_set",
             Action::TenantIdpRemove => "tenant_idp_remove",
+            Action::TenantLoginMethodsSet => "tenant_login_methods_set",
             Action::UserAdd => "user_add",
             Action::Mint => "mint",
             Action::Elevate => "elevate",

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod elevate;
 mod entries;
+mod logins;
 
 use super::audit::AuditLog;
 use super::config::Config;
@@ -117,6 +118,8 @@ enum TenantCommand {
     Enable { id: String },
     #[command(flatten)]
     Entry(entries::EntryCommand),
+    /// Show or change a tenant's login methods: password on/off, TOTP policy, single sign-on.
+    Logins(logins::LoginArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +139,12 @@ enum UserCommand {
     List {
         #[arg(long)]
         tenant: String,
+    },
+    /// Remove a user's TOTP enrollment (lost authenticator and recovery codes); where TOTP
+    /// applies, their next sign-in enrolls again.
+    ResetTotp {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -326,6 +335,7 @@ fn tenant(ctx: &Ctx<'_>, command: TenantCommand) -> Result<(), String> {
             println!("enabled tenant {id}");
         }
         TenantCommand::Entry(c) => entries::run(ctx, c)?,
+        TenantCommand::Logins(a) => logins::run(ctx, a)?,
     }
     Ok(())
 }
@@ -386,6 +396,19 @@ fn user(ctx: &Ctx<'_>, command: UserCommand) -> Result<(), String> {
                 } else {
                     "already in"
                 }
+            );
+        }
+        UserCommand::ResetTotp { email } => {
+            let had = crate::logins::ops::reset_totp(ctx, &email).map_err(op_error)?;
+            println!(
+                "{}",
+                if had {
+                    "removed the TOTP enrollment of "
+                } else {
+                    "no TOTP enrollment for "
+                }
+                .to_string()
+                    + &email
             );
         }
         UserCommand::List { tenant } => {

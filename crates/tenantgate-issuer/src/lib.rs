@@ -5,7 +5,8 @@
 //! whose keys rotate without a failed request. Everything durable lives in [`storage`] (SQLite by
 //! default, PostgreSQL for replicas). The session flows ([`flows`]: sign-in, refresh, sign-out,
 //! `mint`) and the administrative operations ([`ops`]) hold the behaviour; [`entries`] holds what the
-//! signed tenant directory (`GET /v1/directory`) says about each tenant; [`http`] and [`cli`]
+//! signed tenant directory (`GET /v1/directory`) says about each tenant; [`logins`] each tenant's
+//! login methods, [`totp`] and [`mfa`] the TOTP second factor; [`http`] and [`cli`]
 //! are thin layers that parse input and render outcomes. See `docs/issuer.md` for the operator's
 //! view.
 
@@ -17,13 +18,18 @@ pub mod entries;
 pub mod flows;
 pub mod http;
 pub mod keys;
+pub mod logins;
 pub mod metrics;
+pub mod mfa;
 pub mod ops;
 pub mod password;
+pub mod qr;
 pub mod ratelimit;
 pub mod sessions;
+pub mod sso;
 pub mod storage;
 pub mod time;
+pub mod totp;
 pub mod validate;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -38,6 +44,12 @@ pub(crate) fn random_token(n: usize) -> Result<String, ring::error::Unspecified>
 pub(crate) fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Standard base64 with padding (what `data:` URIs and most clients expect for binary fields).
+pub(crate) fn b64_std(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {

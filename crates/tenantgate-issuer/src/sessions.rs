@@ -44,6 +44,17 @@ pub struct Issued {
     pub refresh_expires_at: i64,
     /// When the session ends whatever happens (absolute timeout).
     pub session_expires_at: i64,
+    /// How the user authenticated at sign-in (the `amr` claim), kept for the session's life.
+    pub amr: Vec<String>,
+}
+
+/// The `amr` of a session as stored; sessions from before it was stored were password ones.
+fn amr_of(stored: Option<String>) -> Result<Vec<String>, StoreError> {
+    match stored {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("amr of a session: {e}"))),
+        None => Ok(vec!["pwd".to_string()]),
+    }
 }
 
 /// What sign-in needs from the database before the (slow) password check.
@@ -87,6 +98,7 @@ pub fn start(
     tenant: &str,
     user_id: &str,
     secrets: &Secrets,
+    amr: &[String],
     now: i64,
 ) -> Result<Result<Issued, StartRefused>, StoreError> {
     let Some(tenant) = directory::get_tenant(tx, tenant)? else {
@@ -100,8 +112,8 @@ pub fn start(
     }
     let expires_at = now.saturating_add(tenant.session_absolute);
     tx.exec(
-        "INSERT INTO sessions (id, tenant_id, user_id, csrf_hash, created_at, last_refresh_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $6)",
+        "INSERT INTO sessions (id, tenant_id, user_id, csrf_hash, created_at, last_refresh_at, expires_at, amr)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
         &[
             secrets.session_id.as_str().into(),
             tenant.id.as_str().into(),
@@ -109,6 +121,9 @@ pub fn start(
             sha256_b64(secrets.csrf_token.as_bytes()).into(),
             now.into(),
             expires_at.into(),
+            serde_json::to_string(amr)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?
+                .into(),
         ],
     )?;
     insert_refresh_token(tx, &secrets.refresh_token, &secrets.session_id, now)?;
@@ -120,6 +135,7 @@ pub fn start(
         roles,
         refresh_expires_at: now.saturating_add(tenant.refresh_idle).min(expires_at),
         session_expires_at: expires_at,
+        amr: amr.to_vec(),
         tenant,
     }))
 }
@@ -229,7 +245,7 @@ pub fn refresh(
     let hash = sha256_b64(token.as_bytes());
     let row = tx.query_opt(
         "SELECT rt.session_id, rt.rotated_at, s.tenant_id, s.user_id, s.csrf_hash, s.last_refresh_at,
-                s.expires_at, s.revoked_at, s.revoke_reason, rt.child_salt
+                s.expires_at, s.revoked_at, s.revoke_reason, rt.child_salt, s.amr
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
          WHERE rt.token_hash = $1",
         &[hash.as_str().into()],
@@ -296,6 +312,7 @@ pub fn refresh(
         session_id: session.session_id,
         refresh_token: next,
         roles,
+        amr: amr_of(row.opt_text(10)?)?,
     }))
 }
 

@@ -36,6 +36,8 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     migrations_are_idempotent,
+    a_missing_lower_migration_is_applied,
+    an_sso_state_is_taken_once_by_its_tenant_before_it_expires,
     a_failed_transaction_changes_nothing,
     roles_are_granted_per_tenant_from_one_catalog,
     concurrent_reuse_of_one_refresh_token_has_one_winner,
@@ -92,8 +94,8 @@ const DEFAULTS: TenantDefaults = TenantDefaults {
 fn migrations_are_idempotent(db: Db) {
     let a = db.open();
     let b = db.open();
-    assert_eq!(a.schema_version(), Ok(4));
-    assert_eq!(b.schema_version(), Ok(4));
+    assert_eq!(a.schema_version(), Ok(5));
+    assert_eq!(b.schema_version(), Ok(5));
     a.tx(|tx| directory::create_tenant(tx, "t1", "T1", DEFAULTS, 1))
         .expect("create");
     drop(a);
@@ -103,6 +105,62 @@ fn migrations_are_idempotent(db: Db) {
         1,
         "reopening keeps data"
     );
+}
+
+/// Migrations developed on parallel branches land in any order: a database at a higher
+/// version still gets a lower one it lacks.
+fn a_missing_lower_migration_is_applied(db: Db) {
+    let a = db.open();
+    a.tx(|tx| {
+        tx.batch("DROP TABLE tenant_idps; DROP TABLE tenant_values; DROP TABLE tenant_hosts;")?;
+        tx.exec("DELETE FROM schema_migrations WHERE version = 3", &[])?;
+        Ok(())
+    })
+    .expect("forget version 3");
+    drop(a);
+    let b = db.open();
+    assert_eq!(b.schema_version(), Ok(5));
+    let count = b
+        .tx(|tx| {
+            tx.query_opt("SELECT COUNT(*) FROM tenant_hosts", &[])?
+                .map(|r| r.int(0))
+                .transpose()
+        })
+        .expect("tenant_hosts exists again");
+    assert_eq!(count, Some(0));
+}
+
+/// The server side of an SSO sign-in: a callback finishes only the sign-in its own tenant
+/// started, once, within its lifetime.
+fn an_sso_state_is_taken_once_by_its_tenant_before_it_expires(db: Db) {
+    use tenantgate_issuer::sso::state::{self, Pending, STATE_TTL};
+    let store = db.open();
+    let t = now();
+    let pending = Pending {
+        nonce: "n".into(),
+        code_verifier: "v".into(),
+        redirect: "/".into(),
+    };
+    store
+        .tx(|tx| {
+            directory::create_tenant(tx, "a", "A", DEFAULTS, t)?;
+            directory::create_tenant(tx, "b", "B", DEFAULTS, t)?;
+            state::put(tx, "s1", "a", &pending, t)?;
+            state::put(tx, "s2", "a", &pending, t)
+        })
+        .expect("put");
+    let take = |s: &str, tenant: &str, at: i64| {
+        store.tx(|tx| state::take(tx, s, tenant, at)).expect("take")
+    };
+    assert_eq!(
+        take("s1", "b", t),
+        None,
+        "another tenant's callback finds nothing"
+    );
+    assert_eq!(take("s1", "a", t), Some(pending.clone()));
+    assert_eq!(take("s1", "a", t), None, "taken once");
+    assert_eq!(take("s2", "a", t + STATE_TTL), None, "expired");
+    assert_eq!(take("nope", "a", t), None);
 }
 
 fn a_failed_transaction_changes_nothing(db: Db) {
@@ -202,7 +260,7 @@ fn concurrent_reuse_of_one_refresh_token_has_one_winner(db: Db) {
         })
         .expect("setup");
     store
-        .tx(|tx| sessions::start(tx, "t", "u1", &first, t))
+        .tx(|tx| sessions::start(tx, "t", "u1", &first, &["pwd".to_string()], t))
         .expect("start")
         .expect("started");
 
@@ -411,45 +469,4 @@ fn concurrent_claims_of_one_host_have_one_winner(db: Db) {
         })
         .collect();
     assert_eq!(holders, winners);
-}
-
-/// Versions written on parallel branches land out of order: a database that has a later
-/// version but not an earlier one gets the earlier one applied, not skipped.
-#[test]
-fn a_missing_earlier_migration_is_applied_after_a_later_one() {
-    let db = Db::new(Backend::Sqlite);
-    drop(db.open());
-    let Database::Sqlite { path } = &db.database else {
-        unreachable!("an SQLite database")
-    };
-    // Undo version 2 alone, as if version 4 had been applied before 2 existed.
-    let raw = rusqlite::Connection::open(path).expect("db");
-    raw.execute_batch(
-        "DROP TABLE sign_in_throttle;
-         ALTER TABLE refresh_tokens DROP COLUMN child_salt;
-         ALTER TABLE signing_keys DROP COLUMN longest_ttl;
-         DELETE FROM schema_migrations WHERE version = 2;",
-    )
-    .expect("undo version 2");
-    drop(raw);
-    let store = db.open();
-    assert_eq!(store.schema_version(), Ok(4));
-    let versions: Vec<i64> = store
-        .tx(|tx| {
-            tx.query(
-                "SELECT version FROM schema_migrations ORDER BY version",
-                &[],
-            )?
-            .iter()
-            .map(|r| r.int(0))
-            .collect()
-        })
-        .expect("versions");
-    assert_eq!(versions, [1, 2, 3, 4]);
-    store
-        .tx(|tx| {
-            tx.query("SELECT tripped FROM sign_in_throttle", &[])
-                .map(|_| ())
-        })
-        .expect("version 2's table is back");
 }

@@ -57,6 +57,11 @@ pub struct AccessClaims {
     /// An operator's break-glass token (the issuer's `elevate`): the one tenant it acts on.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target_tenant: Option<String>,
+    /// How the user authenticated (RFC 8176 values: `pwd`, `otp`, `mfa`; `sso` and the IdP's
+    /// own after single sign-on), so a route can require `mfa` with a claim condition. Absent in
+    /// minted and break-glass tokens.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub amr: Option<Vec<String>>,
 }
 
 /// The protected header the issuer emits. `kid` is the RFC 7638 thumbprint of the signing key.
@@ -96,6 +101,7 @@ mod tests {
             sid: None,
             permissions: None,
             target_tenant: None,
+            amr: None,
         };
         let v = serde_json::to_value(&c).expect("serializes");
         assert_eq!(v[TENANT_CLAIM], "acme");
@@ -111,6 +117,7 @@ mod tests {
         assert!(v.get(TARGET_TENANT_CLAIM).is_none());
         let elevated = AccessClaims {
             target_tenant: Some("acme".into()),
+            amr: None,
             ..with
         };
         let v = serde_json::to_value(&elevated).expect("serializes");

@@ -70,6 +70,7 @@ pub fn elevate(ctx: &Ctx<'_>, input: &ElevateInput<'_>) -> Result<Elevated, Flow
         jti: random_token(16).map_err(|_| rng_failed())?,
         sid: None,
         target_tenant: Some(checked.target.clone()),
+        amr: None,
     };
     let token = ctx.keys.sign(ctx.store, &claims, t)?;
     count(ctx, Counter::TokensIssued, &settings.tenant, None);

@@ -7,6 +7,7 @@
 //! Every flow blocks (storage, Argon2, RSA): async callers run it on the blocking pool.
 
 mod elevate;
+mod mfa;
 mod refresh;
 mod sign_in;
 mod sign_out;
@@ -15,8 +16,14 @@ mod token;
 use std::fmt;
 
 pub use elevate::{elevate, ElevateInput, Elevated};
+pub use mfa::{
+    confirm as confirm_totp, enroll as enroll_totp, second_factor, EnrollAs, Enrolled,
+    SecondFactorDone, SecondFactorInput,
+};
 pub use refresh::{refresh, Presented, Refreshed};
-pub use sign_in::{sign_in, Delivery, SignInInput, SignInLimits, SignedIn};
+pub use sign_in::{
+    sign_in, Delivery, SecondFactor, SignInInput, SignInLimits, SignInOutcome, SignedIn,
+};
 pub use sign_out::{sign_out, SignOutWith};
 pub use token::{audience_claim, mint};
 
@@ -49,6 +56,16 @@ pub enum FlowError {
     SessionRevoked,
     SessionExpired,
     AccessTokenInvalid,
+    /// The sign-in challenge is unknown, expired, spent, or of another tenant.
+    ChallengeInvalid,
+    /// The TOTP or recovery code is wrong.
+    TotpInvalid,
+    /// The TOTP code's step was already used.
+    TotpReplayed,
+    TotpAlreadyEnrolled,
+    TotpNotEnrolled,
+    /// The tenant has this login method off.
+    LoginMethodDisabled(LoginMethod),
     Store(StoreError),
     Keys(KeyError),
     Internal(String),
@@ -80,6 +97,22 @@ impl fmt::Display for FlowError {
             FlowError::AccessTokenInvalid => {
                 f.write_str("the access token is not valid for this tenant or carries no session")
             }
+            FlowError::LoginMethodDisabled(m) => f.write_str(m.refusal()),
+            FlowError::ChallengeInvalid => f.write_str(
+                "the sign-in challenge is unknown, expired or already used; sign in again with your password",
+            ),
+            FlowError::TotpInvalid => f.write_str(
+                "the code is wrong; enter the code your authenticator app shows now (or an unused recovery code)",
+            ),
+            FlowError::TotpReplayed => f.write_str(
+                "this code was already used; wait for the next one your authenticator app shows",
+            ),
+            FlowError::TotpAlreadyEnrolled => f.write_str(
+                "TOTP is already set up for this user; an administrator can reset it",
+            ),
+            FlowError::TotpNotEnrolled => f.write_str(
+                "TOTP is not set up for this user yet; enroll first (POST .../totp/enroll)",
+            ),
             FlowError::Store(e) => e.fmt(f),
             FlowError::Keys(e) => e.fmt(f),
         }
@@ -87,6 +120,27 @@ impl fmt::Display for FlowError {
 }
 
 impl std::error::Error for FlowError {}
+
+/// A way to sign in that a tenant may turn off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    Password,
+    Sso,
+}
+
+impl LoginMethod {
+    /// What a refused client is told (and what to do instead).
+    pub fn refusal(self) -> &'static str {
+        match self {
+            LoginMethod::Password => {
+                "this tenant does not allow signing in with a password; use its single sign-on"
+            }
+            LoginMethod::Sso => {
+                "this tenant has no single sign-on; sign in with email and password"
+            }
+        }
+    }
+}
 
 impl From<StoreError> for FlowError {
     fn from(e: StoreError) -> Self {

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::token::session_token;
-use super::{count, rng_failed, FlowError};
+use super::{count, rng_failed, FlowError, LoginMethod};
 use crate::audit::{Action, Event};
 use crate::metrics::{Counter, UNKNOWN_TENANT};
 use crate::ops::Ctx;
@@ -12,7 +12,7 @@ use crate::password::HashGate;
 use crate::ratelimit::{SignInThrottle, Throttled};
 use crate::sessions::{self, Issued, Secrets, StartRefused};
 use crate::time::{now, now_ms};
-use crate::{password, validate};
+use crate::{directory, logins, mfa, password, random_token, validate};
 
 /// How the client wants the refresh token.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Delivery::Cookie => "cookie",
             Delivery::Body => "body",
@@ -77,7 +77,7 @@ fn check_input(input: &SignInInput) -> Result<String, FlowError> {
 }
 
 /// Counts and audits one failed attempt.
-fn failed(ctx: &Ctx<'_>, tenant: &str, email: &str, reason: &str, user: Option<&str>) {
+pub(super) fn failed(ctx: &Ctx<'_>, tenant: &str, email: &str, reason: &str, user: Option<&str>) {
     count(ctx, Counter::SignInFailure, tenant, None);
     ctx.audit.record(
         Event::new(
@@ -93,7 +93,7 @@ fn failed(ctx: &Ctx<'_>, tenant: &str, email: &str, reason: &str, user: Option<&
 
 /// Takes one attempt from each budget; a refusal is counted, audited as a failure, and audited
 /// once more (`sign_in_throttled`) when it is the one that trips the limit.
-fn take_attempt(
+pub(super) fn take_attempt(
     ctx: &Ctx<'_>,
     limits: &SignInLimits<'_>,
     tenant: &str,
@@ -123,23 +123,46 @@ fn take_attempt(
     Err(FlowError::RateLimited { retry_after })
 }
 
+/// What a correct password leads to.
+pub enum SignInOutcome {
+    /// A session: no second factor applies.
+    Session(Box<SignedIn>),
+    /// The TOTP step comes next ([`super::mfa::second_factor`]).
+    SecondFactor(SecondFactor),
+}
+
+/// The challenge that joins the password step to the TOTP step.
+pub struct SecondFactor {
+    /// Single use, valid [`mfa::CHALLENGE_TTL`] seconds, stored as a hash.
+    pub challenge: String,
+    pub expires_in: i64,
+    /// The user must enroll first (TOTP is required of them and they have none).
+    pub enroll: bool,
+}
+
 /// Signs a member of `tenant` in (the tenant id is already validated).
 pub fn sign_in(
     ctx: &Ctx<'_>,
     limits: &SignInLimits<'_>,
     tenant: &str,
     input: &SignInInput,
-) -> Result<SignedIn, FlowError> {
+) -> Result<SignInOutcome, FlowError> {
     let email = check_input(input)?;
     let t = now();
-    let lookup = ctx
-        .store
-        .tx(|tx| sessions::sign_in_lookup(tx, tenant, &email))?;
+    let (lookup, methods) = ctx.store.tx(|tx| {
+        let lookup = sessions::sign_in_lookup(tx, tenant, &email)?;
+        Ok((lookup, logins::store::methods_of(tx, tenant)?))
+    })?;
     let Some(tenant_row) = lookup.tenant else {
         count(ctx, Counter::SignInFailure, UNKNOWN_TENANT, None);
         return Err(FlowError::TenantNotFound);
     };
     let fail = |reason: &str, user: Option<&str>| failed(ctx, tenant, &email, reason, user);
+    // Refused before any password is looked at: the tenant signs in through its IdP only.
+    if !methods.password {
+        fail("password_disabled", None);
+        return Err(FlowError::LoginMethodDisabled(LoginMethod::Password));
+    }
     // A place to hash first (a refusal costs no attempt), then the limits, then the password.
     let Some(permit) = limits.hashing.try_acquire() else {
         count(ctx, Counter::SignInFailure, tenant, None);
@@ -166,35 +189,87 @@ pub fn sign_in(
         }
     };
     drop(permit);
+    let (roles, enrolled) = ctx.store.tx(|tx| {
+        Ok((
+            directory::roles_of(tx, tenant, &user_id)?,
+            mfa::enrolled(tx, &user_id)?,
+        ))
+    })?;
+    if methods.totp_applies(&roles, enrolled) {
+        let challenge = format!("tgc_{}", random_token(32).map_err(|_| rng_failed())?);
+        ctx.store.tx(|tx| {
+            mfa::create_challenge(tx, &challenge, tenant, &user_id, input.delivery.name(), t)
+        })?;
+        ctx.audit.record(
+            Event::new(Action::SignInChallenge, Some(tenant), &user_id, ctx.ip)
+                .with("enroll", !enrolled),
+        );
+        return Ok(SignInOutcome::SecondFactor(SecondFactor {
+            challenge,
+            expires_in: mfa::CHALLENGE_TTL,
+            enroll: !enrolled,
+        }));
+    }
+    let who = Who {
+        tenant,
+        user_id: &user_id,
+        email: &email,
+    };
+    open_session(ctx, &who, input.delivery, &["pwd"], t)
+        .map(|s| SignInOutcome::Session(Box::new(s)))
+}
+
+/// Whose session is being opened (for the session and the audit lines).
+pub(super) struct Who<'a> {
+    pub tenant: &'a str,
+    pub user_id: &'a str,
+    /// How the user identified (email, or the IdP's subject), for the audit of a refusal.
+    pub email: &'a str,
+}
+
+/// Starts the session of an authenticated member and signs its first access token: the one
+/// place where every way of signing in (password, TOTP, SSO) ends, so their sessions are the
+/// same. `amr` says how the user authenticated.
+pub(super) fn open_session(
+    ctx: &Ctx<'_>,
+    who: &Who<'_>,
+    delivery: Delivery,
+    amr: &[&str],
+    t: i64,
+) -> Result<SignedIn, FlowError> {
+    let (tenant, user_id) = (who.tenant, who.user_id);
+    let fail = |reason: &str| failed(ctx, tenant, who.email, reason, Some(user_id));
+    let amr: Vec<String> = amr.iter().map(|a| a.to_string()).collect();
     let secrets = Secrets::generate().map_err(|_| rng_failed())?;
     let issued = match ctx
         .store
-        .tx(|tx| sessions::start(tx, tenant, &user_id, &secrets, t))?
+        .tx(|tx| sessions::start(tx, tenant, user_id, &secrets, &amr, t))?
     {
         Ok(issued) => issued,
         Err(StartRefused::TenantGone) => return Err(FlowError::TenantNotFound),
         Err(StartRefused::TenantDisabled) => {
-            fail("tenant_disabled", Some(&user_id));
+            fail("tenant_disabled");
             return Err(FlowError::TenantDisabled);
         }
         Err(StartRefused::NotMember) => {
-            fail("not_a_member", Some(&user_id));
+            fail("not_a_member");
             return Err(FlowError::InvalidCredentials);
         }
     };
     let (access_token, expires_in) = session_token(ctx, &issued, t)?;
     count(ctx, Counter::SignInSuccess, tenant, None);
     ctx.audit.record(
-        Event::new(Action::SignIn, Some(tenant), &user_id, ctx.ip)
+        Event::new(Action::SignIn, Some(tenant), user_id, ctx.ip)
             .roles(&issued.roles)
             .with("sid", issued.session_id.as_str())
-            .with("delivery", input.delivery.name()),
+            .with("delivery", delivery.name())
+            .with("amr", amr.clone()),
     );
     Ok(SignedIn {
         issued,
         access_token,
         expires_in,
-        csrf_token: (input.delivery == Delivery::Cookie).then_some(secrets.csrf_token),
+        csrf_token: (delivery == Delivery::Cookie).then_some(secrets.csrf_token),
         at: t,
     })
 }

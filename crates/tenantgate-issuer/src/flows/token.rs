@@ -29,6 +29,7 @@ struct Grant {
     aud: Audience,
     ttl: i64,
     sid: Option<String>,
+    amr: Option<Vec<String>>,
 }
 
 /// Signs the token for `grant`, valid from `t`; returns it with its claims.
@@ -48,6 +49,7 @@ fn sign(ctx: &Ctx<'_>, grant: Grant, t: i64) -> Result<(String, AccessClaims), F
         sid: grant.sid,
         permissions,
         target_tenant: None,
+        amr: grant.amr,
     };
     let token = ctx.keys.sign(ctx.store, &claims, t)?;
     Ok((token, claims))
@@ -96,6 +98,7 @@ pub(super) fn session_token(
         aud: audience_claim(ctx.config.audience.clone()),
         ttl,
         sid: Some(issued.session_id.clone()),
+        amr: Some(issued.amr.clone()),
     };
     let (token, _) = sign(ctx, grant, t)?;
     count(ctx, Counter::TokensIssued, &issued.tenant.id, None);
@@ -143,6 +146,7 @@ pub fn mint(
         aud: audience_claim(aud),
         ttl,
         sid: None,
+        amr: None,
     };
     let (token, claims) = sign(ctx, grant, t)?;
     ctx.audit.record(

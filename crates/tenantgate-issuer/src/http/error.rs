@@ -38,6 +38,13 @@ pub enum ApiError {
     AccessTokenInvalid,
     AdminUnauthorized,
     AdminDisabled,
+    ChallengeInvalid,
+    TotpInvalid,
+    TotpReplayed,
+    TotpAlreadyEnrolled,
+    TotpNotEnrolled,
+    /// The tenant has this login method off (the message says which to use).
+    LoginMethodDisabled(&'static str),
     Missing(String),
     Conflict(String),
     Unavailable(String),
@@ -54,10 +61,13 @@ impl ApiError {
             BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             NotFound | TenantNotFound | Missing(_) | AdminDisabled => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            TenantDisabled | CsrfInvalid => StatusCode::FORBIDDEN,
+            TenantDisabled | CsrfInvalid | LoginMethodDisabled(_) => StatusCode::FORBIDDEN,
             InvalidCredentials | RefreshTokenMissing | RefreshTokenInvalid | TokenTheftDetected
             | SessionRevoked | SessionExpired | CredentialsMissing | AccessTokenInvalid
-            | AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            | AdminUnauthorized | ChallengeInvalid | TotpInvalid | TotpReplayed => {
+                StatusCode::UNAUTHORIZED
+            }
+            TotpAlreadyEnrolled | TotpNotEnrolled => StatusCode::CONFLICT,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Conflict(_) => StatusCode::CONFLICT,
             Unavailable(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -90,6 +100,12 @@ impl ApiError {
             AccessTokenInvalid => "access_token_invalid",
             AdminUnauthorized => "admin_unauthorized",
             AdminDisabled => "admin_disabled",
+            LoginMethodDisabled(_) => "login_method_disabled",
+            ChallengeInvalid => "challenge_invalid",
+            TotpInvalid => "totp_invalid",
+            TotpReplayed => "totp_replayed",
+            TotpAlreadyEnrolled => "totp_already_enrolled",
+            TotpNotEnrolled => "totp_not_enrolled",
             Missing(_) => "not_found",
             Conflict(_) => "conflict",
             Unavailable(_) | Busy { .. } => "unavailable",
@@ -101,6 +117,12 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(m) | Missing(m) | Conflict(m) => m.clone(),
+            LoginMethodDisabled(m) => (*m).to_string(),
+            ChallengeInvalid => FlowError::ChallengeInvalid.to_string(),
+            TotpInvalid => FlowError::TotpInvalid.to_string(),
+            TotpReplayed => FlowError::TotpReplayed.to_string(),
+            TotpAlreadyEnrolled => FlowError::TotpAlreadyEnrolled.to_string(),
+            TotpNotEnrolled => FlowError::TotpNotEnrolled.to_string(),
             InvalidJson(m) => format!("the body is not the expected JSON: {m}"),
             UnsupportedMediaType => "send the body as Content-Type: application/json".into(),
             BodyTooLarge(n) => format!("the body exceeds {n} bytes"),
@@ -181,6 +203,12 @@ impl From<FlowError> for ApiError {
             FlowError::SessionRevoked => ApiError::SessionRevoked,
             FlowError::SessionExpired => ApiError::SessionExpired,
             FlowError::AccessTokenInvalid => ApiError::AccessTokenInvalid,
+            FlowError::LoginMethodDisabled(m) => ApiError::LoginMethodDisabled(m.refusal()),
+            FlowError::ChallengeInvalid => ApiError::ChallengeInvalid,
+            FlowError::TotpInvalid => ApiError::TotpInvalid,
+            FlowError::TotpReplayed => ApiError::TotpReplayed,
+            FlowError::TotpAlreadyEnrolled => ApiError::TotpAlreadyEnrolled,
+            FlowError::TotpNotEnrolled => ApiError::TotpNotEnrolled,
             FlowError::Store(s) => s.into(),
             // A key that cannot be read or used is an outage of the signer, not a bad request.
             FlowError::Keys(k) => ApiError::Unavailable(k.to_string()),

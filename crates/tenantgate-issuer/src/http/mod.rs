@@ -9,7 +9,9 @@ mod elevate;
 mod entries;
 pub mod error;
 mod extract;
+mod logins;
 mod meta;
+mod mfa;
 mod reply;
 mod server;
 mod session;
@@ -100,6 +102,12 @@ impl App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/tenants/{tenant}/sign-in", post(session::sign_in))
+        .route(
+            "/v1/tenants/{tenant}/sign-in/totp",
+            post(mfa::second_factor),
+        )
+        .route("/v1/tenants/{tenant}/totp/enroll", post(mfa::enroll))
+        .route("/v1/tenants/{tenant}/totp/confirm", post(mfa::confirm))
         .route("/v1/tenants/{tenant}/refresh", post(session::refresh))
         .route("/v1/tenants/{tenant}/sign-out", post(session::sign_out))
         .route("/.well-known/jwks.json", get(meta::jwks))
@@ -130,6 +138,10 @@ pub fn router(app: Arc<App>) -> Router {
             put(entries::put_idp).delete(entries::delete_idp),
         )
         .route(
+            "/admin/tenants/{tenant}/login-methods",
+            get(logins::get_methods).patch(logins::patch_methods),
+        )
+        .route(
             "/admin/tenants/{tenant}/users",
             get(admin::list_members).post(admin::add_user),
         )
@@ -143,6 +155,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/admin/users/{email}/revoke-sessions",
             post(admin::revoke_sessions),
         )
+        .route("/admin/users/{email}/totp/reset", post(logins::reset_totp))
         .route("/admin/sessions/{sid}", get(admin::get_session))
         .route("/admin/keys", get(admin::list_keys))
         .route("/admin/keys/rotate", post(admin::rotate_keys))
@@ -206,6 +219,8 @@ async fn maintain_keys(app: Arc<App>) {
             app.store
                 .tx(|tx| {
                     super::sessions::purge(tx, t)?;
+                    super::mfa::purge(tx, t)?;
+                    super::sso::state::purge(tx, t)?;
                     super::ratelimit::purge(tx, super::time::now_ms())
                 })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

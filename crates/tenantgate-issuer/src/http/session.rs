@@ -12,7 +12,9 @@ use super::error::ApiError;
 use super::extract::{read_json, JsonBody, TenantCall};
 use super::reply::{json_response, no_store};
 use super::{blocking, App};
-use crate::flows::{self, Delivery, Presented, SignInInput, SignInLimits, SignOutWith};
+use crate::flows::{
+    self, Delivery, Presented, SignInInput, SignInLimits, SignInOutcome, SignOutWith, SignedIn,
+};
 use crate::sessions::Issued;
 
 /// Refresh tokens are 47 characters; anything much longer is not one of ours.
@@ -80,7 +82,7 @@ fn token_body(issued: &Issued, access_token: String, ttl: i64, t: i64) -> serde_
 }
 
 /// Answers with `body` and the new refresh token: as the `HttpOnly` cookie, or in the body.
-fn deliver_refresh_token(
+pub(super) fn deliver_refresh_token(
     app: &App,
     tenant: &str,
     issued: &Issued,
@@ -122,14 +124,42 @@ pub(super) async fn sign_in(
             hashing: &app.hashing,
         };
         let done = flows::sign_in(&app.ctx("anonymous", Some(&ip)), &limits, &tenant, &input)?;
-        let via_cookie = input.delivery == Delivery::Cookie;
-        let mut body = token_body(&done.issued, done.access_token, done.expires_in, done.at);
-        if let Some(csrf) = done.csrf_token {
-            body["csrf_token"] = csrf.into();
+        match done {
+            SignInOutcome::Session(done) => {
+                session_response(app, &tenant, *done, input.delivery, serde_json::Map::new())
+            }
+            SignInOutcome::SecondFactor(next) => Ok(no_store(json_response(
+                StatusCode::OK,
+                &json!({
+                    "mfa_required": true,
+                    "challenge": next.challenge,
+                    "expires_in": next.expires_in,
+                    "totp": if next.enroll { "enroll" } else { "verify" },
+                }),
+            ))),
         }
-        deliver_refresh_token(app, &tenant, &done.issued, done.at, body, via_cookie)
     })
     .await
+}
+
+/// The answer that opens a session (password, TOTP or SSO sign-in): the token body, `extra`
+/// members, and the refresh token as the client asked for it.
+pub(super) fn session_response(
+    app: &App,
+    tenant: &str,
+    done: SignedIn,
+    delivery: Delivery,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let mut body = token_body(&done.issued, done.access_token, done.expires_in, done.at);
+    if let Some(csrf) = done.csrf_token {
+        body["csrf_token"] = csrf.into();
+    }
+    for (k, v) in extra {
+        body[k] = v;
+    }
+    let via_cookie = delivery == Delivery::Cookie;
+    deliver_refresh_token(app, tenant, &done.issued, done.at, body, via_cookie)
 }
 
 /// The refresh token from the JSON body, else from the cookie (with the `X-CSRF-Token` header).

@@ -35,6 +35,7 @@ use super::storage::{Row, Store, StoreError, Tx};
 pub use custody::{SigningKey, Vault};
 pub use schedule::{classify, Maintenance, Rotation};
 pub use signer::{generate, sign, thumbprint};
+pub use vault::Local;
 
 /// RSA modulus size of generated keys.
 pub const KEY_BITS: usize = 2048;

@@ -245,6 +245,7 @@ mod tests {
             sid: Some("s".into()),
             permissions: None,
             target_tenant: None,
+            amr: None,
         };
         let token = sign(&kp, &kid, &claims).expect("sign");
         let jws = tenantgate_core::token::jws::parse(&token).expect("strict JWS parser accepts it");

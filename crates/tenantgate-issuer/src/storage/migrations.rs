@@ -121,10 +121,69 @@ CREATE TABLE tenant_idps (
 ALTER TABLE signing_keys ADD COLUMN custody TEXT;
 "#,
     ),
+    (
+        5,
+        "per-tenant login methods; TOTP secrets, recovery codes and sign-in challenges; SSO states and links",
+        r#"
+CREATE TABLE tenant_login_methods (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+    password BIGINT NOT NULL,
+    totp TEXT NOT NULL,
+    totp_required_roles TEXT NOT NULL,
+    sso_issuer TEXT,
+    sso_client_id TEXT,
+    sso_client_secret TEXT,
+    sso_default_roles TEXT,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (sso_issuer, sso_client_id)
+);
+CREATE TABLE user_totp (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    secret TEXT NOT NULL,
+    confirmed_at BIGINT,
+    last_step BIGINT NOT NULL DEFAULT -1,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE totp_recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    code_hash TEXT NOT NULL,
+    used_at BIGINT,
+    PRIMARY KEY (user_id, code_hash)
+);
+CREATE TABLE sign_in_challenges (
+    id_hash TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    delivery TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    used_at BIGINT
+);
+CREATE INDEX sign_in_challenges_expiry ON sign_in_challenges(expires_at);
+ALTER TABLE sessions ADD COLUMN amr TEXT;
+CREATE TABLE sso_states (
+    state_hash TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    redirect TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE TABLE sso_links (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    idp_issuer TEXT NOT NULL,
+    idp_subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, idp_issuer, idp_subject)
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 pub(super) fn migrate(tx: &mut dyn Tx) -> Result<(), StoreError> {
     tx.lock_for_migration()?;

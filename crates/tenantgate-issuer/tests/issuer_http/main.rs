@@ -38,8 +38,10 @@ mod custody;
 mod directory;
 mod elevate;
 mod keys;
+mod logins;
 mod sessions;
 mod sign_in;
+mod totp;
 mod well_known;
 
 const PW: &str = "correct horse battery";

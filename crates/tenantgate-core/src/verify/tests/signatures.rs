@@ -45,6 +45,7 @@ fn the_issuers_own_tokens_verify() {
         sid: Some("s".into()),
         permissions: None,
         target_tenant: None,
+        amr: None,
     };
     let header = serde_json::to_string(&AccessHeader::rs256("a1")).expect("json");
     let payload = serde_json::to_string(&c).expect("json");
