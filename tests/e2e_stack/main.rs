@@ -5,15 +5,15 @@
 use tenantgate_testkit as support;
 use tenantgate_testkit::issuer as issuer_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use issuer_support::{Backend, Issuer, Options};
 use support::{EchoUpstream, Envoy, EnvoyBuilder, Req};
+
+mod demo;
+mod mfa;
 
 /// The demo's policy, fetching keys from this issuer.
 fn policy() -> Value {
@@ -283,7 +283,6 @@ fn tokens_keep_verifying_from_the_cached_key_set_when_the_issuer_is_down() {
     assert!(stat("success") >= 1);
 }
 
-/// A loopback port nothing listens on (released at once; the demo binds it a moment later).
 /// Break-glass across the chain: the issuer's `elevate` mints a platform operator's token for
 /// acme, which Envoy accepts on acme's support route only, as acme with the acting operator.
 #[test]
@@ -370,226 +369,6 @@ fn an_elevated_operator_acts_on_the_target_tenant_only() {
             && e["reason"] == "INC-1234 billing export stuck"),
         "{audit:?}"
     );
-}
-
-/// The TOTP code of the authenticator holding `secret` (base32), `ahead` seconds from now
-/// (RFC 6238: HMAC-SHA-1, 6 digits, 30 s), computed here independently of the issuer's code.
-fn totp_code(secret: &str, ahead: u64) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut key, mut buf, mut bits) = (Vec::new(), 0u32, 0u32);
-    for c in secret.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c).expect("base32") as u32;
-        buf = (buf << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            key.push((buf >> bits) as u8);
-        }
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + ahead;
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key);
-    let mac = ring::hmac::sign(&key, &(now / 30).to_be_bytes());
-    let m = mac.as_ref();
-    let o = usize::from(m[19] & 0x0f);
-    let bin = u32::from_be_bytes([m[o] & 0x7f, m[o + 1], m[o + 2], m[o + 3]]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-/// A route that requires a second factor, through the filter's claim condition on the
-/// issuer's `amr`: a password-only token is refused there, the same user's token after the
-/// TOTP step passes.
-#[test]
-fn a_route_requiring_mfa_takes_tokens_of_a_totp_sign_in_only() {
-    let mut policy = policy();
-    policy["routes"] = json!([
-        {"name": "payouts", "path": {"prefix": "/api/payouts"},
-         "require": {"claims": [{"claim": "amr", "contains": "mfa"}]}},
-        {"name": "api", "path": {"prefix": "/api"}, "require": "authenticated"}
-    ]);
-    let Some(s) = stack_with(Options::new(Backend::Sqlite), &policy) else {
-        return;
-    };
-    let r = s.issuer.admin(
-        "PATCH",
-        "/admin/tenants/acme/login-methods",
-        Some(&json!({"totp": "optional"})),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let password_only = alice_token(&s.issuer);
-    let get = |path: &str, token: &str| {
-        s.envoy
-            .send(&Req::get("acme.e2e.local", path).bearer(token))
-    };
-    assert_eq!(get("/api/orders", &password_only).status, 200);
-    let r = get("/api/payouts", &password_only);
-    assert_eq!(
-        r.error_code().as_deref(),
-        Some("claim_condition_unmet"),
-        "{}",
-        r.summary()
-    );
-
-    // Alice enrolls from her session, then signs in with the second factor.
-    let bearer = format!("Bearer {password_only}");
-    let r = s.issuer.request(
-        "POST",
-        "/v1/tenants/acme/totp/enroll",
-        &[("authorization", bearer.as_str())],
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let secret = r.json()["secret"].as_str().expect("secret").to_string();
-    let body = json!({"code": totp_code(&secret, 0)}).to_string();
-    let r = s.issuer.request(
-        "POST",
-        "/v1/tenants/acme/totp/confirm",
-        &[
-            ("authorization", bearer.as_str()),
-            ("content-type", "application/json"),
-        ],
-        Some(body.as_bytes()),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let step = sign_in(&s.issuer, "acme", "alice@acme.example", "alice-password-1");
-    assert_eq!(step["mfa_required"], true, "{step}");
-    // The confirming code's step is spent (replay); the next step's code is accepted (one step
-    // of drift), so no waiting for the clock.
-    let code = totp_code(&secret, 30);
-    let r = s.issuer.post_json(
-        "/v1/tenants/acme/sign-in/totp",
-        &json!({"challenge": step["challenge"], "code": code}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let mfa_token = access_token(&r.json());
-    assert_eq!(get("/api/payouts", &mfa_token).status, 200);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn listening(port: u16) -> bool {
-    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-}
-
-/// The demo's process group: whatever happens, the test leaves nothing running.
-struct DemoGroup(u32);
-
-impl DemoGroup {
-    fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([signal, "--", &format!("-{}", self.0)])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-impl Drop for DemoGroup {
-    fn drop(&mut self) {
-        self.signal("-KILL");
-    }
-}
-
-/// `scripts/demo` as a user runs it (without the install and build, done by the test script):
-/// it comes up, a request goes through, and Ctrl-C stops everything it started.
-#[test]
-fn the_demo_comes_up_serves_and_stops_cleanly() {
-    use std::os::unix::process::CommandExt;
-
-    let Some(artifacts) = support::artifacts() else {
-        return;
-    };
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut demo = Command::new("bash")
-        .arg(format!("{root}/scripts/demo"))
-        .env("DEMO_SKIP_SETUP", "1")
-        .env("TENANTGATE_WASM", &artifacts.wasm)
-        .env("TENANTGATE_ENVOY", &artifacts.envoy)
-        .env("TENANTGATE_ISSUER", issuer_support::binary())
-        .env("GATEWAY_PORT", ports[0].to_string())
-        .env("ADMIN_PORT", ports[1].to_string())
-        .env("ISSUER_PORT", ports[2].to_string())
-        .env("APP_PORT", ports[3].to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .expect("start scripts/demo");
-    let group = DemoGroup(demo.id());
-    let stdout = demo.stdout.take().expect("demo stdout");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut output = String::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !output.contains("The stack is up") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match received.recv_timeout(left) {
-            Ok(line) => {
-                output.push_str(&line);
-                output.push('\n');
-            }
-            Err(_) => panic!("the demo did not come up; it printed:\n{output}"),
-        }
-    }
-    // Its walkthrough showed what a user should see.
-    for expected in [
-        "\"tenant\": \"acme\"",
-        "\"error\":\"tenant_mismatch\"",
-        "\"error\":\"role_required\"",
-        "\"error\":\"token_missing\"",
-        "\"error\":\"token_theft_detected\"",
-    ] {
-        assert!(
-            output.contains(expected),
-            "the walkthrough lacks {expected}:\n{output}"
-        );
-    }
-
-    // One request of our own through the running gateway.
-    let gateway = std::net::SocketAddr::from(([127, 0, 0, 1], ports[0]));
-    let r = Req::get("globex.demo.local", "/healthz").send(gateway);
-    assert_eq!(r.status, 200, "{}", r.summary());
-
-    // Ctrl-C: everything stops, and the script says so.
-    group.signal("-INT");
-    let stopped_by = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = demo.try_wait().expect("wait for the demo") {
-            break status;
-        }
-        assert!(
-            Instant::now() < stopped_by,
-            "the demo did not stop on Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    while let Ok(line) = received.recv_timeout(Duration::from_secs(2)) {
-        output.push_str(&line);
-        output.push('\n');
-    }
-    assert!(output.contains("demo: stopped"), "{output}");
-    assert_eq!(status.code(), Some(130), "Ctrl-C exit status");
-    for port in &ports {
-        assert!(
-            !listening(*port),
-            "port {port} still has a listener after the demo stopped"
-        );
-    }
 }
 
 /// A header value with bytes that are not UTF-8 (legal obs-text in HTTP/1.1) must neither kill the
