@@ -459,6 +459,8 @@ fn gate_of(doc: &serde_json::Value) -> Gate {
 }
 
 #[cfg(test)]
+mod cache_tests;
+#[cfg(test)]
 mod context_tests;
 #[cfg(test)]
 mod forwarding_tests;

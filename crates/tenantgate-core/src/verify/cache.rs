@@ -310,8 +310,8 @@ fn map_fits(bytes: usize, extra: usize, max: usize) -> bool {
 mod tests {
     use super::*;
     use crate::jwks::keyset::tests::jwk;
-    use crate::token::extract;
     use crate::jwks::keyset::{KeySet, RsaKey};
+    use crate::token::extract;
 
     struct Keys(Option<KeySet>);
 
@@ -375,7 +375,10 @@ mod tests {
         let ks = keys(&["k1"]);
         assert_eq!(cache.lookup("t1", &ks, 100), None);
         cache.insert_verified(tok("t1"), &Arc::new(verified("k1", 200)));
-        assert_eq!(cache.lookup("t1", &ks, 199), Some(Ok(Arc::new(verified("k1", 200)))));
+        assert_eq!(
+            cache.lookup("t1", &ks, 199),
+            Some(Ok(Arc::new(verified("k1", 200))))
+        );
         assert_eq!(cache.lookup("t2", &ks, 199), None, "exact token only");
         assert_eq!(cache.lookup("t1x", &ks, 199), None);
         assert_eq!(cache.lookup("t1", &ks, 200), None, "expired with the token");
@@ -496,7 +499,10 @@ mod tests {
         let ks = keys(&["k1"]);
         let mut cache = TokenCache::new(&config(100, 1 << 20, 10));
         for i in 0..1_000 {
-            cache.insert_verified(tok(&format!("token-{i}")), &Arc::new(verified("k1", 10_000)));
+            cache.insert_verified(
+                tok(&format!("token-{i}")),
+                &Arc::new(verified("k1", 10_000)),
+            );
             cache.insert_refused(tok(&format!("bad-{i}")), Denial::SignatureInvalid, 1);
             assert!(cache.len() <= 100 && cache.refused_len() <= 10);
         }
@@ -513,7 +519,10 @@ mod tests {
             + ROLE_OVERHEAD;
         let mut cache = TokenCache::new(&config(1_000, one * 10, 0));
         for i in 0..100 {
-            cache.insert_verified(tok(&format!("token-{i:02}")), &Arc::new(verified("k1", 10_000)));
+            cache.insert_verified(
+                tok(&format!("token-{i:02}")),
+                &Arc::new(verified("k1", 10_000)),
+            );
             assert!(
                 cache.bytes() <= one * 10,
                 "{} > {}",
@@ -524,7 +533,10 @@ mod tests {
         assert!(cache.len() <= 10);
         // An entry larger than the whole budget is not cached (and evicts nothing).
         let before = cache.len();
-        cache.insert_verified(tok(&"x".repeat(one * 10)), &Arc::new(verified("k1", 10_000)));
+        cache.insert_verified(
+            tok(&"x".repeat(one * 10)),
+            &Arc::new(verified("k1", 10_000)),
+        );
         assert_eq!(cache.len(), before);
     }
 
