@@ -140,9 +140,12 @@ mod counting {
     }
 }
 
-/// Allocations of one cache hit through the worker, the fake host's included. Before the cache
-/// shared its entries and the credential check moved behind it, a hit also copied the cached
-/// token (its tenant, subject, kid, roles and kept claims).
+/// Allocations of one cache hit through the worker, the fake host's included: 22, of which the
+/// fake host makes 14 (7 building the header block, which Envoy hands over in one buffer, and
+/// 7 recording the header writes and counting calls), the module 8 (among them the header
+/// list's index, the normalized path, the identity's tenant, user and roles, the roles header).
+/// A hit used to copy the whole cached token too (its kid and kept claims besides), and the
+/// host name.
 #[test]
 fn a_cache_hit_allocates_little() {
     let mut sim = Sim::loaded(&config(), &[&key_a()]);
@@ -160,5 +163,5 @@ fn a_cache_hit_allocates_little() {
     let allocations = counting::allocations() - before;
     assert_eq!(verdict, Verdict::Continue);
     eprintln!("allocations on a cache hit: {allocations}");
-    assert!(allocations <= 23, "{allocations} allocations on a hit");
+    assert!(allocations <= 22, "{allocations} allocations on a hit");
 }
