@@ -95,7 +95,11 @@ impl<H: Host> Worker<H> {
             .enumerate()
             .map(|(index, provider)| provider_keys(index, provider, worker_id))
             .collect::<Vec<_>>();
-        let cache = TokenCache::new(&gate.config().cache);
+        // The cache's hash is keyed from the host's randomness (else the process's).
+        let cache = match host.random_u64() {
+            Some(seed) => TokenCache::seeded(&gate.config().cache, seed),
+            None => TokenCache::new(&gate.config().cache),
+        };
         let metrics = Metrics::define(&host, gate.config());
         let audit = AuditMetrics::define(&host, gate.config(), gate.audit_configured());
         let rs256 = Rs256::probe(&host);

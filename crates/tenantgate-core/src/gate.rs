@@ -3,6 +3,8 @@
 //! ([`crate::compile`]) and is valid by construction.
 
 use crate::compile::{self, Compiled};
+use std::sync::Arc;
+
 use crate::config::{self, Config, ContextSource, Provider, Requirement, TokenSource};
 use crate::denial::Denial;
 use crate::jwks::CompiledJwks;
@@ -173,10 +175,12 @@ impl Gate {
         now: u64,
     ) -> Outcome {
         self.decide_with(req, |headers| {
-            let extracted = extract::extract(&self.sources, headers, self.config.max_token_bytes)
+            // The one credential, unchecked: the cache is asked first (it holds only checked
+            // tokens), and the credential checks run on a miss, with `extract`'s refusals.
+            let extracted = extract::find(&self.sources, headers)
                 .map_err(VerifyFailure::Denied)?
                 .ok_or(VerifyFailure::Denied(Denial::TokenMissing))?;
-            let verified = self.verify_cached(extracted.token, keys, cache, now)?;
+            let verified = self.verify_cached(extracted.raw, keys, cache, now)?;
             // A provider only vouches for tokens presented where it said it would look.
             let accepted = self
                 .config
@@ -203,7 +207,7 @@ impl Gate {
             let mut verified = verify::check_unsigned_claims(claims, &self.config.providers, now)
                 .map_err(VerifyFailure::Denied)?;
             verified.kept = verify::keep_claims(claims, &self.claims_read);
-            Ok((verified, TokenSource::Bearer))
+            Ok((Arc::new(verified), TokenSource::Bearer))
         })
     }
 
@@ -212,7 +216,9 @@ impl Gate {
     fn decide_with(
         &self,
         req: &RequestView<'_>,
-        credential: impl FnOnce(&[(&str, &str)]) -> Result<(VerifiedToken, TokenSource), VerifyFailure>,
+        credential: impl FnOnce(
+            &[(&str, &str)],
+        ) -> Result<(Arc<VerifiedToken>, TokenSource), VerifyFailure>,
     ) -> Outcome {
         let mut at = Place::default();
         let deny = |denial: Denial, at: Place| Outcome::Deny { denial, at };
@@ -270,7 +276,7 @@ impl Gate {
                 }
             }
         };
-        self.admit(requirement, named, verified, source, at)
+        self.admit(requirement, named, &verified, source, at)
     }
 
     /// The checks on a verified token, in order: its tenant is the one the request names, the
@@ -279,12 +285,12 @@ impl Gate {
         &self,
         requirement: &Requirement,
         named: Option<&str>,
-        verified: VerifiedToken,
+        verified: &VerifiedToken,
         source: TokenSource,
         mut at: Place,
     ) -> Outcome {
         let deny = |denial: Denial, at: Place| Outcome::Deny { denial, at };
-        let target = match self.operator_target(&verified, at.rule, named) {
+        let target = match self.operator_target(verified, at.rule, named) {
             Ok(target) => target,
             Err(denial) => return deny(denial, at),
         };
@@ -301,21 +307,21 @@ impl Gate {
             }
         }
         if let Requirement::Token(required) = requirement {
-            if let Err((part, denial)) = requirement::check(required, &self.holder(&verified)) {
+            if let Err((part, denial)) = requirement::check(required, &self.holder(verified)) {
                 at.requirement = Some(part);
                 return deny(denial, at);
             }
         }
-        let claim_headers = match self.claim_headers(&verified) {
+        let claim_headers = match self.claim_headers(verified) {
             Ok(headers) => headers,
             Err(denial) => return deny(denial, at),
         };
         let acting_operator = target.is_some().then(|| verified.subject.clone());
         Outcome::Allow {
             identity: Some(Identity {
-                tenant: target.unwrap_or(verified.tenant),
-                user: verified.subject,
-                roles: verified.roles,
+                tenant: target.unwrap_or_else(|| verified.tenant.clone()),
+                user: verified.subject.clone(),
+                roles: verified.roles.clone(),
                 provider: verified.provider,
                 source,
                 claim_headers,
@@ -396,20 +402,30 @@ impl Gate {
         }
     }
 
+    /// Verifies the credential `raw` as found (unchecked), through the cache when there is one.
+    /// The cache holds only tokens that passed [`extract::check`] with this gate's size cap, so
+    /// a hit is a string byte-identical to a checked one and skips the check; on a miss the
+    /// check runs first, with its refusals in `extract`'s order.
     fn verify_cached(
         &self,
-        token: &str,
+        raw: &str,
         keys: &dyn KeySource,
         cache: Option<&mut TokenCache>,
         now: u64,
-    ) -> Result<VerifiedToken, VerifyFailure> {
+    ) -> Result<Arc<VerifiedToken>, VerifyFailure> {
+        let max_bytes = self.config.max_token_bytes;
         let Some(cache) = cache else {
-            return self.verify(token, keys, now);
+            let token = extract::check(raw, max_bytes).map_err(VerifyFailure::Denied)?;
+            return self.verify(token.as_str(), keys, now).map(Arc::new);
         };
-        if let Some(hit) = cache.lookup(token, keys, now) {
-            return hit.map_err(VerifyFailure::Denied);
+        // An oversized credential cannot be held: it is not worth hashing.
+        if raw.len() <= max_bytes {
+            if let Some(hit) = cache.lookup(raw, keys, now) {
+                return hit.map_err(VerifyFailure::Denied);
+            }
         }
-        let result = self.verify(token, keys, now);
+        let token = extract::check(raw, max_bytes).map_err(VerifyFailure::Denied)?;
+        let result = self.verify(token.as_str(), keys, now).map(Arc::new);
         match &result {
             Ok(verified) => cache.insert_verified(token, verified),
             Err(VerifyFailure::Denied(denial)) => cache.insert_refused(token, *denial, now),
@@ -442,6 +458,8 @@ fn gate_of(doc: &serde_json::Value) -> Gate {
     }
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod context_tests;
 #[cfg(test)]

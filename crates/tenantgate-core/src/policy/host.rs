@@ -1,13 +1,16 @@
 //! Request host normalization: the `:authority` as the tenant table and route rules see it.
 
+use std::borrow::Cow;
+
 /// Longest host name accepted (RFC 1035: 253 characters without the trailing dot).
 const MAX_HOST_LEN: usize = 253;
 
 /// Normalizes `:authority`: lower-cased, port dropped (`[v6]:port` too), one trailing dot
 /// dropped. `None` for anything that is not a plain host name, IPv4 or bracketed IPv6 literal
 /// (empty, user info, empty labels, stray characters, a port that is not digits); the caller
-/// refuses it with `host_unknown`.
-pub fn normalize(authority: &str) -> Option<String> {
+/// refuses it with `host_unknown`. Borrowed from `authority` unless it had upper case (most
+/// requests: no allocation).
+pub fn normalize(authority: &str) -> Option<Cow<'_, str>> {
     if let Some(v6) = authority.strip_prefix('[') {
         let (addr, after) = v6.split_once(']')?;
         let valid = !addr.is_empty()
@@ -18,12 +21,8 @@ pub fn normalize(authority: &str) -> Option<String> {
         if !valid || !is_port_suffix(after) {
             return None;
         }
-        let mut out = String::with_capacity(addr.len() + 2);
-        out.push('[');
-        out.push_str(addr);
-        out.push(']');
-        out.make_ascii_lowercase();
-        return Some(out);
+        // `[addr]`, the port dropped.
+        return authority.get(..addr.len() + 2).map(lower);
     }
     let host = match authority.rsplit_once(':') {
         Some((host, port)) if is_port_suffix_digits(port) => host,
@@ -43,7 +42,16 @@ pub fn normalize(authority: &str) -> Option<String> {
     if !labels_ok {
         return None;
     }
-    Some(host.to_ascii_lowercase())
+    Some(lower(host))
+}
+
+/// `s` in lower case, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Empty, or `:` followed by the port digits.

@@ -15,6 +15,28 @@ pub struct Extracted<'a> {
     pub source: TokenSource,
 }
 
+/// The one credential of a request, found but not yet checked: its characters may not be
+/// token68, it may be empty or over the size cap. [`check`] tells; the gate first asks the
+/// verified-token cache with it, which holds only [`Checked`] tokens, so that a hit (a string
+/// byte-identical to one that passed every check) skips the character scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// The credential as sent, after the scheme, spaces and cookie quotes.
+    pub raw: &'a str,
+    pub source: TokenSource,
+}
+
+/// A credential that passed every check of [`check`]: non-empty token68 within the size cap.
+/// Only [`check`] makes one, so that whatever is keyed on it (the cache) holds checked tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked<'a>(&'a str);
+
+impl<'a> Checked<'a> {
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
 /// Find the credential among `headers` (lower-case names; a name may repeat).
 ///
 /// `Ok(None)`: no credential at all. Refusals: [`Denial::TokenMultiple`] for two or more,
@@ -25,9 +47,24 @@ pub fn extract<'a>(
     headers: &[(&'a str, &'a str)],
     max_bytes: usize,
 ) -> Result<Option<Extracted<'a>>, Denial> {
-    // An unusable first credential is remembered, not returned at once, so that a second one
-    // still yields `TokenMultiple` whatever their order.
-    let mut found: Option<(Result<&'a str, Denial>, usize)> = None;
+    let Some(found) = find(sources, headers)? else {
+        return Ok(None);
+    };
+    let token = check(found.raw, max_bytes)?.as_str();
+    Ok(Some(Extracted {
+        token,
+        source: found.source,
+    }))
+}
+
+/// The first half of [`extract`]: the one credential, with `TokenMultiple` for two or more
+/// (also when one of them is unusable, and for a comma: a folded header line), unchecked
+/// otherwise. [`check`] on its `raw` gives every other refusal, in [`extract`]'s order.
+pub fn find<'a>(
+    sources: &[TokenSource],
+    headers: &[(&'a str, &'a str)],
+) -> Result<Option<Found<'a>>, Denial> {
+    let mut found: Option<(&'a str, usize)> = None;
     for (index, source) in sources.iter().enumerate() {
         // The same source listed twice (several providers share it) must not count twice.
         if sources
@@ -44,23 +81,30 @@ pub fn extract<'a>(
             Ok(())
         })?;
     }
-    let Some((token, index)) = found else {
+    let Some((raw, index)) = found else {
         return Ok(None);
     };
-    let token = token?;
+    let source = sources.get(index).cloned().unwrap_or(TokenSource::Bearer);
+    Ok(Some(Found { raw, source }))
+}
+
+/// The second half of [`extract`]: a found credential is token68 (a comma in it is
+/// `TokenMultiple`, anything else not token68 or empty `TokenMalformed`), then within
+/// `max_bytes` (`TokenTooLarge`).
+pub fn check(raw: &str, max_bytes: usize) -> Result<Checked<'_>, Denial> {
+    let token = token68(raw)?;
     if token.len() > max_bytes {
         return Err(Denial::TokenTooLarge);
     }
-    let source = sources.get(index).cloned().unwrap_or(TokenSource::Bearer);
-    Ok(Some(Extracted { token, source }))
+    Ok(Checked(token))
 }
 
-/// Call `f` with every credential `source` finds in `headers` (an `Err` for one that is present
-/// but unusable, so that a second credential still yields `TokenMultiple`).
+/// Call `f` with every credential `source` finds in `headers`, unchecked (an unusable one
+/// counts too, so that a second credential still yields `TokenMultiple`).
 fn for_each_candidate<'a>(
     source: &TokenSource,
     headers: &[(&'a str, &'a str)],
-    mut f: impl FnMut(Result<&'a str, Denial>) -> Result<(), Denial>,
+    mut f: impl FnMut(&'a str) -> Result<(), Denial>,
 ) -> Result<(), Denial> {
     match source {
         TokenSource::Bearer => {
@@ -69,14 +113,14 @@ fn for_each_candidate<'a>(
                     continue;
                 }
                 if let Some(rest) = strip_bearer_scheme(value) {
-                    f(token68(rest))?;
+                    f(rest)?;
                 }
             }
         }
         TokenSource::Header { name: wanted } => {
             for &(name, value) in headers {
                 if name.eq_ignore_ascii_case(wanted) {
-                    f(token68(value.trim_matches(is_ows)))?;
+                    f(value.trim_matches(is_ows))?;
                 }
             }
         }
@@ -100,7 +144,7 @@ fn for_each_candidate<'a>(
                         .strip_prefix('"')
                         .and_then(|v| v.strip_suffix('"'))
                         .unwrap_or(cookie_value);
-                    f(token68(unquoted))?;
+                    f(unquoted)?;
                 }
             }
         }

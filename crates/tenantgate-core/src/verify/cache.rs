@@ -1,18 +1,35 @@
 //! The verified-token cache of one worker.
 //!
-//! Keyed on the exact token (a hash alone would let a collision impersonate someone), with
-//! `HashMap`'s randomly keyed SipHash so that clients cannot aim tokens at one bucket. Lookups
-//! borrow the token: no allocation on a miss. Bounded by entries and bytes; when full, expired
-//! entries go first, then an arbitrary sixteenth of the rest (one O(n) pass per n/16 inserts).
+//! Keyed on the exact token, compared in full on every match: a hash collision can never serve
+//! one token's outcome for another. Only tokens that passed the credential checks go in
+//! ([`Checked`]), so a lookup with a raw credential that hits is one that passed them.
+//!
+//! The hash is foldhash (a folded multiply, several times cheaper than SipHash over a token of
+//! a kilobyte), keyed per cache with a 64-bit seed from the host's randomness, so that clients
+//! cannot compute which tokens share a bucket. It does not claim resistance against an attacker
+//! who learns the seed (by timing, say); what colliding tokens could then do is bounded: each
+//! entry costs the filter a signature verification to make (a forged token is remembered only
+//! after it failed one), the maps are bounded by entries and bytes, so a lookup probes at most
+//! the whole bounded map, and colliding entries can only evict others, never pass for them.
+//!
+//! Lookups borrow the token: no allocation on a miss, and a hit hands out the shared entry (an
+//! `Arc`), not a copy. Bounded by entries and bytes; when full, expired entries go first, then
+//! an arbitrary sixteenth of the rest (one O(n) pass per n/16 inserts).
 //!
 //! A hit is only used while the token is unexpired and the key that verified it is still the
-//! key its provider's set holds under that `kid` (same material, not only the same name). Refusals are cached too (a flood of one bad token costs one RSA
-//! operation), but only those that time cannot undo.
+//! key its provider's set holds under that `kid` (same material, not only the same name).
+//! Refusals are cached too (a flood of one bad token costs one RSA operation), but only those
+//! that time cannot undo.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use foldhash::fast::FixedState;
 
 use crate::config::CacheConfig;
 use crate::denial::Denial;
+use crate::token::extract::Checked;
 
 use super::{key_still_trusted, KeySource, VerifiedToken};
 
@@ -29,41 +46,51 @@ const CLAIM_OVERHEAD: usize = 64;
 /// Verified tokens and remembered refusals.
 #[derive(Debug)]
 pub struct TokenCache {
-    verified: Bounded<VerifiedToken>,
+    verified: Bounded<Arc<VerifiedToken>>,
     refused: Bounded<Denial>,
     /// The latest `now` seen: `insert_verified` has no clock of its own.
     clock: i64,
 }
 
 impl TokenCache {
-    /// `max_entries` 0 turns the cache off; `negative_max_entries` 0 turns off refusals only.
-    /// Refusals get an eighth of `max_bytes` on top of it.
+    /// A cache keyed with a seed from the process's randomness (std's, as `HashMap` uses).
     pub fn new(cfg: &CacheConfig) -> TokenCache {
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        TokenCache::seeded(cfg, seed)
+    }
+
+    /// `max_entries` 0 turns the cache off; `negative_max_entries` 0 turns off refusals only.
+    /// Refusals get an eighth of `max_bytes` on top of it. `seed` keys the hash: random, and
+    /// never shown to clients.
+    pub fn seeded(cfg: &CacheConfig, seed: u64) -> TokenCache {
         let negative_entries = if cfg.max_entries == 0 {
             0
         } else {
             cfg.negative_max_entries
         };
         TokenCache {
-            verified: Bounded::new(cfg.max_entries, cfg.max_bytes),
-            refused: Bounded::new(negative_entries, cfg.max_bytes / 8),
+            verified: Bounded::new(cfg.max_entries, cfg.max_bytes, seed),
+            refused: Bounded::new(negative_entries, cfg.max_bytes / 8, seed.rotate_left(32)),
             clock: 0,
         }
     }
 
     /// The cached outcome for `token` at `now` (unix seconds), if any: `Ok` for a token that
     /// verified, is unexpired and whose key is still trusted; `Err` for a remembered refusal.
+    /// `token` may be unchecked: only checked tokens are ever held, so a hit is one.
     pub fn lookup(
         &mut self,
         token: &str,
         keys: &dyn KeySource,
         now: u64,
-    ) -> Option<Result<VerifiedToken, Denial>> {
+    ) -> Option<Result<Arc<VerifiedToken>, Denial>> {
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         self.clock = self.clock.max(now);
         if let Some(entry) = self.verified.get(token) {
             if now < entry.value.valid_until && key_still_trusted(keys, &entry.value) {
-                return Some(Ok(entry.value.clone()));
+                return Some(Ok(Arc::clone(&entry.value)));
             }
             self.verified.remove(token);
             return None;
@@ -78,7 +105,8 @@ impl TokenCache {
     }
 
     /// Remember a successful verification until the token expires.
-    pub fn insert_verified(&mut self, token: &str, verified: &VerifiedToken) {
+    pub fn insert_verified(&mut self, token: Checked<'_>, verified: &Arc<VerifiedToken>) {
+        let token = token.as_str();
         self.refused.remove(token);
         let size = ENTRY_OVERHEAD
             + token.len()
@@ -97,7 +125,7 @@ impl TokenCache {
                 .sum::<usize>();
         self.verified.insert(
             token,
-            verified.clone(),
+            Arc::clone(verified),
             verified.valid_until,
             size,
             self.clock,
@@ -105,7 +133,8 @@ impl TokenCache {
     }
 
     /// Remember a refusal, if it is one that cannot change with time or key rotation.
-    pub fn insert_refused(&mut self, token: &str, denial: Denial, now: u64) {
+    pub fn insert_refused(&mut self, token: Checked<'_>, denial: Denial, now: u64) {
+        let token = token.as_str();
         if !worth_remembering(denial) {
             return;
         }
@@ -191,16 +220,16 @@ struct Entry<V> {
 /// A map bounded by entry count and approximate bytes.
 #[derive(Debug)]
 struct Bounded<V> {
-    map: HashMap<Box<str>, Entry<V>>,
+    map: HashMap<Box<str>, Entry<V>, FixedState>,
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
 }
 
 impl<V> Bounded<V> {
-    fn new(max_entries: usize, max_bytes: usize) -> Self {
+    fn new(max_entries: usize, max_bytes: usize, seed: u64) -> Self {
         Bounded {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(FixedState::with_seed(seed)),
             bytes: 0,
             max_entries,
             max_bytes,
@@ -282,6 +311,7 @@ mod tests {
     use super::*;
     use crate::jwks::keyset::tests::jwk;
     use crate::jwks::keyset::{KeySet, RsaKey};
+    use crate::token::extract;
 
     struct Keys(Option<KeySet>);
 
@@ -295,6 +325,11 @@ mod tests {
         let list: Vec<_> = kids.iter().map(|k| jwk(k, 2048)).collect();
         let doc = serde_json::json!({ "keys": list });
         Keys(Some(KeySet::from_value(&doc).expect("valid")))
+    }
+
+    /// `token` as the cache takes it: checked.
+    fn tok(token: &str) -> Checked<'_> {
+        extract::check(token, usize::MAX).expect("a token68 test token")
     }
 
     /// A token verified by the 2048-bit test key named `kid`.
@@ -339,8 +374,11 @@ mod tests {
         let mut cache = TokenCache::new(&CacheConfig::default());
         let ks = keys(&["k1"]);
         assert_eq!(cache.lookup("t1", &ks, 100), None);
-        cache.insert_verified("t1", &verified("k1", 200));
-        assert_eq!(cache.lookup("t1", &ks, 199), Some(Ok(verified("k1", 200))));
+        cache.insert_verified(tok("t1"), &Arc::new(verified("k1", 200)));
+        assert_eq!(
+            cache.lookup("t1", &ks, 199),
+            Some(Ok(Arc::new(verified("k1", 200))))
+        );
         assert_eq!(cache.lookup("t2", &ks, 199), None, "exact token only");
         assert_eq!(cache.lookup("t1x", &ks, 199), None);
         assert_eq!(cache.lookup("t1", &ks, 200), None, "expired with the token");
@@ -351,7 +389,7 @@ mod tests {
     #[test]
     fn a_hit_needs_the_same_key_material_under_its_kid() {
         let mut cache = TokenCache::new(&CacheConfig::default());
-        cache.insert_verified("t1", &verified("k1", 1_000));
+        cache.insert_verified(tok("t1"), &Arc::new(verified("k1", 1_000)));
         assert!(cache
             .lookup("t1", &one_key(Some("k1"), 2048), 100)
             .is_some());
@@ -365,21 +403,21 @@ mod tests {
         // An issuer that signs without a kid: the set's only key must still be the one.
         let mut unnamed = verified("k1", 1_000);
         unnamed.kid = None;
-        cache.insert_verified("t2", &unnamed);
+        cache.insert_verified(tok("t2"), &Arc::new(unnamed));
         assert!(cache.lookup("t2", &one_key(None, 2048), 102).is_some());
         assert_eq!(cache.lookup("t2", &one_key(None, 3072), 103), None);
 
         // Claims taken as signed (no key) are never served from the cache.
         let mut unsigned = verified("k1", 1_000);
         unsigned.key = None;
-        cache.insert_verified("t3", &unsigned);
+        cache.insert_verified(tok("t3"), &Arc::new(unsigned));
         assert_eq!(cache.lookup("t3", &one_key(Some("k1"), 2048), 104), None);
     }
 
     #[test]
     fn a_hit_needs_the_key_still_in_the_set() {
         let mut cache = TokenCache::new(&CacheConfig::default());
-        cache.insert_verified("t1", &verified("k1", 1_000));
+        cache.insert_verified(tok("t1"), &Arc::new(verified("k1", 1_000)));
         assert!(cache.lookup("t1", &keys(&["k1", "k2"]), 100).is_some());
         assert_eq!(
             cache.lookup("t1", &keys(&["k2"]), 101),
@@ -387,7 +425,7 @@ mod tests {
             "key rotated out"
         );
         assert_eq!(cache.len(), 0);
-        cache.insert_verified("t1", &verified("k1", 1_000));
+        cache.insert_verified(tok("t1"), &Arc::new(verified("k1", 1_000)));
         assert_eq!(cache.lookup("t1", &Keys(None), 102), None);
     }
 
@@ -397,7 +435,7 @@ mod tests {
         let ks = keys(&["k1"]);
         for (i, denial) in Denial::ALL.into_iter().enumerate() {
             let token = format!("bad{i}");
-            cache.insert_refused(&token, denial, 100);
+            cache.insert_refused(tok(&token), denial, 100);
             let cached = cache.lookup(&token, &ks, 101);
             if worth_remembering(denial) {
                 assert_eq!(cached, Some(Err(denial)));
@@ -424,7 +462,7 @@ mod tests {
                 "{cheap:?} is found by parsing alone"
             );
         }
-        cache.insert_refused("bad", Denial::SignatureInvalid, 100);
+        cache.insert_refused(tok("bad"), Denial::SignatureInvalid, 100);
         assert_eq!(
             cache.lookup("bad", &ks, 100 + NEGATIVE_TTL_SECONDS as u64),
             None,
@@ -436,11 +474,11 @@ mod tests {
     fn a_success_replaces_a_refusal_and_back() {
         let mut cache = TokenCache::new(&CacheConfig::default());
         let ks = keys(&["k1"]);
-        cache.insert_refused("t", Denial::SignatureInvalid, 10);
-        cache.insert_verified("t", &verified("k1", 1_000));
+        cache.insert_refused(tok("t"), Denial::SignatureInvalid, 10);
+        cache.insert_verified(tok("t"), &Arc::new(verified("k1", 1_000)));
         assert!(matches!(cache.lookup("t", &ks, 11), Some(Ok(_))));
         assert_eq!(cache.refused_len(), 0);
-        cache.insert_refused("t", Denial::TokenExpired, 12);
+        cache.insert_refused(tok("t"), Denial::TokenExpired, 12);
         assert_eq!(cache.lookup("t", &ks, 13), Some(Err(Denial::TokenExpired)));
         assert_eq!(cache.len(), 0);
     }
@@ -449,8 +487,8 @@ mod tests {
     fn zero_entries_disables_the_cache() {
         let mut cache = TokenCache::new(&config(0, 1 << 20, 100));
         let ks = keys(&["k1"]);
-        cache.insert_verified("t", &verified("k1", 1_000));
-        cache.insert_refused("u", Denial::SignatureInvalid, 1);
+        cache.insert_verified(tok("t"), &Arc::new(verified("k1", 1_000)));
+        cache.insert_refused(tok("u"), Denial::SignatureInvalid, 1);
         assert_eq!(cache.lookup("t", &ks, 2), None);
         assert_eq!(cache.lookup("u", &ks, 2), None);
         assert!(cache.is_empty() && cache.refused_len() == 0 && cache.bytes() == 0);
@@ -461,8 +499,11 @@ mod tests {
         let ks = keys(&["k1"]);
         let mut cache = TokenCache::new(&config(100, 1 << 20, 10));
         for i in 0..1_000 {
-            cache.insert_verified(&format!("token-{i}"), &verified("k1", 10_000));
-            cache.insert_refused(&format!("bad-{i}"), Denial::SignatureInvalid, 1);
+            cache.insert_verified(
+                tok(&format!("token-{i}")),
+                &Arc::new(verified("k1", 10_000)),
+            );
+            cache.insert_refused(tok(&format!("bad-{i}")), Denial::SignatureInvalid, 1);
             assert!(cache.len() <= 100 && cache.refused_len() <= 10);
         }
         // The latest insert is always kept.
@@ -478,7 +519,10 @@ mod tests {
             + ROLE_OVERHEAD;
         let mut cache = TokenCache::new(&config(1_000, one * 10, 0));
         for i in 0..100 {
-            cache.insert_verified(&format!("token-{i:02}"), &verified("k1", 10_000));
+            cache.insert_verified(
+                tok(&format!("token-{i:02}")),
+                &Arc::new(verified("k1", 10_000)),
+            );
             assert!(
                 cache.bytes() <= one * 10,
                 "{} > {}",
@@ -489,7 +533,10 @@ mod tests {
         assert!(cache.len() <= 10);
         // An entry larger than the whole budget is not cached (and evicts nothing).
         let before = cache.len();
-        cache.insert_verified(&"x".repeat(one * 10), &verified("k1", 10_000));
+        cache.insert_verified(
+            tok(&"x".repeat(one * 10)),
+            &Arc::new(verified("k1", 10_000)),
+        );
         assert_eq!(cache.len(), before);
     }
 
@@ -498,14 +545,14 @@ mod tests {
         let ks = keys(&["k1"]);
         let mut cache = TokenCache::new(&config(64, 1 << 20, 0));
         for i in 0..63 {
-            cache.insert_verified(&format!("old-{i}"), &verified("k1", 50));
+            cache.insert_verified(tok(&format!("old-{i}")), &Arc::new(verified("k1", 50)));
         }
-        cache.insert_verified("live", &verified("k1", 10_000));
+        cache.insert_verified(tok("live"), &Arc::new(verified("k1", 10_000)));
         assert_eq!(
             cache.lookup("live", &ks, 60),
-            Some(Ok(verified("k1", 10_000)))
+            Some(Ok(Arc::new(verified("k1", 10_000))))
         );
-        cache.insert_verified("new", &verified("k1", 10_000));
+        cache.insert_verified(tok("new"), &Arc::new(verified("k1", 10_000)));
         assert!(cache.lookup("live", &ks, 61).is_some() && cache.lookup("new", &ks, 61).is_some());
         assert_eq!(cache.len(), 2, "every expired entry went in one pass");
     }
