@@ -32,6 +32,10 @@
 //! - **Fallback.** When the store fails (a call errors, or holds a value this version cannot
 //!   read), the worker falls back to its own fetcher's schedule, as if it were alone.
 //!
+//! The election itself (`election.rs`) knows nothing of key sets: it is generic over the
+//! worker's fetch schedule and what a published body gives, and the tenant directory
+//! (`directory::shared`) is elected by the same code, under its own keys.
+//!
 //! # Layout
 //!
 //! Each remote provider has a [`Namespace`]: two keys, `tenantgate.jwks.v1.<h>.state` and
@@ -104,11 +108,12 @@
 //! [`KeySetFetcher::adopt_schedule`]: super::KeySetFetcher::adopt_schedule
 
 pub(crate) mod codec;
-mod election;
+pub(crate) mod election;
+mod keys;
 #[cfg(any(test, feature = "test-support"))]
 pub mod mem_store;
 
-pub use election::SharedKeys;
+pub use keys::SharedKeys;
 
 use super::fetch::FetchPolicy;
 use super::JwksError;
@@ -209,10 +214,14 @@ impl Namespace {
         ] {
             hash.field(&number.to_le_bytes());
         }
-        let base = format!("{KEY_PREFIX}{:016x}", hash.0);
+        Namespace::at(&format!("{KEY_PREFIX}{:016x}", hash.0), "keys")
+    }
+
+    /// The keys `<base>.state` and `<base>.<body>`, for any value elected the same way.
+    pub(crate) fn at(base: &str, body: &str) -> Namespace {
         Namespace {
             state_key: format!("{base}.state"),
-            keys_key: format!("{base}.keys"),
+            keys_key: format!("{base}.{body}"),
         }
     }
 
