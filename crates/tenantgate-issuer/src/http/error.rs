@@ -290,4 +290,30 @@ mod tests {
         let e: ApiError = FlowError::Store(StoreError::Unavailable("down".into())).into();
         assert_eq!(e.code(), "unavailable");
     }
+
+    #[test]
+    fn sso_refusals_name_what_failed() {
+        use crate::sso::id_token::IdTokenError;
+        for (t, reason) in [
+            (IdTokenError::Nonce, "id_token_nonce"),
+            (IdTokenError::Audience, "id_token_audience"),
+            (IdTokenError::Issuer, "id_token_issuer"),
+        ] {
+            let e: ApiError = FlowError::SsoIdToken(t.clone()).into();
+            assert_eq!(
+                (e.status(), e.code()),
+                (StatusCode::UNAUTHORIZED, "sso_id_token_invalid")
+            );
+            assert!(e.message().contains(&t.to_string()), "{}", e.message());
+            assert!(e.message().contains(reason), "{}", e.message());
+        }
+        let e: ApiError = FlowError::SsoStateInvalid.into();
+        assert_eq!(e.code(), "sso_state_invalid");
+        assert!(e.message().contains("start the single sign-on again"));
+        let e: ApiError = FlowError::SsoIdp("down".into()).into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::BAD_GATEWAY, "sso_idp_unavailable")
+        );
+    }
 }
