@@ -7,11 +7,13 @@
 use super::*;
 use tenantgate_testkit::oidc_provider::{OidcProvider, SsoClient};
 
+on_both_backends!(a_browser_signs_in_through_the_tenants_idp);
+
 const SECRET: &str = "sso-client-secret-0123456789abcdef";
 
 /// An issuer whose public URL is its own loopback address (the callback the IdPs register).
-fn issuer_on_its_own_address() -> Issuer {
-    let mut opts = Options::new(Backend::Sqlite);
+fn issuer_on_its_own_address(backend: Backend) -> Issuer {
+    let mut opts = Options::new(backend);
     opts.sealed_keys = true;
     let mut issuer = Issuer::start(opts);
     let addr = issuer.addr.clone();
@@ -73,9 +75,8 @@ fn refusals(issuer: &Issuer, tenant: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_browser_signs_in_through_the_tenants_idp() {
-    let issuer = issuer_on_its_own_address();
+fn a_browser_signs_in_through_the_tenants_idp(backend: Backend) {
+    let issuer = issuer_on_its_own_address(backend);
     let t = tenant_id("sso");
     issuer.tenant(&t, json!({}));
     issuer.role("viewer");
@@ -180,7 +181,7 @@ fn a_browser_signs_in_through_the_tenants_idp() {
 
 #[test]
 fn one_tenants_idp_never_signs_into_another_and_sso_off_is_refused() {
-    let issuer = issuer_on_its_own_address();
+    let issuer = issuer_on_its_own_address(Backend::Sqlite);
     let (a, b, c) = (tenant_id("a"), tenant_id("b"), tenant_id("c"));
     for t in [&a, &b, &c] {
         issuer.tenant(t, json!({}));
