@@ -5,7 +5,7 @@
 //! links the user by (tenant, IdP issuer, IdP subject) and opens the session like every other
 //! sign-in ([`super::sign_in::open_session`]).
 
-use super::sign_in::{failed, open_session, Delivery, SignedIn, Who};
+use super::sign_in::{open_session, Delivery, SignedIn, Who};
 use super::{count, rng_failed, FlowError, LoginMethod};
 use crate::audit::{Action, Event};
 use crate::logins::seal::{sso_owner, Sealer};
@@ -52,9 +52,14 @@ fn check_return_to(value: Option<&str>) -> Result<String, FlowError> {
     }
 }
 
-/// Audits a refused SSO step; `reason` is stable, for log queries.
-fn refused(ctx: &Ctx<'_>, tenant: &str, subject: &str, reason: &str) {
-    failed(ctx, tenant, subject, reason, None);
+/// Counts and audits a refused SSO step; `reason` is stable, for log queries.
+fn refused(ctx: &Ctx<'_>, tenant: &str, reason: &str) {
+    count(ctx, Counter::SignInFailure, tenant, None);
+    ctx.audit.record(
+        Event::new(Action::SignInFailure, Some(tenant), "anonymous", ctx.ip)
+            .with("method", "sso")
+            .with("reason", reason),
+    );
 }
 
 /// The tenant's SSO settings, or the refusal of a tenant that has none (or is disabled).
@@ -70,11 +75,11 @@ fn tenant_sso(ctx: &Ctx<'_>, tenant: &str) -> Result<Sso, FlowError> {
         return Err(FlowError::TenantNotFound);
     };
     if row.disabled {
-        refused(ctx, tenant, "sso", "tenant_disabled");
+        refused(ctx, tenant, "tenant_disabled");
         return Err(FlowError::TenantDisabled);
     }
     methods.sso.ok_or_else(|| {
-        refused(ctx, tenant, "sso", "sso_off");
+        refused(ctx, tenant, "sso_off");
         FlowError::LoginMethodDisabled(LoginMethod::Sso)
     })
 }
@@ -89,7 +94,7 @@ pub fn sso_start(
     let redirect = check_return_to(return_to)?;
     let sso = tenant_sso(ctx, tenant)?;
     let (metadata, _) = idp.metadata(&sso.issuer, false).map_err(|e| {
-        refused(ctx, tenant, "sso", "sso_idp_unavailable");
+        refused(ctx, tenant, "sso_idp_unavailable");
         FlowError::SsoIdp(e.to_string())
     })?;
     let (state_value, nonce) = (random_value(), random_value());
@@ -162,12 +167,12 @@ pub fn sso_callback(
         .store
         .tx(|tx| state::take(tx, &input.state, tenant, t))?;
     let Some(pending) = pending else {
-        refused(ctx, tenant, "sso", "sso_state_invalid");
+        refused(ctx, tenant, "sso_state_invalid");
         return Err(FlowError::SsoStateInvalid);
     };
     let sso = tenant_sso(ctx, tenant)?;
     if let Some(error) = &input.error {
-        refused(ctx, tenant, "sso", "sso_idp_refused");
+        refused(ctx, tenant, "sso_idp_refused");
         return Err(FlowError::SsoIdpRefused(error.chars().take(64).collect()));
     }
     let code = input.code.as_deref().filter(|c| !c.is_empty());
@@ -230,7 +235,7 @@ fn exchange(
     let secret = String::from_utf8(secret)
         .map_err(|_| FlowError::Internal("the sealed SSO client secret is not text".into()))?;
     let (metadata, _) = idp.metadata(&sso.issuer, false).map_err(|e| {
-        refused(ctx, tenant, "sso", "sso_idp_unavailable");
+        refused(ctx, tenant, "sso_idp_unavailable");
         FlowError::SsoIdp(e.to_string())
     })?;
     let redirect_uri = callback_url(ctx, tenant);
@@ -243,11 +248,11 @@ fn exchange(
     };
     idp.exchange(&metadata, &req).map_err(|e| match e {
         crate::sso::idp::IdpError::CodeRejected(m) => {
-            refused(ctx, tenant, "sso", "sso_code_rejected");
+            refused(ctx, tenant, "sso_code_rejected");
             FlowError::SsoCodeRejected(m)
         }
         other => {
-            refused(ctx, tenant, "sso", "sso_idp_unavailable");
+            refused(ctx, tenant, "sso_idp_unavailable");
             FlowError::SsoIdp(other.to_string())
         }
     })
@@ -279,7 +284,7 @@ fn verify(
         result = id_token::verify(token, keys(true)?.as_ref(), &expected);
     }
     result.map_err(|e| {
-        refused(ctx, tenant, "sso", e.reason());
+        refused(ctx, tenant, e.reason());
         FlowError::SsoIdToken(e)
     })
 }
