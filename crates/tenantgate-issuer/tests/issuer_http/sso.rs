@@ -221,6 +221,17 @@ fn one_tenants_idp_never_signs_into_another_and_sso_off_is_refused() {
     let r = issuer.get(back.strip_prefix(&issuer.url("")).expect("callback"));
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // A code swapped into another sign-in of the same tenant: its PKCE verifier is not the one
+    // the code was bound to, so the IdP refuses it (before any nonce is compared).
+    let other = query_value(&start(&issuer, &a, ""), "state");
+    let back = idp_a.browser_sign_in(&start(&issuer, &a, ""), "mallory");
+    let code = query_value(&back, "code");
+    let r = issuer.get(&format!(
+        "/v1/tenants/{a}/sso/callback?code={code}&state={other}"
+    ));
+    assert_eq!(r.error(), "sso_code_rejected", "{}", r.text());
+    assert_eq!(refusals(&issuer, &a), ["sso_code_rejected"]);
+
     // A tenant without SSO.
     let r = issuer.get(&format!("/v1/tenants/{c}/sso/start"));
     assert_eq!(
