@@ -1,6 +1,10 @@
-// oidc-provider (an OpenID Certified authorization server) on loopback for the end-to-end test
-// of OIDC discovery: it serves its discovery document, its JWKS and RS256 JWT access tokens
-// through the client credentials grant. Prints one JSON line, {"port", "issuer"}, once it listens.
+// oidc-provider (an OpenID Certified authorization server) on loopback for the end-to-end tests
+// of OIDC discovery and of the issuer's single sign-on: it serves its discovery document, its
+// JWKS and RS256 JWT access tokens through the client credentials grant, and, for each client
+// in the SSO_CLIENTS environment variable (JSON: [{client_id, client_secret, redirect_uris}]),
+// the authorization code flow with its development login pages (any login name signs in; the
+// account's email is <login>@idp.test). Prints one JSON line, {"port", "issuer"}, once it
+// listens.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 
@@ -15,6 +19,21 @@ const SCOPE = 'orders:read orders:write';
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256' };
 
+const ssoClients = JSON.parse(process.env.SSO_CLIENTS || '[]').map((c) => ({
+  client_id: c.client_id,
+  client_secret: c.client_secret,
+  redirect_uris: c.redirect_uris,
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+}));
+
+// The test reads only the first line of stdout and then closes it: anything the provider logs
+// (its development pages do) goes to stderr, and a closed stdout is no crash.
+console.log = (...args) => console.error(...args);
+console.info = (...args) => console.error(...args);
+process.stdout.on('error', () => {});
+
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
@@ -27,11 +46,18 @@ server.listen(0, '127.0.0.1', () => {
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
-    }],
+    }, ...ssoClients],
+    findAccount: (ctx, id) => ({
+      accountId: id,
+      claims: () => ({ sub: id, email: `${id}@idp.test`, email_verified: true }),
+    }),
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    // The ID token carries the email the scope asked for (not only the userinfo endpoint).
+    conformIdTokenClaims: false,
     jwks: { keys: [signingKey] },
-    scopes: SCOPE.split(' '),
+    scopes: ['openid', 'email', ...SCOPE.split(' ')],
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,

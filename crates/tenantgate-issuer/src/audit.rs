@@ -26,6 +26,10 @@ pub enum Action {
     TotpEnrolled,
     /// An administrator removed a user's TOTP enrollment.
     TotpReset,
+    /// An SSO sign-in sent to the tenant's IdP.
+    SsoStart,
+    /// A user created at their first SSO sign-in (linked to the IdP subject).
+    SsoUserCreate,
     Refresh,
     RefreshFailure,
     TokenTheft,
@@ -64,6 +68,8 @@ impl Action {
             Action::TotpEnroll => "totp_enroll",
             Action::TotpEnrolled => "totp_enrolled",
             Action::TotpReset => "totp_reset",
+            Action::SsoStart => "sso_start",
+            Action::SsoUserCreate => "sso_user_create",
             Action::Refresh => "refresh",
             Action::RefreshFailure => "refresh_failure",
             Action::TokenTheft => "token_theft",

@@ -142,6 +142,9 @@ pub struct Config {
     pub admin_token_file: Option<PathBuf>,
     pub cookie_name: String,
     pub cookie_domain: Option<String>,
+    /// `[sso] public_url`: the issuer's public base URL, from which the SSO callback URL that
+    /// IdP clients register is built; `issuer` when unset.
+    pub public_url: Option<String>,
     pub sign_in_per_user_per_minute: u32,
     pub sign_in_per_ip_per_minute: u32,
     /// All sign-in attempts together: bounds the password-hashing work under a spread attack.

@@ -36,6 +36,14 @@ struct RawConfig {
     operators: Option<super::operators::RawOperators>,
     #[serde(default)]
     directory: super::directory::RawDirectory,
+    #[serde(default)]
+    sso: RawSso,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSso {
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +169,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, ParseError> {
         admin_token_file: raw.admin.token_file.as_deref().map(|p| resolve(base, p)),
         cookie_name,
         cookie_domain,
+        public_url: raw.sso.public_url.as_deref().map(public_url).transpose()?,
         sign_in_per_user_per_minute: limits.per_user,
         sign_in_per_ip_per_minute: limits.per_ip,
         sign_in_overall_per_minute: limits.overall,
@@ -215,6 +224,22 @@ fn listen(text: Option<&str>) -> Result<SocketAddr, ParseError> {
     let text = text.unwrap_or("127.0.0.1:8080");
     text.parse()
         .map_err(|_| inv("listen", format!("{text:?} is not an ip:port address")))
+}
+
+/// `[sso] public_url`: an http(s) base URL without query or fragment.
+fn public_url(raw: &str) -> Result<String, ParseError> {
+    let url = raw.trim_end_matches('/').to_string();
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > 8
+        && !url.contains(['?', '#', ' ']);
+    if ok {
+        Ok(url)
+    } else {
+        Err(inv(
+            "sso.public_url",
+            format!("{raw:?} must be the issuer's public base URL, like https://auth.example.com"),
+        ))
+    }
 }
 
 fn issuer(raw: &str) -> Result<String, ParseError> {

@@ -11,6 +11,7 @@ mod mfa;
 mod refresh;
 mod sign_in;
 mod sign_out;
+mod sso;
 mod token;
 
 use std::fmt;
@@ -25,6 +26,7 @@ pub use sign_in::{
     sign_in, Delivery, SecondFactor, SignInInput, SignInLimits, SignInOutcome, SignedIn,
 };
 pub use sign_out::{sign_out, SignOutWith};
+pub use sso::{callback_url, sso_callback, sso_start, CallbackInput, SsoDone};
 pub use token::{audience_claim, mint};
 
 use crate::keys::KeyError;
@@ -66,6 +68,16 @@ pub enum FlowError {
     TotpNotEnrolled,
     /// The tenant has this login method off.
     LoginMethodDisabled(LoginMethod),
+    /// The SSO callback's `state` is unknown, expired, spent, or of another tenant.
+    SsoStateInvalid,
+    /// The IdP refused the sign-in (its `error`).
+    SsoIdpRefused(String),
+    /// The IdP refused the authorization code (replayed or expired).
+    SsoCodeRejected(String),
+    /// The ID token does not verify.
+    SsoIdToken(crate::sso::id_token::IdTokenError),
+    /// The tenant's IdP cannot be reached or answers something unusable.
+    SsoIdp(String),
     Store(StoreError),
     Keys(KeyError),
     Internal(String),
@@ -113,6 +125,16 @@ impl fmt::Display for FlowError {
             FlowError::TotpNotEnrolled => f.write_str(
                 "TOTP is not set up for this user yet; enroll first (POST .../totp/enroll)",
             ),
+            FlowError::SsoStateInvalid => f.write_str(
+                "the sign-in state is unknown, expired, already used or of another tenant; start the single sign-on again",
+            ),
+            FlowError::SsoIdpRefused(e) => write!(f, "the IdP refused the sign-in ({e})"),
+            FlowError::SsoCodeRejected(m) => write!(
+                f,
+                "the IdP refused the authorization code (already used or expired: {m}); start the single sign-on again"
+            ),
+            FlowError::SsoIdToken(e) => write!(f, "{e}; the sign-in is refused"),
+            FlowError::SsoIdp(m) => f.write_str(m),
             FlowError::Store(e) => e.fmt(f),
             FlowError::Keys(e) => e.fmt(f),
         }

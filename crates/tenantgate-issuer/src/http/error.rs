@@ -45,6 +45,17 @@ pub enum ApiError {
     TotpNotEnrolled,
     /// The tenant has this login method off (the message says which to use).
     LoginMethodDisabled(&'static str),
+    /// SSO refusals; each carries the flow's message.
+    SsoStateInvalid(String),
+    SsoIdpRefused(String),
+    SsoCodeRejected(String),
+    /// The ID token failed a check (`reason` names which).
+    SsoIdTokenInvalid {
+        reason: &'static str,
+        message: String,
+    },
+    /// The tenant's IdP cannot be used (502).
+    SsoIdpUnavailable(String),
     Missing(String),
     Conflict(String),
     Unavailable(String),
@@ -68,6 +79,11 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             TotpAlreadyEnrolled | TotpNotEnrolled => StatusCode::CONFLICT,
+            SsoStateInvalid(_)
+            | SsoIdpRefused(_)
+            | SsoCodeRejected(_)
+            | SsoIdTokenInvalid { .. } => StatusCode::UNAUTHORIZED,
+            SsoIdpUnavailable(_) => StatusCode::BAD_GATEWAY,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Conflict(_) => StatusCode::CONFLICT,
             Unavailable(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -106,6 +122,11 @@ impl ApiError {
             TotpReplayed => "totp_replayed",
             TotpAlreadyEnrolled => "totp_already_enrolled",
             TotpNotEnrolled => "totp_not_enrolled",
+            SsoStateInvalid(_) => "sso_state_invalid",
+            SsoIdpRefused(_) => "sso_idp_refused",
+            SsoCodeRejected(_) => "sso_code_rejected",
+            SsoIdTokenInvalid { .. } => "sso_id_token_invalid",
+            SsoIdpUnavailable(_) => "sso_idp_unavailable",
             Missing(_) => "not_found",
             Conflict(_) => "conflict",
             Unavailable(_) | Busy { .. } => "unavailable",
@@ -117,6 +138,10 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(m) | Missing(m) | Conflict(m) => m.clone(),
+            SsoStateInvalid(m) | SsoIdpRefused(m) | SsoCodeRejected(m) | SsoIdpUnavailable(m) => {
+                m.clone()
+            }
+            SsoIdTokenInvalid { reason, message } => format!("{message} ({reason})"),
             LoginMethodDisabled(m) => (*m).to_string(),
             ChallengeInvalid => FlowError::ChallengeInvalid.to_string(),
             TotpInvalid => FlowError::TotpInvalid.to_string(),
@@ -209,6 +234,14 @@ impl From<FlowError> for ApiError {
             FlowError::TotpReplayed => ApiError::TotpReplayed,
             FlowError::TotpAlreadyEnrolled => ApiError::TotpAlreadyEnrolled,
             FlowError::TotpNotEnrolled => ApiError::TotpNotEnrolled,
+            e @ FlowError::SsoStateInvalid => ApiError::SsoStateInvalid(e.to_string()),
+            e @ FlowError::SsoIdpRefused(_) => ApiError::SsoIdpRefused(e.to_string()),
+            e @ FlowError::SsoCodeRejected(_) => ApiError::SsoCodeRejected(e.to_string()),
+            FlowError::SsoIdToken(t) => ApiError::SsoIdTokenInvalid {
+                reason: t.reason(),
+                message: FlowError::SsoIdToken(t).to_string(),
+            },
+            FlowError::SsoIdp(m) => ApiError::SsoIdpUnavailable(m),
             FlowError::Store(s) => s.into(),
             // A key that cannot be read or used is an outage of the signer, not a bad request.
             FlowError::Keys(k) => ApiError::Unavailable(k.to_string()),
@@ -256,5 +289,31 @@ mod tests {
         assert_eq!(e.code(), "unavailable");
         let e: ApiError = FlowError::Store(StoreError::Unavailable("down".into())).into();
         assert_eq!(e.code(), "unavailable");
+    }
+
+    #[test]
+    fn sso_refusals_name_what_failed() {
+        use crate::sso::id_token::IdTokenError;
+        for (t, reason) in [
+            (IdTokenError::Nonce, "id_token_nonce"),
+            (IdTokenError::Audience, "id_token_audience"),
+            (IdTokenError::Issuer, "id_token_issuer"),
+        ] {
+            let e: ApiError = FlowError::SsoIdToken(t.clone()).into();
+            assert_eq!(
+                (e.status(), e.code()),
+                (StatusCode::UNAUTHORIZED, "sso_id_token_invalid")
+            );
+            assert!(e.message().contains(&t.to_string()), "{}", e.message());
+            assert!(e.message().contains(reason), "{}", e.message());
+        }
+        let e: ApiError = FlowError::SsoStateInvalid.into();
+        assert_eq!(e.code(), "sso_state_invalid");
+        assert!(e.message().contains("start the single sign-on again"));
+        let e: ApiError = FlowError::SsoIdp("down".into()).into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::BAD_GATEWAY, "sso_idp_unavailable")
+        );
     }
 }

@@ -15,6 +15,7 @@ mod mfa;
 mod reply;
 mod server;
 mod session;
+mod sso;
 mod wire;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct App {
     pub admin_token: Option<String>,
     /// Coalesces the builds of the signed tenant directory.
     pub directory_builds: DirectoryBuilds,
+    /// Calls tenants' IdPs for single sign-on (caches their metadata and keys).
+    pub idp: super::sso::idp::IdpClient,
 }
 
 impl App {
@@ -83,6 +86,7 @@ impl App {
             metrics: Metrics::new(),
             admin_token,
             directory_builds: DirectoryBuilds::default(),
+            idp: super::sso::idp::IdpClient::new(),
         })
     }
 
@@ -108,6 +112,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/tenants/{tenant}/totp/enroll", post(mfa::enroll))
         .route("/v1/tenants/{tenant}/totp/confirm", post(mfa::confirm))
+        .route("/v1/tenants/{tenant}/sso/start", get(sso::start))
+        .route("/v1/tenants/{tenant}/sso/callback", get(sso::callback))
         .route("/v1/tenants/{tenant}/refresh", post(session::refresh))
         .route("/v1/tenants/{tenant}/sign-out", post(session::sign_out))
         .route("/.well-known/jwks.json", get(meta::jwks))

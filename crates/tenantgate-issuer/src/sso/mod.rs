@@ -1,9 +1,13 @@
 //! Building blocks of OIDC single sign-on against a tenant's own IdP: PKCE (RFC 7636, S256),
 //! the ID token's verification (OIDC Core 3.1.3.7: RS256 with the IdP's JWKS, `iss`, `aud`,
 //! `azp`, `nonce`, `exp`), and the server-side `state` records that bind a callback to the
-//! tenant that started it ([`state`]). The redirect flow that uses them is not wired yet.
+//! tenant that started it ([`state`]), the calls to the IdP ([`idp`]) and the users linked by
+//! IdP subject ([`link`]). The redirect flow is [`crate::flows::sso_start`] and
+//! [`crate::flows::sso_callback`].
 
 pub mod id_token;
+pub mod idp;
+pub mod link;
 pub mod state;
 
 use crate::{random_token, sha256_b64};

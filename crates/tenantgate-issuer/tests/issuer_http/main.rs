@@ -41,6 +41,7 @@ mod keys;
 mod logins;
 mod sessions;
 mod sign_in;
+mod sso;
 mod totp;
 mod well_known;
 
