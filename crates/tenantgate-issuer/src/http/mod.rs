@@ -12,6 +12,7 @@ mod extract;
 mod logins;
 mod meta;
 mod mfa;
+mod page;
 mod reply;
 mod server;
 mod session;
@@ -110,6 +111,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/tenants/{tenant}/totp/confirm", post(mfa::confirm))
         .route("/v1/tenants/{tenant}/refresh", post(session::refresh))
         .route("/v1/tenants/{tenant}/sign-out", post(session::sign_out))
+        .route("/t/{tenant}/sign-in", get(page::show).post(page::password))
+        .route("/t/{tenant}/sign-in/totp", post(page::totp))
+        .route("/t/{tenant}/sign-in/done", get(page::done))
+        .route("/assets/sign-in.css", get(page::style))
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route(
             "/.well-known/openid-configuration",

@@ -39,6 +39,7 @@ mod directory;
 mod elevate;
 mod keys;
 mod logins;
+mod page;
 mod sessions;
 mod sign_in;
 mod totp;
