@@ -32,6 +32,7 @@ macro_rules! on_both_backends {
 
 mod admin;
 mod bad_input;
+mod browser;
 mod cli;
 mod connections;
 mod custody;

@@ -339,8 +339,9 @@ fn code_ahead(secret: &str, ahead: i64) -> String {
     totp::code_at(&key, totp::step_of(tenantgate_issuer::time::now() + ahead))
 }
 
-/// Enrolls `user` through the API (password step, enroll, first code); returns the secret.
-pub(super) fn enroll(issuer: &Issuer, t: &str, user: &str) -> String {
+/// Enrolls `user` through the API (password step, enroll, the code `ahead` seconds from now);
+/// returns the secret.
+pub(super) fn enroll(issuer: &Issuer, t: &str, user: &str, ahead: i64) -> String {
     let r = issuer.sign_in(t, user, PW, "body");
     let c = r.json()["challenge"]
         .as_str()
@@ -354,7 +355,7 @@ pub(super) fn enroll(issuer: &Issuer, t: &str, user: &str) -> String {
     let secret = r.json()["secret"].as_str().expect("secret").to_string();
     let r = issuer.post_json(
         &format!("/v1/tenants/{t}/sign-in/totp"),
-        &json!({"challenge": c, "code": code_ahead(&secret, 0)}),
+        &json!({"challenge": c, "code": code_ahead(&secret, ahead)}),
     );
     assert_eq!(r.status, 200, "{}", r.summary());
     secret
@@ -373,7 +374,7 @@ fn the_totp_step_refuses_wrong_and_replayed_codes_on_the_page() {
         Some(&json!({"totp": "required"})),
     );
     assert_eq!(r.status, 200, "{}", r.summary());
-    let secret = enroll(&issuer, &t, &user);
+    let secret = enroll(&issuer, &t, &user, 0);
     let used = code_ahead(&secret, 0);
 
     let v = open(&issuer, &t);
