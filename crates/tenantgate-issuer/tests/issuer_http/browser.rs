@@ -115,8 +115,8 @@ fn chromium_signs_in_with_a_password_and_a_totp_code() {
     let sign_in = issuer
         .audit()
         .into_iter()
-        .filter(|e| e["action"] == "sign_in")
-        .last()
+        .rev()
+        .find(|e| e["action"] == "sign_in")
         .expect("sign_in");
     assert_eq!(sign_in["amr"], json!(["pwd", "otp", "mfa"]));
 }

@@ -465,8 +465,8 @@ fn the_totp_step_refuses_wrong_and_replayed_codes_on_the_page() {
     let sign_in = issuer
         .audit()
         .into_iter()
-        .filter(|e| e["action"] == "sign_in")
-        .last()
+        .rev()
+        .find(|e| e["action"] == "sign_in")
         .expect("sign_in");
     assert_eq!(sign_in["amr"], json!(["pwd", "otp", "mfa"]));
 }
