@@ -71,6 +71,7 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   const first = await page.goto(`${base}/t/${tenant}/sign-in`);
   seen.csp = first.headers()['content-security-policy'];
+  seen.sso_href = await page.getAttribute('a.button.secondary', 'href').catch(() => null);
   await shot(page, '1-sign-in');
 
   await page.fill('#email', env('EMAIL'));

@@ -53,11 +53,23 @@ fn check_signed_in(issuer: &Issuer, tenant: &str, seen: &Value, steps: &[&str]) 
 
 #[test]
 fn chromium_signs_in_with_a_password() {
-    let issuer = Issuer::start(Options::new(Backend::Sqlite));
+    // The tenant has single sign-on too (its client secret needs the sealing key): the first
+    // page shows both methods.
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.sealed_keys = true;
+    let issuer = Issuer::start(opts);
     let t = tenant_id("browser");
     issuer.tenant(&t, json!({"name": "Acme Corp"}));
     let user = email();
     issuer.member(&t, &user, Some(PW), &[]);
+    let sso = json!({"sso": {"issuer": "https://idp.example", "client_id": "gate",
+        "client_secret": "client-secret-0123456789abcdef", "default_roles": []}});
+    let r = issuer.admin(
+        "PATCH",
+        &format!("/admin/tenants/{t}/login-methods"),
+        Some(&sso),
+    );
+    assert_eq!(r.status, 200, "{}", r.summary());
     let Some(seen) = browser::sign_in(&SignIn {
         base_url: base_url(&issuer),
         tenant: &t,
@@ -76,6 +88,11 @@ fn chromium_signs_in_with_a_password() {
         &["1-sign-in", "2-wrong-password", "4-signed-in"],
     );
     assert_eq!(seen["pages"][0]["heading"], "Acme Corp");
+    let sso = seen["sso_href"].as_str().expect("the single sign-on link");
+    assert!(
+        sso.starts_with(&format!("/v1/tenants/{t}/sso/start?redirect_uri=")),
+        "{sso}"
+    );
 }
 
 #[test]
@@ -112,6 +129,7 @@ fn chromium_signs_in_with_a_password_and_a_totp_code() {
         &["1-sign-in", "2-wrong-password", "3-totp", "4-signed-in"],
     );
     assert_eq!(seen["pages"][0]["heading"], "Globex <Security>");
+    assert_eq!(seen["sso_href"], Value::Null, "no single sign-on: no link");
     let sign_in = issuer
         .audit()
         .into_iter()
