@@ -47,7 +47,7 @@ struct Visit {
 fn open(issuer: &Issuer, tenant: &str) -> Visit {
     let page = issuer.get(&format!("/t/{tenant}/sign-in"));
     assert_eq!(page.status, 200, "{}", page.summary());
-    let cookie = page.cookie("tg_page_csrf").expect("csrf cookie");
+    let cookie = page.cookie("__Host-tg_page_csrf").expect("csrf cookie");
     // A page without a form (single sign-on only) has no token to echo.
     let csrf = if page.text().contains("<form") {
         hidden(&page.text(), "csrf")
@@ -59,7 +59,7 @@ fn open(issuer: &Issuer, tenant: &str) -> Visit {
 }
 
 fn post(issuer: &Issuer, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Resp {
-    let jar = cookie.map(|c| format!("tg_page_csrf={c}"));
+    let jar = cookie.map(|c| format!("__Host-tg_page_csrf={c}"));
     let mut headers = vec![FORM];
     if let Some(j) = &jar {
         headers.push(("cookie", j.as_str()));
@@ -224,7 +224,7 @@ fn forms_without_the_csrf_cookie_or_with_another_token_are_refused() {
         &path,
         &[
             ("content-type", "application/json"),
-            ("cookie", &format!("tg_page_csrf={}", v.cookie)),
+            ("cookie", &format!("__Host-tg_page_csrf={}", v.cookie)),
         ],
         Some(br#"{"csrf": "x"}"#),
     );

@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use crate::config::Config;
 use crate::constant_time_eq;
 
-/// The cookie holding the page's CSRF token; each form echoes it in its `csrf` field.
-pub(super) const CSRF_COOKIE: &str = "tg_page_csrf";
+/// The cookie holding the page's CSRF token; each form echoes it in its `csrf` field. The
+/// `__Host-` prefix makes browsers refuse it unless `Secure`, `Path=/` and without `Domain`, so
+/// a sibling subdomain cannot plant a token it knows (cookie tossing).
+pub(super) const CSRF_COOKIE: &str = "__Host-tg_page_csrf";
 
 /// Tokens are 43 characters (32 random bytes, base64url).
 const CSRF_LEN: usize = 43;
@@ -117,11 +119,11 @@ pub(super) fn csrf_matches(cookie: Option<&str>, form: &[(String, String)]) -> b
     }
 }
 
-/// The `Set-Cookie` of the CSRF token: only sent back to this tenant's page routes, never to
-/// another site's request (`SameSite=Strict`), unreadable by script.
-pub(super) fn csrf_set_cookie(tenant: &str, token: &str) -> Option<HeaderValue> {
+/// The `Set-Cookie` of the CSRF token: never sent with another site's request
+/// (`SameSite=Strict`), unreadable by script.
+pub(super) fn csrf_set_cookie(token: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={token}; Path=/t/{tenant}/; Max-Age=3600; HttpOnly; Secure; SameSite=Strict"
+        "{CSRF_COOKIE}={token}; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Strict"
     ))
     .ok()
 }
@@ -187,7 +189,7 @@ mod tests {
         assert_eq!(csrf_cookie(&h), Some(tok));
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("tg_page_csrf=short"),
+            HeaderValue::from_static("__Host-tg_page_csrf=short"),
         );
         assert_eq!(csrf_cookie(&h), None);
     }

@@ -167,7 +167,7 @@ async fn posted(
 /// `html` as a page that (re)sets the CSRF cookie the page's forms echo.
 fn form_page(status: StatusCode, visit: &Visit, html: String) -> Response {
     let mut r = page(status, html);
-    if let Some(cookie) = csrf_set_cookie(&visit.tenant.id, &visit.csrf) {
+    if let Some(cookie) = csrf_set_cookie(&visit.csrf) {
         r.headers_mut().append(header::SET_COOKIE, cookie);
     }
     r
