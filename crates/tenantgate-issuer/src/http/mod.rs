@@ -1,4 +1,4 @@
-//! The HTTP API: tenant-scoped session endpoints, the hosted sign-in page ([`page`], HTML), the
+//! The HTTP API: tenant-scoped session endpoints, the hosted sign-in page (HTML, `/t/{tenant}/sign-in`), the
 //! admin API, the well-known documents, the signed tenant directory, `/healthz` and `/metrics`.
 //! Handlers are thin: the shared extractors
 //! parse and bound the input (every malformed request gets a 400 with a JSON error), the work runs
