@@ -1,9 +1,9 @@
-//! The HTTP API: tenant-scoped session endpoints, the hosted sign-in page (HTML, `/t/{tenant}/sign-
-//! in`), the admin API, the well-known documents, the signed tenant directory, `/healthz` and
-//! `/metrics`. Handlers are thin: the shared extractors parse and bound the input (every malformed
-//! request gets a 400 with a JSON error), the work runs on the blocking pool (the session flows of
-//! [`crate::flows`], the operations of [`crate::ops`] and [`crate::entries`]), and outcomes map to
-//! stable error codes ([`error::ApiError`]).
+//! The HTTP API: tenant-scoped session endpoints, the hosted sign-in page (HTML,
+//! `/t/{tenant}/sign-in`), the admin API, the well-known documents, the signed tenant directory,
+//! `/healthz` and `/metrics`. Handlers are thin: the shared extractors parse and bound the input
+//! (every malformed request gets a 400 with a JSON error), the work runs on the blocking pool (the
+//! session flows of [`crate::flows`], the operations of [`crate::ops`] and [`crate::entries`]), and
+//! outcomes map to stable error codes ([`error::ApiError`]).
 
 mod admin;
 mod elevate;
