@@ -8,6 +8,7 @@
 //! Everything a test starts is stopped when its handle is dropped, also on panic: Envoy is
 //! killed, the servers close their listeners.
 
+pub mod browser;
 pub mod custody;
 pub mod envoy;
 pub mod grpc;

@@ -1,8 +1,9 @@
-//! The HTTP API: tenant-scoped session endpoints, the admin API, the well-known documents, the
-//! signed tenant directory, `/healthz` and `/metrics`. Handlers are thin: the shared extractors
-//! parse and bound the input (every malformed request gets a 400 with a JSON error), the work runs
-//! on the blocking pool (the session flows of [`crate::flows`], the operations of [`crate::ops`]
-//! and [`crate::entries`]), and outcomes map to stable error codes ([`error::ApiError`]).
+//! The HTTP API: tenant-scoped session endpoints, the hosted sign-in page (HTML,
+//! `/t/{tenant}/sign-in`), the admin API, the well-known documents, the signed tenant directory,
+//! `/healthz` and `/metrics`. Handlers are thin: the shared extractors parse and bound the input
+//! (every malformed request gets a 400 with a JSON error), the work runs on the blocking pool (the
+//! session flows of [`crate::flows`], the operations of [`crate::ops`] and [`crate::entries`]), and
+//! outcomes map to stable error codes ([`error::ApiError`]).
 
 mod admin;
 mod elevate;
@@ -12,6 +13,7 @@ mod extract;
 mod logins;
 mod meta;
 mod mfa;
+mod page;
 mod reply;
 mod server;
 mod session;
@@ -116,6 +118,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/tenants/{tenant}/sso/callback", get(sso::callback))
         .route("/v1/tenants/{tenant}/refresh", post(session::refresh))
         .route("/v1/tenants/{tenant}/sign-out", post(session::sign_out))
+        .route("/t/{tenant}/sign-in", get(page::show).post(page::password))
+        .route("/t/{tenant}/sign-in/totp", post(page::totp))
+        .route("/t/{tenant}/sign-in/done", get(page::done))
+        .route("/assets/sign-in.css", get(page::style))
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route(
             "/.well-known/openid-configuration",

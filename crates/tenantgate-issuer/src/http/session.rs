@@ -42,7 +42,12 @@ fn cookie_path(tenant: &str) -> String {
     format!("/v1/tenants/{tenant}/refresh")
 }
 
-fn set_cookie(app: &App, tenant: &str, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+pub(super) fn set_cookie(
+    app: &App,
+    tenant: &str,
+    value: &str,
+    max_age: i64,
+) -> Result<HeaderValue, ApiError> {
     let domain = app
         .config
         .cookie_domain

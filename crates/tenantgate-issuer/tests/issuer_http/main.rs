@@ -32,6 +32,7 @@ macro_rules! on_both_backends {
 
 mod admin;
 mod bad_input;
+mod browser;
 mod cli;
 mod connections;
 mod custody;
@@ -39,6 +40,7 @@ mod directory;
 mod elevate;
 mod keys;
 mod logins;
+mod page;
 mod sessions;
 mod sign_in;
 mod sso;
