@@ -13,13 +13,20 @@ const SECRET: &str = "sso-client-secret-0123456789abcdef";
 
 /// An issuer whose public URL is its own loopback address (the callback the IdPs register).
 fn issuer_on_its_own_address(backend: Backend) -> Issuer {
+    issuer_public_at(backend, "127.0.0.1")
+}
+
+/// An issuer on a fixed port whose `[sso] public_url` is `http://<host>:<port>/` (`localhost`
+/// for a browser: a secure context, where its `Secure` cookies are kept).
+pub(super) fn issuer_public_at(backend: Backend, host: &str) -> Issuer {
     let mut opts = Options::new(backend);
     opts.sealed_keys = true;
     let mut issuer = Issuer::start(opts);
     let addr = issuer.addr.clone();
+    let port = addr.rsplit(':').next().expect("port");
     let config = std::fs::read_to_string(&issuer.config).expect("config");
     let config = config.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""))
-        + &format!("\n[sso]\npublic_url = \"http://{addr}/\"\n");
+        + &format!("\n[sso]\npublic_url = \"http://{host}:{port}/\"\n");
     std::fs::write(&issuer.config, config).expect("write config");
     issuer.restart();
     assert_eq!(issuer.addr, addr, "the issuer came back on its address");
@@ -32,11 +39,20 @@ fn callback(issuer: &Issuer, tenant: &str) -> String {
 
 /// Starts the tenant's IdP and points the tenant's SSO at it.
 fn connect_idp(issuer: &Issuer, tenant: &str) -> Option<OidcProvider> {
+    connect_idp_with_callback(issuer, tenant, &callback(issuer, tenant))
+}
+
+/// Like [`connect_idp`], the IdP's client registered with `callback` (the issuer's public one).
+pub(super) fn connect_idp_with_callback(
+    issuer: &Issuer,
+    tenant: &str,
+    callback: &str,
+) -> Option<OidcProvider> {
     let client = format!("gate-{tenant}");
     let idp = OidcProvider::start_with(&[SsoClient {
         client_id: client.clone(),
         client_secret: SECRET.into(),
-        redirect_uris: vec![callback(issuer, tenant)],
+        redirect_uris: vec![callback.to_string()],
     }])?;
     let body = json!({"sso": {"issuer": idp.issuer(), "client_id": client,
         "client_secret": SECRET, "default_roles": ["viewer"]}});
