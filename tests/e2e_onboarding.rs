@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use issuer_support::{Backend, Issuer, Options};
 use support::keys::{self, TestKey};
-use support::{wait_until, EchoUpstream, Envoy, EnvoyBuilder, JwksServer, Req, Resp};
+use support::{wait_until_steady, EchoUpstream, Envoy, EnvoyBuilder, JwksServer, Req, Resp};
 
 const ISSUER_CLUSTER: &str = "tenantgate_issuer";
 const IDP_CLUSTER: &str = "tenant_idps";
@@ -20,6 +20,8 @@ const GLOBEX_DOMAIN: &str = "portal.globex.example";
 const GLOBEX_IDP: &str = "https://idp.globex.example";
 /// Several directory refreshes (every second), callouts and retries.
 const SETTLE: Duration = Duration::from_secs(20);
+/// Three ticks of the workers (100 ms each).
+const HOLD: Duration = Duration::from_millis(300);
 
 /// Acme is static; every other tenant comes from the issuer's directory.
 fn policy() -> Value {
@@ -98,7 +100,8 @@ impl Stack {
 
     /// Waits until `host` answers `status` to `token`, then returns that answer.
     fn settles(&self, what: &str, host: &str, token: &str, status: u16) -> Resp {
-        let settled = wait_until(SETTLE, || self.send(host, token).status == status);
+        // Steady for a few ticks: both workers have taken the change in, not only the first.
+        let settled = wait_until_steady(SETTLE, HOLD, || self.send(host, token).status == status);
         assert!(
             settled,
             "{what}: never {status}; last answer {:?}; Envoy's log:\n{}",

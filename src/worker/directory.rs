@@ -47,24 +47,53 @@ impl DirectoryState {
 }
 
 impl<H: Host> Worker<H> {
+    /// Whether `outcome` is a refusal that a first directory, not yet in force here, could lift.
+    pub(super) fn awaits_directory(&self, outcome: &Outcome) -> bool {
+        matches!(outcome, Outcome::Deny { denial, .. } if directory::could_allow(*denial))
+            && self
+                .directory
+                .as_ref()
+                .is_some_and(|d| d.in_force.is_none())
+    }
+
     /// Until a first directory is in force, a refusal a directory could lift is no final
     /// answer: 503 `directory_unavailable` instead.
     pub(super) fn awaiting_directory(&self, outcome: Outcome) -> Outcome {
         match outcome {
-            Outcome::Deny { denial, at }
-                if directory::could_allow(denial)
-                    && self
-                        .directory
-                        .as_ref()
-                        .is_some_and(|d| d.in_force.is_none()) =>
-            {
-                Outcome::Deny {
-                    denial: Denial::DirectoryUnavailable,
-                    at,
-                }
-            }
+            Outcome::Deny { at, .. } if self.awaits_directory(&outcome) => Outcome::Deny {
+                denial: Denial::DirectoryUnavailable,
+                at,
+            },
             outcome => outcome,
         }
+    }
+
+    /// A request is about to be refused for want of a first directory: adopt the signer's keys
+    /// and the directory that another worker already published, rather than answer 503 until
+    /// this worker's next tick. Nothing is fetched or resumed from a request's context; the
+    /// root's next step does that. Whether a directory is in force now.
+    pub(super) fn catch_up_directory(&mut self, now_ms: u64) -> bool {
+        let Some(mut state) = self.directory.take() else {
+            return false;
+        };
+        let signer = state.section.provider;
+        if !self.key_set_loaded(signer) {
+            self.catch_up_keys(signer);
+        }
+        if self.key_set_loaded(signer) {
+            if let Some(bytes) = state.shared.catch_up(&self.host, &mut state.schedule) {
+                let _ = self.adopt_directory(&mut state, &bytes, now_ms);
+            }
+        }
+        let in_force = state.in_force.is_some();
+        self.directory = Some(state);
+        in_force
+    }
+
+    fn key_set_loaded(&self, provider: usize) -> bool {
+        self.providers
+            .get(provider)
+            .is_some_and(|p| p.key_set().is_some())
     }
 
     /// The directory's periodic step: adopt what another worker published, or fetch if elected.
@@ -73,11 +102,7 @@ impl<H: Host> Worker<H> {
         let Some(mut state) = self.directory.take() else {
             return;
         };
-        let signer_ready = self
-            .providers
-            .get(state.section.provider)
-            .is_some_and(|p| p.key_set().is_some());
-        if signer_ready {
+        if self.key_set_loaded(state.section.provider) {
             let tick = state.shared.tick(&self.host, &mut state.schedule, now_ms);
             if let Some(bytes) = tick.published {
                 // Adopted by the worker that fetched it: checked here against the same inputs.
@@ -88,6 +113,7 @@ impl<H: Host> Worker<H> {
             }
         }
         self.directory = Some(state);
+        self.follow_up_install(now_ms);
     }
 
     fn dispatch_directory(&mut self, state: &mut DirectoryState, now_ms: u64) {
@@ -167,6 +193,7 @@ impl<H: Host> Worker<H> {
             .shared
             .finished(&self.host, &mut state.schedule, now, adopted.as_deref());
         self.directory = Some(state);
+        self.follow_up_install(now);
         true
     }
 
@@ -225,7 +252,7 @@ impl<H: Host> Worker<H> {
         }
         let changed = adoption.gate.is_some();
         if let Some(gate) = adoption.gate {
-            self.install(gate, &state.static_config, now_ms);
+            self.install(gate, &state.static_config);
         }
         let directory = adoption.directory;
         let took = self.host.now_ms().saturating_sub(started);
@@ -250,7 +277,7 @@ impl<H: Host> Worker<H> {
     /// Runs on `gate` from now on. Every provider whose key source is unchanged keeps its keys,
     /// schedule and callout under way; new ones get fetchers. The token cache is emptied: a
     /// cached token's provider index and tenant belong to the old gate.
-    fn install(&mut self, gate: Gate, static_config: &Config, now_ms: u64) {
+    fn install(&mut self, gate: Gate, static_config: &Config) {
         let mut old: Vec<(String, Option<ProviderKeys>)> = self
             .gate
             .config()
@@ -293,6 +320,18 @@ impl<H: Host> Worker<H> {
         for (index, p) in self.providers.iter().enumerate() {
             self.metrics.keys_loaded(&self.host, index, p.loaded());
         }
+        // Fetching and resuming belong to the root: its next step does them.
+        self.after_install
+            .get_or_insert_with(Vec::new)
+            .extend(fresh);
+    }
+
+    /// The root's part of the last installs: start the new providers' fetches and decide the
+    /// waiting requests again.
+    pub(super) fn follow_up_install(&mut self, now_ms: u64) {
+        let Some(fresh) = self.after_install.take() else {
+            return;
+        };
         for index in fresh {
             self.tick_provider(index, now_ms);
         }

@@ -27,6 +27,8 @@ pub(super) struct ProviderKeys {
     in_flight: Option<u32>,
     /// A refetch for an unknown `kid` was granted to this worker; the root dispatches it.
     refetch_wanted: bool,
+    /// A request adopted a newer key set; the root decides the waiting requests again.
+    caught_up: bool,
 }
 
 impl ProviderKeys {
@@ -62,6 +64,7 @@ pub(super) fn provider_keys(
         shared: Namespace::of_provider(provider.config).map(|ns| SharedKeys::new(ns, worker_id)),
         in_flight: None,
         refetch_wanted: false,
+        caught_up: false,
     }
 }
 
@@ -144,6 +147,7 @@ impl<H: Host> Worker<H> {
             return false;
         };
         let Tick { fetch, adopted } = shared.tick(&self.host, &mut keys.fetcher, now_ms);
+        let caught_up = std::mem::take(&mut keys.caught_up);
         let loaded = keys.loaded();
         if adopted.is_some() {
             self.metrics.keys_loaded(&self.host, provider, loaded);
@@ -151,7 +155,24 @@ impl<H: Host> Worker<H> {
         if fetch {
             self.dispatch(provider, now_ms);
         }
-        adopted.is_some()
+        adopted.is_some() || caught_up
+    }
+
+    /// Adopts the key set another worker published for `provider`, if newer, from a request's
+    /// context: nothing is elected or fetched, and the root's next tick decides the requests
+    /// waiting for it.
+    pub(super) fn catch_up_keys(&mut self, provider: usize) {
+        let Some(keys) = self.providers.get_mut(provider) else {
+            return;
+        };
+        let Some(shared) = keys.shared.as_mut() else {
+            return;
+        };
+        if shared.catch_up(&self.host, &mut keys.fetcher).is_some() {
+            keys.caught_up = true;
+            let loaded = keys.loaded();
+            self.metrics.keys_loaded(&self.host, provider, loaded);
+        }
     }
 
     /// A token named an unknown `kid`: whether the request may wait for a refetch. A granted

@@ -71,6 +71,9 @@ pub struct Worker<H: Host> {
     directory: Option<DirectoryState>,
     /// This VM's id among the workers (leases, jitter seeds).
     worker_id: u64,
+    /// A gate was installed outside the root: the providers it added, to be started by the
+    /// root's next step, which also decides the waiting requests again.
+    after_install: Option<Vec<usize>>,
 }
 
 impl<H: Host> Worker<H> {
@@ -118,6 +121,7 @@ impl<H: Host> Worker<H> {
             rs256,
             directory,
             worker_id,
+            after_install: None,
         }
     }
 
@@ -228,15 +232,23 @@ impl<H: Host> Worker<H> {
     }
 
     /// Decides a request against the current keys and the cache.
+    /// A refusal that only a first directory could lift first catches up with what the other
+    /// workers already adopted.
     fn decide(&mut self, req: &RequestView<'_>, now_ms: u64, allow_refetch: bool) -> Outcome {
+        let mut outcome = self.decide_now(req, now_ms, allow_refetch);
+        if self.awaits_directory(&outcome) && self.catch_up_directory(now_ms) {
+            outcome = self.decide_now(req, now_ms, allow_refetch);
+        }
+        self.awaiting_directory(outcome)
+    }
+
+    fn decide_now(&mut self, req: &RequestView<'_>, now_ms: u64, allow_refetch: bool) -> Outcome {
         let rs256 = |key: &RsaKey, message: &[u8], signature: &[u8]| {
             self.rs256.verify(&self.host, key, message, signature)
         };
         let keys = WorkerKeys::new(&self.providers, allow_refetch, &rs256);
-        let outcome = self
-            .gate
-            .decide(req, &keys, Some(&mut self.cache), now_ms / 1000);
-        self.awaiting_directory(outcome)
+        self.gate
+            .decide(req, &keys, Some(&mut self.cache), now_ms / 1000)
     }
 
     /// Decides `request`. A token whose `kid` is unknown asks the workers for a refetch; when

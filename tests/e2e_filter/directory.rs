@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use support::server::DIRECTORY_PATH;
-use support::wait_until;
+use support::{wait_until, wait_until_steady};
 
 use super::*;
 
@@ -17,6 +17,8 @@ const ZETA: &str = "zeta.e2e.test";
 const ZETA_PORTAL: &str = "portal.zeta.io";
 /// Long enough for several refreshes (every second) and retries.
 const SETTLE: Duration = Duration::from_secs(15);
+/// Three ticks of the workers (100 ms each): long enough for every worker to take a change in.
+const HOLD: Duration = Duration::from_millis(300);
 
 /// The e2e policy with a directory signed by provider `main`, refreshed every second.
 fn directory_policy() -> Value {
@@ -82,7 +84,8 @@ fn get(host: &str, token: &str) -> Req {
 impl Gateway {
     /// Waits until `req` is let through (the directory that allows it is in force).
     fn allowed_soon(&self, what: &str, req: impl Fn() -> Req) -> ServerRequest {
-        let through = wait_until(SETTLE, || self.send(req()).0.status == 200);
+        // Steady for a few ticks: every worker has taken the change in, not only the first.
+        let through = wait_until_steady(SETTLE, HOLD, || self.send(req()).0.status == 200);
         assert!(
             through,
             "{what}: never allowed; Envoy's log:\n{}",

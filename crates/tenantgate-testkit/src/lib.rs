@@ -28,7 +28,9 @@ use std::path::PathBuf;
 pub use envoy::{Envoy, EnvoyBuilder, StartFailure};
 pub use http::{Req, Resp};
 pub use keys::TestKey;
-pub use server::{wait_until, EchoUpstream, JwksMode, JwksServer, ServerRequest};
+pub use server::{
+    wait_until, wait_until_steady, EchoUpstream, JwksMode, JwksServer, ServerRequest,
+};
 
 /// The built filter and the Envoy binary to run it in.
 #[derive(Debug, Clone)]

@@ -552,3 +552,29 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Polls `cond` until it has held on every poll for `hold` (the workers of an Envoy each take a
+/// change in on their own tick), or `timeout` passes. Whether it held.
+pub fn wait_until_steady(
+    timeout: Duration,
+    hold: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut since: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if cond() {
+            let start = *since.get_or_insert(now);
+            if now.duration_since(start) >= hold {
+                return true;
+            }
+        } else {
+            since = None;
+        }
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -368,3 +368,25 @@ fn an_unchanged_idp_keeps_its_keys_and_a_moved_one_is_fetched_anew() {
     sim.answer(moved.token, &jwks(&[&key_b()]));
     assert_eq!(sim.host.resumed(), vec![ctx]);
 }
+
+#[test]
+fn a_worker_behind_catches_up_on_a_request_rather_than_refuse_it() {
+    let store = Rc::new(MemStore::default());
+    let mut b = Sim::start_on(&directory_config(), store.clone(), 2);
+    let mut a = Sim::start_on(&directory_config(), store, 1);
+    a.tick(TICK_MS);
+    let keys = a.only_callout();
+    a.answer(keys, &jwks(&[&key_a()]));
+    let token = a.directory_due();
+    a.serve_directory(token, document(&key_a(), zeta(), 0));
+
+    // b has not ticked since a published: the request itself adopts the keys and the directory.
+    let (ctx, verdict) = b.send(bearer("zeta.test", &token_for("zeta")));
+    assert_eq!(verdict, Verdict::Continue, "{:?}", b.host.replies_to(ctx));
+    assert_eq!(b.stat("tenantgate.directory.adopted"), 1);
+    assert_eq!(b.stat("tenantgate.jwks.main.keys"), 1);
+    // Nothing was fetched from the request's context, nor on b's next ticks.
+    b.run(500);
+    assert!(b.host.callouts().is_empty(), "{:?}", b.host.callouts());
+    assert_eq!(b.stat("tenantgate.directory.adopted"), 1, "adopted once");
+}

@@ -213,6 +213,16 @@ impl SharedDirectory {
         }
     }
 
+    /// The document another worker published, if newer than the one this worker followed;
+    /// nothing is elected or fetched. For a request that cannot wait for the next tick.
+    pub fn catch_up(
+        &mut self,
+        store: &dyn SharedStore,
+        schedule: &mut DirectorySchedule,
+    ) -> Option<Vec<u8>> {
+        self.election.catch_up(store, schedule)
+    }
+
     /// The fetch this worker made ended: `adopted` holds the document when it was adopted here.
     /// Updates the schedule, then publishes the outcome if this worker holds the lease.
     pub fn finished(

@@ -163,6 +163,24 @@ impl Election {
         step
     }
 
+    /// Follows a newer publication, if there is one, and nothing else: no lease is taken and
+    /// nothing is due to the caller but what the body gave. For a request that cannot wait for
+    /// the next tick.
+    pub(crate) fn catch_up<S: Schedule>(
+        &mut self,
+        store: &dyn SharedStore,
+        schedule: &mut S,
+    ) -> Option<S::Adopted> {
+        let Read::Entry(entry, _) = self.read(store) else {
+            return None;
+        };
+        schedule.observe(&entry);
+        match self.follow(store, schedule, &entry) {
+            Follow::Newer(adopted) => adopted,
+            Follow::Current | Follow::Pending => None,
+        }
+    }
+
     /// The fetch this worker made ended, and its schedule has taken the outcome in: if this
     /// worker holds the lease, publishes the outcome (`body` on success) and releases the lease.
     pub(crate) fn finished<S: Schedule>(

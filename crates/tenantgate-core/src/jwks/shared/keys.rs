@@ -94,6 +94,19 @@ impl SharedKeys {
         }
     }
 
+    /// Adopts a key set another worker published, if newer, without electing or fetching: for
+    /// a request that cannot wait for the next tick. What the body gave, if one was adopted.
+    pub fn catch_up(
+        &mut self,
+        store: &dyn SharedStore,
+        fetcher: &mut KeySetFetcher,
+    ) -> Option<Adopted> {
+        if !fetcher.is_remote() {
+            return None;
+        }
+        self.election.catch_up(store, fetcher)
+    }
+
     /// A token names a `kid` the key set lacks. Elects one refetch per Envoy, at most one per
     /// `unknown_kid_refetch_ms` across all workers.
     pub fn request_refetch(
