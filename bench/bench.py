@@ -666,18 +666,32 @@ def evaluate_targets(index, concurrencies, wasm_size, wasm_loaded, jwks_results)
         met = None if len(known) < len(keys) or not known else all(check(v) for v in known)
         targets.append({"target": name, "values": values, "judged_on": keys, "met": met})
 
-    add("hot token: tenantgate / jwt_authn (cache on) req/s >= 0.9", lambda v: v >= 0.9,
+    def cpu_diff(conc, workload, variant, base):
+        c, b = index.get((conc, workload, variant)), index.get((conc, workload, base))
+        if not c or not b or c.get("cpu_us_per_request") is None or b.get("cpu_us_per_request") is None:
+            return None
+        return c["cpu_us_per_request"] - b["cpu_us_per_request"]
+
+    add("one hot token: tenantgate / jwt_authn (cache on) req/s >= 1.0", lambda v: v >= 1.0,
         {f"c{c}": rps_ratio(c, "hot", "tenantgate", "jwt_authn_cache") for c in concurrencies})
+    # No cache can help: tenantgate with its caches off and jwt_authn without its cache both
+    # verify every one of the 10,000 tokens on every request.
+    add("a new token on every request: tenantgate_nocache / jwt_authn (cache off) req/s >= 0.8 (distinct)",
+        lambda v: v >= 0.8,
+        {f"c{c}": rps_ratio(c, "distinct", "tenantgate_nocache", "jwt_authn") for c in concurrencies})
+    add("realistic mix: tenantgate / jwt_authn (cache on) req/s >= 1.0", lambda v: v >= 1.0,
+        {f"c{c}": rps_ratio(c, "mix", "tenantgate", "jwt_authn_cache") for c in concurrencies})
+    # One token verified on every request less the same token from the cache: parsing, RS256
+    # and the claims, as Envoy's CPU time per request shows them.
+    add("CPU per cold verification inside Envoy <= 40 us (hot: tenantgate_nocache - tenantgate)",
+        lambda v: v <= 40.0,
+        {f"c{c}": cpu_diff(c, "hot", "tenantgate_nocache", "tenantgate") for c in concurrencies})
     add("10,000 tenants, 1,000 rules: tenantgate_large / tenantgate req/s >= 0.9", lambda v: v >= 0.9,
         {f"{w} c{c}": rps_ratio(c, w, "tenantgate_large", "tenantgate")
          for c in concurrencies for w in ("hot", "mix") if (c, w, "tenantgate_large") in index})
-    add("realistic mix: tenantgate / jwt_authn (cache off) req/s > 1", lambda v: v > 1.0,
-        {f"c{c}": rps_ratio(c, "mix", "tenantgate", "jwt_authn") for c in concurrencies})
-    add("10,000 distinct: tenantgate / jwt_authn (cache off) req/s >= 0.25", lambda v: v >= 0.25,
-        {f"c{c}": rps_ratio(c, "distinct", "tenantgate", "jwt_authn") for c in concurrencies})
-    add("10,000 distinct, every request verified: tenantgate_nocache / jwt_authn (cache off) req/s >= 0.25",
+    add("10,000 distinct, default cache: tenantgate / jwt_authn (cache off) req/s >= 0.25",
         lambda v: v >= 0.25,
-        {f"c{c}": rps_ratio(c, "distinct", "tenantgate_nocache", "jwt_authn") for c in concurrencies})
+        {f"c{c}": rps_ratio(c, "distinct", "tenantgate", "jwt_authn") for c in concurrencies})
     add("invalid flood: tenantgate / jwt_authn (cache off) refusals/s >= 1", lambda v: v >= 1.0,
         {f"c{c}": rps_ratio(c, "invalid", "tenantgate", "jwt_authn") for c in concurrencies})
     # A module Envoy cannot load (not built yet, or an empty library) has no size worth judging.
