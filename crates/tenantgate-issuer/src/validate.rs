@@ -115,6 +115,22 @@ fn name_like(value: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b":._-".contains(&b))
 }
 
+/// Whether a URL's authority (`host`, `host:port`, `[v6]:port`) names this machine: `localhost`
+/// or a loopback address. The one exception to "https only" for everything the issuer calls or
+/// trusts (an IdP, a KMS endpoint) is plain http to such a host: a test server.
+pub fn loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map_or("", |(host, _)| host),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +180,30 @@ mod tests {
         assert!(text("n", "Acme\u{0}", 10).is_err());
         assert!(text("n", "x".repeat(11).as_str(), 10).is_err());
         assert!(subject("s", "").is_err());
+    }
+
+    #[test]
+    fn loopback_authorities() {
+        for yes in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1",
+            "127.0.0.2:9",
+            "[::1]",
+            "[::1]:443",
+        ] {
+            assert!(loopback_authority(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "example.com",
+            "10.0.0.1:80",
+            "localhost.example",
+            "[::2]:80",
+            "[::1",
+            "::1",
+        ] {
+            assert!(!loopback_authority(no), "{no}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::sections::{inv, resolve, ParseError};
 use super::KeyStorage;
+use crate::validate;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,33 +139,23 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
             "{endpoint:?}: give scheme, host and port only, e.g. https://kms.eu-west-1.amazonaws.com"
         ));
     }
-    let (host, port) = match authority.strip_prefix('[') {
+    let port = match authority.strip_prefix('[') {
         Some(bracketed) => {
-            let (host, after) = bracketed
+            let (_, after) = bracketed
                 .split_once(']')
                 .ok_or_else(|| format!("{endpoint:?}: unclosed [ in the host"))?;
-            match after {
-                "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':').unwrap_or(after))),
-            }
+            (!after.is_empty()).then(|| after.strip_prefix(':').unwrap_or(after))
         }
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
+        None => authority.rsplit_once(':').map(|(_, port)| port),
     };
     if let Some(port) = port {
         if port.parse::<u16>().is_err() {
             return Err(format!("{endpoint:?}: {port:?} is not a port"));
         }
     }
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
     match scheme {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if validate::loopback_authority(authority) => Ok(()),
         "http" => Err(format!(
             "{endpoint:?}: plain http only to a loopback address (a test server); use https"
         )),

@@ -115,11 +115,7 @@ pub fn issuer_url(value: &str, own_issuer: &str) -> Result<String, String> {
     let rest = if let Some(r) = value.strip_prefix("https://") {
         r
     } else if let Some(r) = value.strip_prefix("http://") {
-        let host = r.split(['/', ':']).next().unwrap_or("");
-        let loopback = matches!(host, "127.0.0.1" | "localhost")
-            || (host == "["
-                && (r.starts_with("[::1]:") || r.starts_with("[::1]/") || r == "[::1]"));
-        if !loopback {
+        if !validate::loopback_authority(r.split('/').next().unwrap_or("")) {
             return bad("must use https:// (http:// only on a loopback host)");
         }
         r

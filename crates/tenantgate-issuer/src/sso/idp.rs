@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::validate;
 use serde_json::Value;
 use tenantgate_core::jwks::KeySet;
 
@@ -78,17 +79,9 @@ pub fn check_url(url: &str) -> Result<(), IdpError> {
     if authority.is_empty() || authority.contains('@') {
         return Err(bad());
     }
-    let host = match authority.strip_prefix('[') {
-        Some(b) => b.split(']').next().unwrap_or(""),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
     match scheme {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if validate::loopback_authority(authority) => Ok(()),
         _ => Err(bad()),
     }
 }
