@@ -81,7 +81,8 @@ impl RootContext for GateRoot {
     }
 }
 
-/// The HTTP context: one per request.
+/// The HTTP context: one per request. Envoy calls only the callbacks the shipped module exports
+/// (`tenantgate_build::KEPT`, applied by scripts/build): one implemented here must be listed there.
 struct GateHttp {
     context_id: u32,
     worker: SharedWorker,

@@ -16,6 +16,7 @@ mod forwarding;
 mod host_rs256;
 mod idps;
 mod jwks;
+mod module;
 mod operators;
 mod paths;
 mod requirements;
