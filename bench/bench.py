@@ -796,7 +796,7 @@ def main():
     ap.add_argument("--no-jwks-check", action="store_true", help="skip the JWKS fetch count")
     ap.add_argument("--jwks-interval", type=int, default=2, help="JWKS max-age in the fetch check (s)")
     ap.add_argument("--jwks-window", type=float, help="JWKS fetch check window (default 12 s, quick 6 s)")
-    ap.add_argument("--wasm", default=os.path.join(REPO, "target/wasm32-wasip1/release/tenantgate.wasm"))
+    ap.add_argument("--wasm", default=os.path.join(REPO, "target/tenantgate.wasm"))
     ap.add_argument("--envoy", default=None, help="Envoy binary (default: the one in .venv)")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "latest.json"))

@@ -202,7 +202,7 @@ def main():
     ap.add_argument("--tenants", type=int, default=10_000, help="directory tenants (default 10000)")
     ap.add_argument("--concurrency", type=int, default=1, help="Envoy --concurrency (default 1)")
     ap.add_argument("--timeout", type=float, default=120.0, help="longest wait for the adoption (s)")
-    ap.add_argument("--wasm", default=os.path.join(bench.REPO, "target/wasm32-wasip1/release/tenantgate.wasm"))
+    ap.add_argument("--wasm", default=os.path.join(bench.REPO, "target/tenantgate.wasm"))
     ap.add_argument("--envoy", default=None, help="Envoy binary (default: the one in .venv)")
     ap.add_argument("--out", default=os.path.join(bench.BENCH_DIR, "results", "directory-latest.json"))
     ap.add_argument("--skip-build", action="store_true", help="(scripts/bench) measure the module already built")

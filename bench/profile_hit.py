@@ -250,7 +250,7 @@ def main():
                     help="also profile the worker's hit path natively with function names (builds release unit tests)")
     ap.add_argument("--top", type=int, default=30, help="functions listed with --native (default 30)")
     ap.add_argument("--start-timeout", type=float, default=600.0, help="seconds for Envoy to start under valgrind")
-    ap.add_argument("--wasm", default=os.path.join(bench.REPO, "target/wasm32-wasip1/release/tenantgate.wasm"))
+    ap.add_argument("--wasm", default=os.path.join(bench.REPO, "target/tenantgate.wasm"))
     ap.add_argument("--envoy", default=None, help="Envoy binary (default: the one in .venv)")
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (dumps, logs)")

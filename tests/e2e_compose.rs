@@ -52,7 +52,7 @@ fn build_context(dir: &Path, wasm: &Path, issuer: &Path) {
             .arg(dir),
     );
     for (from, to) in [
-        (wasm, "target/wasm32-wasip1/release/tenantgate.wasm"),
+        (wasm, "target/tenantgate.wasm"),
         (issuer, "target/release/tenantgate-issuer"),
     ] {
         let to = dir.join(to);

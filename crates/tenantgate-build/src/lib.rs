@@ -1,5 +1,5 @@
-//! Build steps of tenantgate's artifacts that cargo cannot do. `trim-exports` keeps only the
-//! exports Envoy needs in tenantgate's module.
+//! Build steps of tenantgate's artifacts that cargo cannot do. `trim-exports` writes tenantgate's
+//! module with only the exports Envoy needs.
 //!
 //! The proxy-wasm SDK exports every callback of the ABI, and Envoy enters the VM for each exported
 //! stream callback on every request, whether the module implements it or not. Callbacks the
@@ -27,11 +27,17 @@ pub const KEPT: &[&str] = &[
     "proxy_on_delete",
 ];
 
-/// Rewrites `path` without the exports not in [`KEPT`] (atomically); the names dropped.
-pub fn trim(path: &Path) -> Result<Vec<String>, String> {
-    let module = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let trimmed = exports::retain(&module, |name| KEPT.contains(&name))
-        .map_err(|e| format!("not a wasm module tenantgate-build can read: {e}"))?;
+/// Writes `input` without the exports not in [`KEPT`] to `output` (through a temporary file, so
+/// `output` is whole or untouched; it may be `input`); the names dropped.
+pub fn trim(input: &Path, output: &Path) -> Result<Vec<String>, String> {
+    let module =
+        std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+    let trimmed = exports::retain(&module, |name| KEPT.contains(&name)).map_err(|e| {
+        format!(
+            "{}: not a wasm module this tool can read: {e}",
+            input.display()
+        )
+    })?;
     let missing: Vec<&str> = KEPT
         .iter()
         .copied()
@@ -39,12 +45,15 @@ pub fn trim(path: &Path) -> Result<Vec<String>, String> {
         .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "it lacks exports Envoy needs: {} (not tenantgate's module?)",
+            "{} lacks exports Envoy needs: {} (not tenantgate's module?)",
+            input.display(),
             missing.join(", ")
         ));
     }
-    let temporary = path.with_extension("wasm.trimming");
-    std::fs::write(&temporary, &trimmed.module).map_err(|e| format!("cannot write: {e}"))?;
-    std::fs::rename(&temporary, path).map_err(|e| format!("cannot replace: {e}"))?;
+    let temporary = output.with_extension("wasm.trimming");
+    std::fs::write(&temporary, &trimmed.module)
+        .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, output)
+        .map_err(|e| format!("cannot replace {}: {e}", output.display()))?;
     Ok(trimmed.dropped)
 }

@@ -1,8 +1,8 @@
 //! The end-to-end harness: the real filter (`tenantgate.wasm`) in a real Envoy on loopback, in
 //! front of an echo upstream, with a JWKS server the test controls and tokens signed by test keys.
 //!
-//! Artifacts: `TENANTGATE_WASM` and `TENANTGATE_ENVOY`, else `target/wasm32-wasip1/release/
-//! tenantgate.wasm` and `.venv/bin/envoy` (`scripts/setup` and `scripts/build` make them). When
+//! Artifacts: `TENANTGATE_WASM` and `TENANTGATE_ENVOY`, else `target/tenantgate.wasm` and
+//! `.venv/bin/envoy` (`scripts/setup` and `scripts/build` make them). When
 //! they are missing the tests fail under `CI=true` and are skipped with a notice otherwise.
 //!
 //! Everything a test starts is stopped when its handle is dropped, also on panic: Envoy is
@@ -79,10 +79,7 @@ pub fn artifacts() -> Option<Artifacts> {
     } else {
         repo_root().join(target)
     };
-    let wasm = locate(
-        "TENANTGATE_WASM",
-        target.join("wasm32-wasip1/release/tenantgate.wasm"),
-    );
+    let wasm = locate("TENANTGATE_WASM", target.join("tenantgate.wasm"));
     if wasm.is_none() {
         missing("the filter (TENANTGATE_WASM, or tenantgate.wasm from scripts/build)");
     }
