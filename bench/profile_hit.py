@@ -38,7 +38,9 @@ import bench  # noqa: E402  (next to this file: configurations, tokens, processe
 # filter runs (headers read, route matched, identity headers stripped) but reads no token. The
 # difference from `tenantgate` is the token's part of a cache hit.
 PUBLIC = "tenantgate_public"
-VARIANTS = ["envoy", "jwt_authn_cache", "jwt_authn", PUBLIC, "tenantgate"]
+VARIANTS = ["envoy", "jwt_authn_cache", "jwt_authn", PUBLIC, "tenantgate", "tenantgate_nocache"]
+# Run by default: tenantgate_nocache (every request verified) only when asked for.
+DEFAULT_VARIANTS = VARIANTS[:-1]
 PATH = "/api/bench"
 PUBLIC_PATH = "/public/bench"
 
@@ -245,7 +247,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="measured rounds per variant (default 2)")
     ap.add_argument("--warmup", type=int, default=300, help="requests before measuring (default 300)")
     ap.add_argument("--idle", type=float, default=5.0, help="idle window, seconds (default 5)")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="subset of " + ",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="subset of " + ",".join(VARIANTS))
     ap.add_argument("--native", action="store_true",
                     help="also profile the worker's hit path natively with function names (builds release unit tests)")
     ap.add_argument("--top", type=int, default=30, help="functions listed with --native (default 30)")
