@@ -38,9 +38,11 @@ import bench  # noqa: E402  (next to this file: configurations, tokens, processe
 # filter runs (headers read, route matched, identity headers stripped) but reads no token. The
 # difference from `tenantgate` is the token's part of a cache hit.
 PUBLIC = "tenantgate_public"
-VARIANTS = ["envoy", "jwt_authn_cache", "jwt_authn", PUBLIC, "tenantgate", "tenantgate_nocache"]
-# Run by default: tenantgate_nocache (every request verified) only when asked for.
-DEFAULT_VARIANTS = VARIANTS[:-1]
+VARIANTS = ["envoy", "jwt_authn_cache", "jwt_authn", PUBLIC, "tenantgate", "tenantgate_nocache",
+            "tenantgate_large"]
+# Run by default; tenantgate_nocache (every request verified) and tenantgate_large (bench.py's
+# large policy) only when asked for.
+DEFAULT_VARIANTS = VARIANTS[:5]
 PATH = "/api/bench"
 PUBLIC_PATH = "/public/bench"
 
