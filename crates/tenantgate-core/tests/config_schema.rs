@@ -364,47 +364,59 @@ fn schema_defaults_are_the_parser_defaults() {
         ("/$defs/cache", "/cache"),
     ];
     let mut checked = 0;
-    for (schema_at, instance) in places {
-        let properties = root
-            .pointer(&format!("{schema_at}/properties"))
-            .and_then(Value::as_object)
-            .expect("properties");
-        for (name, property) in properties {
-            let Some(default) = property
-                .get("default")
-                .or_else(|| resolve(&root, property).get("default"))
-            else {
-                continue;
-            };
-            let mut omitted = minimal.clone();
-            if omitted.pointer(instance).is_none() {
-                let (parent, key) = instance.rsplit_once('/').expect("nested");
-                omitted
-                    .pointer_mut(parent)
-                    .and_then(Value::as_object_mut)
-                    .expect("parent object")
-                    .insert(key.to_owned(), json!({}));
-            }
-            let object = omitted
-                .pointer_mut(instance)
+    for (schema_at, instance, name, property) in properties_at(&root, &places) {
+        let Some(default) = property
+            .get("default")
+            .or_else(|| resolve(&root, property).get("default"))
+        else {
+            continue;
+        };
+        let mut omitted = minimal.clone();
+        if omitted.pointer(instance).is_none() {
+            let (parent, key) = instance.rsplit_once('/').expect("nested");
+            omitted
+                .pointer_mut(parent)
                 .and_then(Value::as_object_mut)
-                .expect("object");
-            object.remove(name);
-            let mut explicit = omitted.clone();
-            explicit
-                .pointer_mut(instance)
-                .and_then(Value::as_object_mut)
-                .expect("object")
-                .insert(name.clone(), default.clone());
-            assert_eq!(
-                shape(&explicit),
-                shape(&omitted),
-                "schema default of {schema_at}/properties/{name} differs from the parser's"
-            );
-            checked += 1;
+                .expect("parent object")
+                .insert(key.to_owned(), json!({}));
         }
+        let object = omitted
+            .pointer_mut(instance)
+            .and_then(Value::as_object_mut)
+            .expect("object");
+        object.remove(name);
+        let mut explicit = omitted.clone();
+        explicit
+            .pointer_mut(instance)
+            .and_then(Value::as_object_mut)
+            .expect("object")
+            .insert(name.clone(), default.clone());
+        assert_eq!(
+            shape(&explicit),
+            shape(&omitted),
+            "schema default of {schema_at}/properties/{name} differs from the parser's"
+        );
+        checked += 1;
     }
     assert!(checked >= 30, "only {checked} defaults checked");
+}
+
+/// Every property of the schema objects at `places` (a schema pointer, and where the object's
+/// fields live in a configuration): (schema pointer, configuration pointer, name, its schema).
+fn properties_at<'a>(
+    root: &'a Value,
+    places: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str, &'a String, &'a Value)> {
+    places
+        .iter()
+        .flat_map(|&(schema_at, instance)| {
+            root.pointer(&format!("{schema_at}/properties"))
+                .and_then(Value::as_object)
+                .expect("properties")
+                .iter()
+                .map(move |(name, property)| (schema_at, instance, name, property))
+        })
+        .collect()
 }
 
 /// `providers[0].jwks` for the pointer `/providers/0/jwks`.
@@ -443,49 +455,43 @@ fn schema_ranges_are_the_parser_ranges() {
         ("/$defs/cache", "/cache"),
     ];
     let mut checked = 0;
-    for (schema_at, instance) in places {
-        let properties = root
-            .pointer(&format!("{schema_at}/properties"))
-            .and_then(Value::as_object)
-            .expect("properties");
-        for (name, property) in properties {
-            let (Some(min), Some(max)) = (
-                property.get("minimum").and_then(Value::as_u64),
-                property.get("maximum").and_then(Value::as_u64),
-            ) else {
-                continue;
-            };
-            let path = field_path(&format!("{instance}/{name}"));
-            let mut outside = vec![max + 1];
-            if min > 0 {
-                outside.push(min - 1);
+    for (schema_at, instance, name, property) in properties_at(&root, &places) {
+        let (Some(min), Some(max)) = (
+            property.get("minimum").and_then(Value::as_u64),
+            property.get("maximum").and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        let path = field_path(&format!("{instance}/{name}"));
+        let mut outside = vec![max + 1];
+        if min > 0 {
+            outside.push(min - 1);
+        }
+        for value in outside {
+            let mut doc = minimal.clone();
+            if doc.pointer(instance).is_none() {
+                doc.as_object_mut()
+                    .expect("root")
+                    .insert(instance.trim_start_matches('/').to_owned(), json!({}));
             }
-            for value in outside {
-                let mut doc = minimal.clone();
-                if doc.pointer(instance).is_none() {
-                    doc.as_object_mut()
-                        .expect("root")
-                        .insert(instance.trim_start_matches('/').to_owned(), json!({}));
-                }
-                doc.pointer_mut(instance)
-                    .and_then(Value::as_object_mut)
-                    .expect("object")
-                    .insert(name.clone(), json!(value));
-                let errors = parse(doc.to_string().as_bytes())
-                    .expect_err(&format!("{path} = {value} is outside the schema's range"));
-                let error = errors
-                    .iter()
-                    .find(|e| e.path == path)
-                    .unwrap_or_else(|| panic!("no error at {path} for {value}: {errors}"));
-                // The default refresh interval is bounded by the two clamps instead.
-                if name != "refresh_default_seconds" {
-                    assert!(
-                        error.message.contains(&format!("between {min} and {max}")),
-                        "{error}"
-                    );
-                }
-                checked += 1;
+            doc.pointer_mut(instance)
+                .and_then(Value::as_object_mut)
+                .expect("object")
+                .insert(name.clone(), json!(value));
+            let errors = parse(doc.to_string().as_bytes())
+                .expect_err(&format!("{path} = {value} is outside the schema's range"));
+            let error = errors
+                .iter()
+                .find(|e| e.path == path)
+                .unwrap_or_else(|| panic!("no error at {path} for {value}: {errors}"));
+            // The default refresh interval is bounded by the two clamps instead.
+            if name != "refresh_default_seconds" {
+                assert!(
+                    error.message.contains(&format!("between {min} and {max}")),
+                    "{error}"
+                );
             }
+            checked += 1;
         }
     }
     assert!(checked >= 25, "only {checked} bounds checked");
