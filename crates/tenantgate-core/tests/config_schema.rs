@@ -455,7 +455,7 @@ fn schema_ranges_are_the_parser_ranges() {
         ("/$defs/cache", "/cache"),
     ];
     let mut checked = 0;
-    for (schema_at, instance, name, property) in properties_at(&root, &places) {
+    for (_, instance, name, property) in properties_at(&root, &places) {
         let (Some(min), Some(max)) = (
             property.get("minimum").and_then(Value::as_u64),
             property.get("maximum").and_then(Value::as_u64),
