@@ -59,10 +59,33 @@ impl SignInThrottle {
         ip: Option<&str>,
         now_ms: i64,
     ) -> Result<Result<(), Throttled>, StoreError> {
+        self.take_from(tx, Some(email), ip, now_ms)
+    }
+
+    /// An attempt that names no account yet (a single sign-on starting): one attempt from the
+    /// address's and the overall budgets, the same ones password sign-ins draw from.
+    pub fn take_anonymous(
+        &self,
+        tx: &mut dyn Tx,
+        ip: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Result<(), Throttled>, StoreError> {
+        self.take_from(tx, None, ip, now_ms)
+    }
+
+    fn take_from(
+        &self,
+        tx: &mut dyn Tx,
+        email: Option<&str>,
+        ip: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Result<(), Throttled>, StoreError> {
         let by_ip = ip.map(|ip| (Scope::Address, format!("ip:{ip}"), self.per_address));
-        let by_account = (Scope::Account, format!("account:{email}"), self.per_account);
+        let by_account =
+            email.map(|email| (Scope::Account, format!("account:{email}"), self.per_account));
         let overall = (Scope::Overall, "overall".to_string(), self.overall);
-        for (scope, key, per_minute) in by_ip.into_iter().chain([by_account, overall]) {
+        let budgets = by_ip.into_iter().chain(by_account).chain([overall]);
+        for (scope, key, per_minute) in budgets {
             if let Err((retry_after, tripped)) = take_one(tx, &key, per_minute, now_ms)? {
                 return Ok(Err(Throttled {
                     scope,

@@ -12,11 +12,12 @@ use crate::logins::seal::{sso_owner, Sealer};
 use crate::logins::{self, Sso};
 use crate::metrics::{Counter, UNKNOWN_TENANT};
 use crate::ops::Ctx;
+use crate::ratelimit::{SignInThrottle, Throttled};
 use crate::sso::id_token::{self, Expected, IdTokenError};
 use crate::sso::idp::{form_encode, CodeExchange, IdpClient};
 use crate::sso::link::{self, Subject};
 use crate::sso::{random_value, state, Pkce};
-use crate::time::now;
+use crate::time::{now, now_ms};
 use crate::{directory, random_token, validate};
 
 /// Longest `return_to` accepted.
@@ -85,14 +86,18 @@ fn tenant_sso(ctx: &Ctx<'_>, tenant: &str) -> Result<Sso, FlowError> {
 }
 
 /// Starts an SSO sign-in of `tenant`; returns the IdP's authorization URL to redirect to.
+/// Each start is a sign-in attempt of its address (and of all together): it stores a state row
+/// and asks the IdP's discovery, so `throttle` bounds both.
 pub fn sso_start(
     ctx: &Ctx<'_>,
     idp: &IdpClient,
+    throttle: &SignInThrottle,
     tenant: &str,
     return_to: Option<&str>,
 ) -> Result<String, FlowError> {
     let redirect = check_return_to(return_to)?;
     let sso = tenant_sso(ctx, tenant)?;
+    take_start(ctx, throttle, tenant)?;
     let (metadata, _) = idp.metadata(&sso.issuer, false).map_err(|e| {
         refused(ctx, tenant, "sso_idp_unavailable");
         FlowError::SsoIdp(e.to_string())
@@ -137,6 +142,32 @@ pub fn sso_start(
         metadata.authorization_endpoint,
         query.join("&")
     ))
+}
+
+/// One attempt from the address's and the overall sign-in budgets; refused starts are counted
+/// as rate-limited sign-ins, with an audit line when the limit trips.
+fn take_start(ctx: &Ctx<'_>, throttle: &SignInThrottle, tenant: &str) -> Result<(), FlowError> {
+    let verdict = ctx
+        .store
+        .tx(|tx| throttle.take_anonymous(tx, ctx.ip, now_ms()))?;
+    let Err(Throttled {
+        scope,
+        retry_after,
+        tripped,
+    }) = verdict
+    else {
+        return Ok(());
+    };
+    count(ctx, Counter::SignInRateLimited, tenant, None);
+    if tripped {
+        ctx.audit.record(
+            Event::new(Action::SignInThrottled, Some(tenant), "anonymous", ctx.ip)
+                .with("method", "sso")
+                .with("scope", scope.name())
+                .with("retry_after", retry_after),
+        );
+    }
+    Err(FlowError::RateLimited { retry_after })
 }
 
 /// What the IdP sent back to the callback.

@@ -103,7 +103,7 @@ pub(super) async fn start(
     let return_to = param(&params, "return_to");
     blocking(&app, move |app| {
         let ctx = app.ctx("anonymous", Some(&ip));
-        let url = flows::sso_start(&ctx, &app.idp, &tenant, return_to.as_deref())?;
+        let url = flows::sso_start(&ctx, &app.idp, &app.throttle, &tenant, return_to.as_deref())?;
         redirect(StatusCode::FOUND, &url)
     })
     .await

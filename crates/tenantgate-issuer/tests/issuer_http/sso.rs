@@ -19,7 +19,10 @@ fn issuer_on_its_own_address(backend: Backend) -> Issuer {
 /// An issuer on a fixed port whose `[sso] public_url` is `http://<host>:<port>/` (`localhost`
 /// for a browser: a secure context, where its `Secure` cookies are kept).
 pub(super) fn issuer_public_at(backend: Backend, host: &str) -> Issuer {
-    let mut opts = Options::new(backend);
+    issuer_public_with(Options::new(backend), host)
+}
+
+fn issuer_public_with(mut opts: Options, host: &str) -> Issuer {
     opts.sealed_keys = true;
     let mut issuer = Issuer::start(opts);
     let addr = issuer.addr.clone();
@@ -264,4 +267,43 @@ fn one_tenants_idp_never_signs_into_another_and_sso_off_is_refused() {
         "/v1/tenants/{a}/sso/start?return_to=https://evil.example/"
     ));
     assert_eq!(r.error(), "invalid_request", "{}", r.text());
+}
+
+#[test]
+fn sso_starts_draw_from_the_addresss_sign_in_budget() {
+    let mut opts = Options::new(Backend::Sqlite);
+    opts.per_ip_per_minute = 3;
+    let issuer = issuer_public_with(opts, "127.0.0.1");
+    let t = tenant_id("rlsso");
+    issuer.tenant(&t, json!({}));
+    issuer.role("viewer");
+    let Some(_idp) = connect_idp(&issuer, &t) else {
+        return;
+    };
+    for _ in 0..3 {
+        start(&issuer, &t, "");
+    }
+    let r = issuer.get(&format!("/v1/tenants/{t}/sso/start"));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (429, "rate_limited"),
+        "{}",
+        r.text()
+    );
+    assert!(r.header("retry-after").is_some(), "{}", r.summary());
+    let tripped: Vec<_> = issuer
+        .audit()
+        .into_iter()
+        .filter(|l| l["action"] == "sign_in_throttled" && l["tenantId"] == t.as_str())
+        .collect();
+    assert_eq!(
+        tripped.len(),
+        1,
+        "one audit line when the limit trips: {tripped:?}"
+    );
+    assert_eq!(tripped[0]["method"], "sso");
+    assert_eq!(tripped[0]["scope"], "address");
+    // The same budget as password sign-ins: the address has none left for those either.
+    let r = issuer.sign_in(&t, "someone@example.com", "a-password-1", "body");
+    assert_eq!(r.error(), "rate_limited", "{}", r.text());
 }
