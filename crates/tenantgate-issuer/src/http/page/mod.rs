@@ -19,8 +19,7 @@ mod html;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -146,22 +145,44 @@ async fn visit(
     })
 }
 
-/// A form post: the tenant, the parsed form, and the CSRF check passed.
-async fn posted(
-    app: &Arc<App>,
-    tenant: &str,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<(Visit, Vec<(String, String)>), Refusal> {
-    let visit = visit(app, tenant, peer, headers).await?;
-    let form = read_form(headers, body, &app.config)
-        .await
-        .map_err(Refusal::Form)?;
-    if !csrf_matches(csrf_cookie(headers).as_deref(), &form) {
-        return Err(Refusal::Csrf);
+/// What a form post to a tenant's page starts from: the visit and the parsed form, the CSRF
+/// check passed. A request that fails any of it is answered with the page's error page.
+pub(in crate::http) struct FormPost {
+    app: Arc<App>,
+    visit: Visit,
+    form: Vec<(String, String)>,
+}
+
+impl FromRequest<Arc<App>> for FormPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Path(tenant) = Path::<String>::from_request_parts(&mut parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let posted = async {
+            let visit = visit(app, &tenant, peer, &parts.headers).await?;
+            let form = read_form(&parts.headers, body, &app.config)
+                .await
+                .map_err(Refusal::Form)?;
+            if !csrf_matches(csrf_cookie(&parts.headers).as_deref(), &form) {
+                return Err(Refusal::Csrf);
+            }
+            Ok((visit, form))
+        };
+        match posted.await {
+            Ok((visit, form)) => Ok(FormPost {
+                app: Arc::clone(app),
+                visit,
+                form,
+            }),
+            Err(refusal) => Err(refusal.into_page(Some(&tenant))),
+        }
     }
-    Ok((visit, form))
 }
 
 /// `html` as a page that (re)sets the CSRF cookie the page's forms echo.

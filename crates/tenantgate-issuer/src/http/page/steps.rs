@@ -1,18 +1,13 @@
 //! The two form posts of a sign-in: the password step and the TOTP step. Both run the API's
 //! flows on the blocking pool and render the outcome as a page.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::super::{blocking, App};
 use super::html::{self, TotpView};
 use super::{
-    field, form_page, limits, posted, refusal_text, sign_in_html, signed_in, with_retry_after,
+    field, form_page, limits, refusal_text, sign_in_html, signed_in, with_retry_after, FormPost,
     Refusal, Visit,
 };
 use crate::flows::{self, Delivery, FlowError, SecondFactorInput, SignInInput, SignInOutcome};
@@ -38,17 +33,8 @@ fn totp_html(visit: &Visit, challenge: &str, error: Option<&str>) -> String {
 }
 
 /// `POST /t/{tenant}/sign-in`: email and password.
-pub(in crate::http) async fn password(
-    State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let (visit, form) = match posted(&app, &tenant, peer, &headers, body).await {
-        Ok(v) => v,
-        Err(r) => return r.into_page(Some(&tenant)),
-    };
+pub(in crate::http) async fn password(FormPost { app, visit, form }: FormPost) -> Response {
+    let tenant = visit.tenant.id.clone();
     let input = SignInInput {
         email: field(&form, "email").unwrap_or_default().trim().to_string(),
         password: field(&form, "password").unwrap_or_default().to_string(),
@@ -92,17 +78,8 @@ fn password_page(
 
 /// `POST /t/{tenant}/sign-in/totp`: the code of the second step. Six digits are a TOTP code,
 /// anything else a recovery code.
-pub(in crate::http) async fn totp(
-    State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let (visit, form) = match posted(&app, &tenant, peer, &headers, body).await {
-        Ok(v) => v,
-        Err(r) => return r.into_page(Some(&tenant)),
-    };
+pub(in crate::http) async fn totp(FormPost { app, visit, form }: FormPost) -> Response {
+    let tenant = visit.tenant.id.clone();
     let challenge = field(&form, "challenge").unwrap_or_default().to_string();
     let code = field(&form, "code").unwrap_or_default().trim().to_string();
     let is_totp = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
