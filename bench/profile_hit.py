@@ -63,12 +63,14 @@ def gateway_config(variant, ports, ctx):
     })
 
 
-def send(port, host, token, path, n):
-    """`n` GETs on one keep-alive connection; the statuses seen, counted."""
+def send(port, lines, path, n):
+    """`n` GETs on one keep-alive connection, cycling through `lines` of (host, token); the
+    statuses seen, counted."""
     statuses = {}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        for _ in range(n):
+        for i in range(n):
+            host, token = lines[i % len(lines)]
             conn.request("GET", path, headers={"Host": host, "Authorization": "Bearer " + token})
             resp = conn.getresponse()
             resp.read()
@@ -141,11 +143,14 @@ def measure(args, ctx, variant):
         "valgrind", "--tool=callgrind", "--instr-atstart=no", "--smc-check=all-non-file",
         f"--callgrind-out-file={out_prefix}.%p", "--dump-instr=no", *envoy.cmd,
     ]
-    host, token = bench.first_line(os.path.join(ctx["tokens"], "hot.txt"))
+    with open(os.path.join(ctx["tokens"], f"{args.tokens}.txt")) as f:
+        lines = [tuple(line.split()) for line in f if line.strip()]
+    # Every token is seen (and cached) before counting starts.
+    warmup = max(args.warmup, 2 * len(lines))
     result = {"variant": variant, "requests_per_round": args.requests}
     try:
         envoy.start(ports["admin"], timeout=args.start_timeout)
-        warm = send(ports["gateway"], host, token, path, args.warmup)
+        warm = send(ports["gateway"], lines, path, warmup)
         result["warmup_statuses"] = warm
         pid = envoy.proc.pid
         control(pid, "-i", "on")
@@ -153,7 +158,7 @@ def measure(args, ctx, variant):
         for _ in range(args.rounds):
             control(pid, "-z")
             t0 = time.monotonic()
-            statuses = send(ports["gateway"], host, token, path, args.requests)
+            statuses = send(ports["gateway"], lines, path, args.requests)
             seconds = time.monotonic() - t0
             total, paths = dump_total(pid, out_prefix)
             rounds.append({"instructions": total, "per_request": total / args.requests,
@@ -247,7 +252,11 @@ def main():
     ap = argparse.ArgumentParser(prog="scripts/profile-hit", description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=1000, help="requests per measured round (default 1000)")
     ap.add_argument("--rounds", type=int, default=2, help="measured rounds per variant (default 2)")
-    ap.add_argument("--warmup", type=int, default=300, help="requests before measuring (default 300)")
+    ap.add_argument("--warmup", type=int, default=300,
+                    help="requests before measuring (default 300; at least twice the token list)")
+    ap.add_argument("--tokens", choices=["hot", "mix"], default="hot",
+                    help="bench.py's token list to cycle through: one hot token (default), or the "
+                         "realistic mix of 500 tokens of ten tenants")
     ap.add_argument("--idle", type=float, default=5.0, help="idle window, seconds (default 5)")
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="subset of " + ",".join(VARIANTS))
     ap.add_argument("--native", action="store_true",
