@@ -335,16 +335,7 @@ fn every_schema_object_refuses_additional_properties() {
 
 #[test]
 fn schema_defaults_are_the_parser_defaults() {
-    let minimal = json!({
-        "providers": [{
-            "name": "p",
-            "issuer": "https://issuer.example.com",
-            "audiences": ["api"],
-            "jwks": {"remote": {"cluster": "c", "uri": "https://issuer.example.com/jwks"}}
-        }],
-        "tenants": {"acme": {"hosts": ["acme.example.com"]}},
-        "routes": [{"path": {"exact": "/"}, "require": {"roles": {"any_of": ["x"]}}}]
-    });
+    let minimal = minimal();
     // Serde's view only: defaults are a matter of shape, and some omissions would not validate.
     let shape = |doc: &Value| {
         let config: config::Config =
@@ -352,19 +343,8 @@ fn schema_defaults_are_the_parser_defaults() {
         format!("{config:?}")
     };
     let root = schema();
-    // (schema object, where its fields live in the minimal configuration)
-    let places = [
-        ("", ""),
-        ("/$defs/provider", "/providers/0"),
-        ("/$defs/jwks", "/providers/0/jwks"),
-        ("/$defs/remote_jwks", "/providers/0/jwks/remote"),
-        ("/$defs/tenant", "/tenants/acme"),
-        ("/$defs/roles", "/routes/0/require/roles"),
-        ("/$defs/headers", "/headers"),
-        ("/$defs/cache", "/cache"),
-    ];
     let mut checked = 0;
-    for (schema_at, instance, name, property) in properties_at(&root, &places) {
+    for (schema_at, instance, name, property) in properties_at(&root, PLACES) {
         let Some(default) = property
             .get("default")
             .or_else(|| resolve(&root, property).get("default"))
@@ -401,12 +381,40 @@ fn schema_defaults_are_the_parser_defaults() {
     assert!(checked >= 30, "only {checked} defaults checked");
 }
 
+/// A configuration with one of each object the default and range checks fill in.
+fn minimal() -> Value {
+    json!({
+        "providers": [{
+            "name": "p",
+            "issuer": "https://issuer.example.com",
+            "audiences": ["api"],
+            "jwks": {"remote": {"cluster": "c", "uri": "https://issuer.example.com/jwks"}}
+        }],
+        "tenants": {"acme": {"hosts": ["acme.example.com"]}},
+        "routes": [{"path": {"exact": "/"}, "require": {"roles": {"any_of": ["x"]}}}]
+    })
+}
+
+/// The schema's objects with defaults or ranges: (schema object, where its fields live in a
+/// configuration). The first [`WITH_RANGES`] are those with numeric ranges.
+const PLACES: &[(&str, &str)] = &[
+    ("", ""),
+    ("/$defs/provider", "/providers/0"),
+    ("/$defs/jwks", "/providers/0/jwks"),
+    ("/$defs/remote_jwks", "/providers/0/jwks/remote"),
+    ("/$defs/cache", "/cache"),
+    ("/$defs/tenant", "/tenants/acme"),
+    ("/$defs/roles", "/routes/0/require/roles"),
+    ("/$defs/headers", "/headers"),
+];
+const WITH_RANGES: usize = 5;
+
 /// Every property of the schema objects at `places` (a schema pointer, and where the object's
 /// fields live in a configuration): (schema pointer, configuration pointer, name, its schema).
 fn properties_at<'a>(
     root: &'a Value,
-    places: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str, &'a String, &'a Value)> {
+    places: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str, &'a String, &'a Value)> {
     places
         .iter()
         .flat_map(|&(schema_at, instance)| {
@@ -437,25 +445,10 @@ fn field_path(pointer: &str) -> String {
 
 #[test]
 fn schema_ranges_are_the_parser_ranges() {
-    let minimal = json!({
-        "providers": [{
-            "name": "p",
-            "issuer": "https://issuer.example.com",
-            "audiences": ["api"],
-            "jwks": {"remote": {"cluster": "c", "uri": "https://issuer.example.com/jwks"}}
-        }],
-        "tenants": {"acme": {"hosts": ["acme.example.com"]}}
-    });
+    let minimal = minimal();
     let root = schema();
-    let places = [
-        ("", ""),
-        ("/$defs/provider", "/providers/0"),
-        ("/$defs/jwks", "/providers/0/jwks"),
-        ("/$defs/remote_jwks", "/providers/0/jwks/remote"),
-        ("/$defs/cache", "/cache"),
-    ];
     let mut checked = 0;
-    for (_, instance, name, property) in properties_at(&root, &places) {
+    for (_, instance, name, property) in properties_at(&root, &PLACES[..WITH_RANGES]) {
         let (Some(min), Some(max)) = (
             property.get("minimum").and_then(Value::as_u64),
             property.get("maximum").and_then(Value::as_u64),

@@ -102,25 +102,37 @@ pub(super) fn take_attempt(
     let verdict = ctx
         .store
         .tx(|tx| limits.throttle.take(tx, email, ctx.ip, now_ms()))?;
-    let Err(Throttled {
+    let Err(refusal) = verdict else {
+        return Ok(());
+    };
+    failed(ctx, tenant, email, "rate_limited", None);
+    Err(throttled(ctx, tenant, refusal, ("email", email)))
+}
+
+/// A sign-in attempt (a password, a code, a single sign-on starting) the throttle refused:
+/// counted, audited as `sign_in_throttled` when it is the one that trips the limit (`attempt`
+/// names what was tried), and answered 429 with the wait.
+pub(super) fn throttled(
+    ctx: &Ctx<'_>,
+    tenant: &str,
+    refusal: Throttled,
+    attempt: (&str, &str),
+) -> FlowError {
+    let Throttled {
         scope,
         retry_after,
         tripped,
-    }) = verdict
-    else {
-        return Ok(());
-    };
+    } = refusal;
     count(ctx, Counter::SignInRateLimited, tenant, None);
-    failed(ctx, tenant, email, "rate_limited", None);
     if tripped {
         ctx.audit.record(
             Event::new(Action::SignInThrottled, Some(tenant), "anonymous", ctx.ip)
-                .with("email", email)
+                .with(attempt.0, attempt.1)
                 .with("scope", scope.name())
                 .with("retry_after", retry_after),
         );
     }
-    Err(FlowError::RateLimited { retry_after })
+    FlowError::RateLimited { retry_after }
 }
 
 /// What a correct password leads to.

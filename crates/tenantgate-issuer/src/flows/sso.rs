@@ -5,14 +5,14 @@
 //! links the user by (tenant, IdP issuer, IdP subject) and opens the session like every other
 //! sign-in ([`super::sign_in::open_session`]).
 
-use super::sign_in::{open_session, Delivery, SignedIn, Who};
+use super::sign_in::{open_session, throttled, Delivery, SignedIn, Who};
 use super::{count, rng_failed, FlowError, LoginMethod};
 use crate::audit::{Action, Event};
 use crate::logins::seal::{sso_owner, Sealer};
 use crate::logins::{self, Sso};
 use crate::metrics::{Counter, UNKNOWN_TENANT};
 use crate::ops::Ctx;
-use crate::ratelimit::{SignInThrottle, Throttled};
+use crate::ratelimit::SignInThrottle;
 use crate::sso::id_token::{self, Expected, IdTokenError};
 use crate::sso::idp::{form_encode, CodeExchange, IdpClient};
 use crate::sso::link::{self, Subject};
@@ -144,30 +144,12 @@ pub fn sso_start(
     ))
 }
 
-/// One attempt from the address's and the overall sign-in budgets; refused starts are counted
-/// as rate-limited sign-ins, with an audit line when the limit trips.
+/// One attempt from the address's and the overall sign-in budgets.
 fn take_start(ctx: &Ctx<'_>, throttle: &SignInThrottle, tenant: &str) -> Result<(), FlowError> {
     let verdict = ctx
         .store
         .tx(|tx| throttle.take_anonymous(tx, ctx.ip, now_ms()))?;
-    let Err(Throttled {
-        scope,
-        retry_after,
-        tripped,
-    }) = verdict
-    else {
-        return Ok(());
-    };
-    count(ctx, Counter::SignInRateLimited, tenant, None);
-    if tripped {
-        ctx.audit.record(
-            Event::new(Action::SignInThrottled, Some(tenant), "anonymous", ctx.ip)
-                .with("method", "sso")
-                .with("scope", scope.name())
-                .with("retry_after", retry_after),
-        );
-    }
-    Err(FlowError::RateLimited { retry_after })
+    verdict.map_err(|refusal| throttled(ctx, tenant, refusal, ("method", "sso")))
 }
 
 /// What the IdP sent back to the callback.
