@@ -376,6 +376,16 @@ path = "audit.log"
         r.json()
     }
 
+    /// Sets `tenant`'s login methods (`PATCH /admin/tenants/{tenant}/login-methods`).
+    pub fn login_methods(&self, tenant: &str, body: &Value) {
+        let r = self.admin(
+            "PATCH",
+            &format!("/admin/tenants/{tenant}/login-methods"),
+            Some(body),
+        );
+        assert_eq!(r.status, 200, "set login methods: {}", r.text());
+    }
+
     /// Defines `role` in the catalog (idempotent).
     pub fn role(&self, role: &str) {
         let r = self.admin(

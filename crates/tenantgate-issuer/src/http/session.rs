@@ -63,7 +63,8 @@ pub(super) fn set_cookie(
     HeaderValue::from_str(&cookie).map_err(|_| ApiError::Internal("cookie value".into()))
 }
 
-fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// The value of cookie `name` in the request's `Cookie` headers, as sent.
+pub(in crate::http) fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()

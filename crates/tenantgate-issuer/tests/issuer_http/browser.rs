@@ -36,11 +36,7 @@ fn check_signed_in(issuer: &Issuer, tenant: &str, seen: &Value, steps: &[&str]) 
             .is_some_and(|s| s.contains("You are signed in to")),
         "{seen}"
     );
-    let cookie = &seen["refresh_cookie"];
-    assert_eq!(cookie["httpOnly"], true, "{seen}");
-    assert_eq!(cookie["sameSite"], "Strict", "{seen}");
-    assert_eq!(cookie["path"], format!("/v1/tenants/{tenant}/refresh"));
-    let token = cookie["value"].as_str().expect("cookie value");
+    let token = refresh_cookie(seen, tenant);
     let r = issuer.post_json(
         &format!("/v1/tenants/{tenant}/refresh"),
         &json!({"refresh_token": token}),
@@ -66,12 +62,7 @@ fn chromium_signs_in_with_a_password() {
     issuer.member(&t, &user, Some(PW), &[]);
     let sso = json!({"sso": {"issuer": "https://idp.example", "client_id": "gate",
         "client_secret": "client-secret-0123456789abcdef", "default_roles": []}});
-    let r = issuer.admin(
-        "PATCH",
-        &format!("/admin/tenants/{t}/login-methods"),
-        Some(&sso),
-    );
-    assert_eq!(r.status, 200, "{}", r.summary());
+    issuer.login_methods(&t, &sso);
     let Some(seen) = browser::sign_in(&SignIn {
         base_url: base_url(&issuer),
         tenant: &t,
@@ -105,12 +96,7 @@ fn chromium_signs_in_with_a_password_and_a_totp_code() {
     issuer.tenant(&t, json!({"name": "Globex <Security>"}));
     let user = email();
     issuer.member(&t, &user, Some(PW), &[]);
-    let r = issuer.admin(
-        "PATCH",
-        &format!("/admin/tenants/{t}/login-methods"),
-        Some(&json!({"totp": "required"})),
-    );
-    assert_eq!(r.status, 200, "{}", r.summary());
+    issuer.login_methods(&t, &json!({"totp": "required"}));
     // Enrolled with the previous step's code, so the browser's code (this step or a later one)
     // is never a replay of it.
     let secret = super::page::enroll(&issuer, &t, &user, -30);
@@ -194,11 +180,16 @@ fn chromium_signs_in_through_the_tenants_idp() {
             .is_some_and(|s| s.contains("You are signed in to Initech")),
         "{seen}"
     );
+    check_sso_session(&issuer, &t, refresh_cookie(&seen, &t));
+}
+
+/// The refresh cookie the browser kept, checked as the session's cookie of `tenant`; its token.
+fn refresh_cookie<'s>(seen: &'s Value, tenant: &str) -> &'s str {
     let cookie = &seen["refresh_cookie"];
     assert_eq!(cookie["httpOnly"], true, "{seen}");
     assert_eq!(cookie["sameSite"], "Strict", "{seen}");
-    assert_eq!(cookie["path"], format!("/v1/tenants/{t}/refresh"));
-    check_sso_session(&issuer, &t, cookie["value"].as_str().expect("cookie value"));
+    assert_eq!(cookie["path"], format!("/v1/tenants/{tenant}/refresh"));
+    cookie["value"].as_str().expect("cookie value")
 }
 
 /// The IdP's user was created and linked in `tenant`, and the browser's cookie is the refresh

@@ -269,12 +269,7 @@ fn a_tenant_without_passwords_shows_only_its_single_sign_on() {
     issuer.member(&t, &user, Some(PW), &[]);
     let sso = json!({"password": false, "sso": {"issuer": "https://idp.example", "client_id": "gate",
         "client_secret": "client-secret-0123456789abcdef", "default_roles": []}});
-    let r = issuer.admin(
-        "PATCH",
-        &format!("/admin/tenants/{t}/login-methods"),
-        Some(&sso),
-    );
-    assert_eq!(r.status, 200, "{}", r.summary());
+    issuer.login_methods(&t, &sso);
     let v = open(&issuer, &t);
     let html = v.page.text();
     assert!(!html.contains("type=\"password\""), "{html}");
@@ -368,12 +363,7 @@ fn the_totp_step_refuses_wrong_and_replayed_codes_on_the_page() {
     issuer.tenant(&t, json!({"name": "Acme"}));
     let user = email();
     issuer.member(&t, &user, Some(PW), &[]);
-    let r = issuer.admin(
-        "PATCH",
-        &format!("/admin/tenants/{t}/login-methods"),
-        Some(&json!({"totp": "required"})),
-    );
-    assert_eq!(r.status, 200, "{}", r.summary());
+    issuer.login_methods(&t, &json!({"totp": "required"}));
     let secret = enroll(&issuer, &t, &user, 0);
     let used = code_ahead(&secret, 0);
 
@@ -397,17 +387,17 @@ fn the_totp_step_refuses_wrong_and_replayed_codes_on_the_page() {
     );
     let challenge = hidden(&html, "challenge");
     let step = format!("/t/{t}/sign-in/totp");
+    // The TOTP step's form: this visit's CSRF token and challenge, and `code`.
+    let post_code = |code: &str| {
+        post(
+            &issuer,
+            &step,
+            Some(&v.cookie),
+            &[("csrf", &v.csrf), ("challenge", &challenge), ("code", code)],
+        )
+    };
     let wrong = if used == "000000" { "111111" } else { "000000" };
-    let r = post(
-        &issuer,
-        &step,
-        Some(&v.cookie),
-        &[
-            ("csrf", &v.csrf),
-            ("challenge", &challenge),
-            ("code", wrong),
-        ],
-    );
+    let r = post_code(wrong);
     assert_eq!(r.status, 401, "{}", r.summary());
     assert!(r.text().contains("That code is wrong."), "{}", r.text());
     assert_eq!(
@@ -416,16 +406,7 @@ fn the_totp_step_refuses_wrong_and_replayed_codes_on_the_page() {
         "the same step again"
     );
     // The enrollment's code was already used: a replay.
-    let r = post(
-        &issuer,
-        &step,
-        Some(&v.cookie),
-        &[
-            ("csrf", &v.csrf),
-            ("challenge", &challenge),
-            ("code", &used),
-        ],
-    );
+    let r = post_code(&used);
     assert_eq!(r.status, 401, "{}", r.summary());
     assert!(
         r.text().contains("That code was already used."),
@@ -433,30 +414,12 @@ fn the_totp_step_refuses_wrong_and_replayed_codes_on_the_page() {
         r.text()
     );
     let fresh = code_ahead(&secret, 30);
-    let r = post(
-        &issuer,
-        &step,
-        Some(&v.cookie),
-        &[
-            ("csrf", &v.csrf),
-            ("challenge", &challenge),
-            ("code", &fresh),
-        ],
-    );
+    let r = post_code(&fresh);
     assert_eq!(r.status, 200, "{}", r.summary());
     assert!(r.text().contains("Signed in"));
     assert!(r.cookie(&issuer_cookie()).is_some());
     // The challenge is spent: back to the password form.
-    let r = post(
-        &issuer,
-        &step,
-        Some(&v.cookie),
-        &[
-            ("csrf", &v.csrf),
-            ("challenge", &challenge),
-            ("code", &fresh),
-        ],
-    );
+    let r = post_code(&fresh);
     assert_eq!(r.status, 401, "{}", r.summary());
     assert!(
         r.text().contains("Sign in again with your password")

@@ -59,12 +59,7 @@ pub(super) fn connect_idp_with_callback(
     }])?;
     let body = json!({"sso": {"issuer": idp.issuer(), "client_id": client,
         "client_secret": SECRET, "default_roles": ["viewer"]}});
-    let r = issuer.admin(
-        "PATCH",
-        &format!("/admin/tenants/{tenant}/login-methods"),
-        Some(&body),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    issuer.login_methods(tenant, &body);
     Some(idp)
 }
 

@@ -20,15 +20,6 @@ fn code_ahead(secret: &str, ahead: i64) -> String {
     totp::code_at(&key, totp::step_of(tenantgate_issuer::time::now() + ahead))
 }
 
-fn methods(issuer: &Issuer, tenant: &str, body: Value) {
-    let r = issuer.admin(
-        "PATCH",
-        &format!("/admin/tenants/{tenant}/login-methods"),
-        Some(&body),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
 /// The password step: returns the challenge, checking what it asks for.
 fn challenge(issuer: &Issuer, tenant: &str, user: &str, asks: &str) -> String {
     let r = issuer.sign_in(tenant, user, PW, "body");
@@ -62,7 +53,7 @@ fn required_totp_enrolls_then_signs_in_with_two_steps(backend: Backend) {
     issuer.tenant(&t, json!({"name": "Acme Corp"}));
     let user = email();
     issuer.member(&t, &user, Some(PW), &[]);
-    methods(&issuer, &t, json!({"totp": "required"}));
+    issuer.login_methods(&t, &json!({"totp": "required"}));
 
     let (c, secret) = enroll_at_first_sign_in(&issuer, &t, &user);
     let (first, recovery) = first_code_opens_the_session(&issuer, &t, &c, &secret);
@@ -216,7 +207,7 @@ fn optional_totp_is_enrolled_from_a_session() {
     issuer.tenant(&t, json!({}));
     let user = email();
     issuer.member(&t, &user, Some(PW), &["viewer"]);
-    methods(&issuer, &t, json!({"totp": "optional"}));
+    issuer.login_methods(&t, &json!({"totp": "optional"}));
 
     // Not enrolled, no role that requires it: one step, amr pwd.
     let r = issuer.sign_in(&t, &user, PW, "body");
@@ -348,10 +339,9 @@ fn totp_brute_force_is_throttled_with_password_sign_ins() {
     issuer.tenant(&t, json!({}));
     let user = email();
     issuer.member(&t, &user, Some(PW), &["admin"]);
-    methods(
-        &issuer,
+    issuer.login_methods(
         &t,
-        json!({"totp": "optional", "totp_required_roles": ["admin"]}),
+        &json!({"totp": "optional", "totp_required_roles": ["admin"]}),
     );
 
     // Required by role: the admin enrolls at the first sign-in.

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::Config;
 use crate::constant_time_eq;
+use crate::http::session::read_cookie;
 
 /// The cookie holding the page's CSRF token; each form echoes it in its `csrf` field. The
 /// `__Host-` prefix makes browsers refuse it unless `Secure`, `Path=/` and without `Domain`, so
@@ -95,14 +96,7 @@ pub(super) fn field<'f>(form: &'f [(String, String)], name: &str) -> Option<&'f 
 
 /// The CSRF token of the browser's cookie, if it has a well-formed one.
 pub(super) fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == CSRF_COOKIE)
-        .map(|(_, v)| v)
+    read_cookie(headers, CSRF_COOKIE)
         .filter(|v| {
             v.len() == CSRF_LEN
                 && v.bytes()
