@@ -48,6 +48,35 @@ pub(super) async fn read_json<T: DeserializeOwned>(
 
 /// Why a body could not be read: over the limit (413), or not a well-formed HTTP body, such as a
 /// broken chunked encoding (400).
+/// `application/x-www-form-urlencoded` decoding of one component (a form field, a query
+/// parameter): `+` is a space, `%XX` two hex digits; `None` for a broken escape or a result that
+/// is not UTF-8.
+pub(super) fn form_decode(text: &str) -> Option<String> {
+    let hex = |b: &u8| (*b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hi = hex(bytes.get(i + 1)?)?;
+                let lo = hex(bytes.get(i + 2)?)?;
+                out.push(hi * 16 + lo);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 fn body_error(e: axum::Error, limit: usize) -> ApiError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {

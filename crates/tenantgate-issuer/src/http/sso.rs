@@ -9,43 +9,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::blocking;
 use super::error::ApiError;
-use super::extract::TenantCall;
+use super::extract::{form_decode, TenantCall};
 use super::reply::no_store;
 use super::session::{deliver_refresh_token, session_response};
 use crate::flows::{self, CallbackInput, Delivery};
 
 /// Longest query string accepted.
 const MAX_QUERY: usize = 8 * 1024;
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-}
-
-/// `application/x-www-form-urlencoded` decoding of one component.
-fn decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hi = hex(*bytes.get(i + 1)?)?;
-                let lo = hex(*bytes.get(i + 2)?)?;
-                out.push(hi * 16 + lo);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// The query's parameters; a malformed or repeated one is refused (no guessing which counts).
 fn params(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
@@ -58,7 +28,7 @@ fn params(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
     let mut out: Vec<(String, String)> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(k), Some(v)) = (decode(k), decode(v)) else {
+        let (Some(k), Some(v)) = (form_decode(k), form_decode(v)) else {
             return Err(ApiError::InvalidRequest(format!(
                 "the query parameter {k:?} is not valid percent-encoding"
             )));

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::Config;
 use crate::constant_time_eq;
+use crate::http::extract::form_decode;
 use crate::http::session::read_cookie;
 
 /// The cookie holding the page's CSRF token; each form echoes it in its `csrf` field. The
@@ -63,28 +64,9 @@ pub(super) fn parse_form(text: &str) -> Option<Vec<(String, String)>> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((decode(k)?, decode(v)?))
+            Some((form_decode(k)?, form_decode(v)?))
         })
         .collect()
-}
-
-fn decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The value of field `name` (the first one).
@@ -164,6 +146,7 @@ mod tests {
         assert_eq!(field(&f, "csrf"), Some(""));
         assert_eq!(parse_form("a=%4"), None);
         assert_eq!(parse_form("a=%zz"), None);
+        assert_eq!(parse_form("a=%+5"), None, "two hex digits, no sign");
         assert_eq!(parse_form("a=%ff"), None);
     }
 
