@@ -86,6 +86,15 @@ pub fn check_url(url: &str) -> Result<(), IdpError> {
     }
 }
 
+/// An IdP's answer as text, at most [`MAX_ANSWER`] bytes.
+fn answer_text(r: &mut ureq::http::Response<ureq::Body>) -> Result<String, String> {
+    r.body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_string()
+        .map_err(|e| e.to_string())
+}
+
 impl IdpClient {
     pub fn new() -> IdpClient {
         let agent = ureq::Agent::config_builder()
@@ -110,12 +119,7 @@ impl IdpClient {
             .call()
             .map_err(|e| fail(e.to_string()))?;
         let status = r.status().as_u16();
-        let text = r
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER)
-            .read_to_string()
-            .map_err(|e| fail(e.to_string()))?;
+        let text = answer_text(&mut r).map_err(fail)?;
         if status != 200 {
             return Err(fail(format!("status {status}")));
         }
@@ -181,12 +185,7 @@ impl IdpClient {
         let fail = |m: String| IdpError::Unavailable(format!("POST {url}: {m}"));
         let mut r = call.send_form(form).map_err(|e| fail(e.to_string()))?;
         let status = r.status().as_u16();
-        let text = r
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER)
-            .read_to_string()
-            .map_err(|e| fail(e.to_string()))?;
+        let text = answer_text(&mut r).map_err(fail)?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status == 400 && answer["error"] == "invalid_grant" {
             let why = answer["error_description"]
